@@ -1,0 +1,56 @@
+//! The session configuration and state shared by the server, the scheduler and
+//! the executors.
+
+use std::sync::Arc;
+
+use ballista_core::extension::SessionConfigExt;
+use datafusion::error::Result;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::codec::{logical_codec, physical_codec};
+
+/// The catalog a connection lands in when it names no database.
+pub const DEFAULT_CATALOG: &str = "lake";
+/// The schema unqualified names resolve in.
+pub const DEFAULT_SCHEMA: &str = "public";
+
+/// Strata's session configuration: Ballista's settings, Strata's codecs and
+/// PostgreSQL-friendly defaults.
+pub fn session_config() -> SessionConfig {
+    SessionConfig::new_with_ballista()
+        .with_ballista_logical_extension_codec(logical_codec())
+        .with_ballista_physical_extension_codec(physical_codec())
+        .with_information_schema(true)
+        .with_default_catalog_and_schema(DEFAULT_CATALOG, DEFAULT_SCHEMA)
+        .with_create_default_catalog_and_schema(true)
+        // Ballista collects partitions over Flight; a few large partitions move
+        // faster than many small ones on the small clusters Strata targets.
+        .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()))
+}
+
+/// A session state built from `config`, with every function and file format
+/// Strata supports. The scheduler and executors call this with the
+/// configuration the client sent, so settings made in a session reach them.
+pub fn session_state(config: SessionConfig) -> Result<datafusion::execution::SessionState> {
+    let runtime = RuntimeEnvBuilder::new().build_arc()?;
+    Ok(SessionStateBuilder::new()
+        .with_default_features()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .build())
+}
+
+/// A plain DataFusion context over Strata's session state, for code that runs
+/// in one process (tests, tools).
+pub fn local_context() -> Result<SessionContext> {
+    Ok(SessionContext::new_with_state(session_state(
+        session_config(),
+    )?))
+}
+
+/// The producer Ballista asks for a fresh configuration.
+pub fn config_producer() -> Arc<dyn Fn() -> SessionConfig + Send + Sync> {
+    Arc::new(session_config)
+}

@@ -1,0 +1,164 @@
+//! Strata's executor: Ballista's executor with Strata's codecs and session
+//! state, started either as its own process (`strata-executor`) or inside the
+//! server (the embedded default).
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ballista_core::config::TaskSchedulingPolicy;
+use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+use strata_connectors::codec::{logical_codec, physical_codec};
+use strata_connectors::session::config_producer;
+use tokio::task::JoinHandle;
+
+/// Errors starting or running an executor.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutorError {
+    #[error("no free port on {host}: {source}")]
+    NoFreePort {
+        host: String,
+        source: std::io::Error,
+    },
+    #[error("executor failed: {0}")]
+    Ballista(#[from] ballista_core::error::BallistaError),
+    #[error("executor did not start within {0:?}: its Flight port never opened")]
+    StartTimeout(Duration),
+}
+
+/// How an executor runs and where it finds its scheduler.
+#[derive(Debug, Clone)]
+pub struct ExecutorOptions {
+    /// Scheduler host.
+    pub scheduler_host: String,
+    /// Scheduler port.
+    pub scheduler_port: u16,
+    /// Address to bind the Flight (result and shuffle fetch) service to; port 0 picks one.
+    pub flight_addr: SocketAddr,
+    /// Address to bind the task gRPC service to; port 0 picks one.
+    pub grpc_addr: SocketAddr,
+    /// Host name the scheduler and other executors use to reach this one.
+    pub advertise_host: Option<String>,
+    /// Concurrent task slots.
+    pub slots: usize,
+    /// Directory for shuffle files; a temporary one when absent.
+    pub work_dir: Option<PathBuf>,
+    /// Memory pool size in bytes; Ballista's share of host memory when absent.
+    pub memory_limit: Option<u64>,
+    /// How often the executor tells the scheduler it is alive.
+    pub heartbeat_interval: Duration,
+}
+
+impl Default for ExecutorOptions {
+    fn default() -> Self {
+        Self {
+            scheduler_host: "127.0.0.1".to_owned(),
+            scheduler_port: 50050,
+            flight_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            grpc_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            advertise_host: None,
+            slots: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            work_dir: None,
+            memory_limit: None,
+            heartbeat_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+/// A running executor.
+#[derive(Debug)]
+pub struct RunningExecutor {
+    /// The Flight address it serves results from.
+    pub flight_addr: SocketAddr,
+    /// The task gRPC address the scheduler pushes tasks to.
+    pub grpc_addr: SocketAddr,
+    /// The task running it.
+    pub task: JoinHandle<Result<(), ExecutorError>>,
+}
+
+/// Resolves port 0 to a free port. Ballista binds by address, not by listener,
+/// so the port is found here and released for Ballista to bind again.
+fn resolve_port(addr: SocketAddr) -> Result<SocketAddr, ExecutorError> {
+    if addr.port() != 0 {
+        return Ok(addr);
+    }
+    let listener = TcpListener::bind(addr).map_err(|source| ExecutorError::NoFreePort {
+        host: addr.ip().to_string(),
+        source,
+    })?;
+    listener
+        .local_addr()
+        .map_err(|source| ExecutorError::NoFreePort {
+            host: addr.ip().to_string(),
+            source,
+        })
+}
+
+/// Starts an executor that registers with the scheduler and takes pushed
+/// tasks. Returns once its Flight service accepts connections, which Ballista
+/// opens only after the scheduler has accepted the registration.
+pub async fn start(options: ExecutorOptions) -> Result<RunningExecutor, ExecutorError> {
+    let flight_addr = resolve_port(options.flight_addr)?;
+    let grpc_addr = resolve_port(options.grpc_addr)?;
+
+    let mut config = ExecutorProcessConfig {
+        bind_host: flight_addr.ip().to_string(),
+        external_host: options
+            .advertise_host
+            .clone()
+            .or_else(|| Some(flight_addr.ip().to_string())),
+        port: flight_addr.port(),
+        grpc_port: grpc_addr.port(),
+        scheduler_host: options.scheduler_host.clone(),
+        scheduler_port: options.scheduler_port,
+        scheduler_connect_timeout_seconds: 30,
+        vcores: options.slots.max(1),
+        task_scheduling_policy: TaskSchedulingPolicy::PushStaged,
+        work_dir: options
+            .work_dir
+            .as_ref()
+            .map(|dir| dir.to_string_lossy().into_owned()),
+        executor_heartbeat_interval_seconds: options.heartbeat_interval.as_secs().max(1),
+        memory_pool_size: options.memory_limit,
+        override_config_producer: Some(config_producer()),
+        override_logical_codec: Some(logical_codec()),
+        override_physical_codec: Some(physical_codec()),
+        print_thread_info: false,
+        ..Default::default()
+    };
+    // Shuffle files of finished jobs are removed after an hour, checked every minute.
+    config.job_data_ttl_seconds = 3600;
+    config.job_data_clean_up_interval_seconds = 60;
+
+    let task = tokio::spawn(async move {
+        start_executor_process(Arc::new(config))
+            .await
+            .map_err(ExecutorError::from)
+    });
+
+    let wait = Duration::from_secs(30);
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        if tokio::net::TcpStream::connect(flight_addr).await.is_ok() {
+            break;
+        }
+        if task.is_finished() {
+            return match task.await {
+                Ok(Err(e)) => Err(e),
+                _ => Err(ExecutorError::StartTimeout(wait)),
+            };
+        }
+        if tokio::time::Instant::now() > deadline {
+            task.abort();
+            return Err(ExecutorError::StartTimeout(wait));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tracing::info!(%flight_addr, %grpc_addr, "executor registered");
+    Ok(RunningExecutor {
+        flight_addr,
+        grpc_addr,
+        task,
+    })
+}

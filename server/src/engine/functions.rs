@@ -1,0 +1,181 @@
+//! Functions whose answer depends on the session: `version()`,
+//! `current_user`, `current_database()`, `current_setting()` and friends.
+//! They are stable within a statement, so DataFusion folds them to constants
+//! while planning and they never need to exist on the executors.
+
+use std::sync::{Arc, RwLock};
+
+use datafusion::arrow::array::{ArrayRef, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field};
+use datafusion::common::{ScalarValue, exec_err};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
+    Volatility, create_udf,
+};
+
+use super::settings::{Settings, version_string};
+
+fn constant(name: &str, value: String) -> ScalarUDF {
+    create_udf(
+        name,
+        vec![],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(move |_| {
+            Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
+                value.clone(),
+            ))))
+        }),
+    )
+}
+
+/// The session functions for a session of `user` connected to `database`.
+pub fn session_functions(
+    user: &str,
+    database: &str,
+    pid: i32,
+    settings: Arc<RwLock<Settings>>,
+) -> Vec<ScalarUDF> {
+    let mut functions = vec![
+        constant("version", version_string()),
+        constant("current_user", user.to_owned()),
+        constant("session_user", user.to_owned()),
+        constant("user", user.to_owned()),
+        constant("current_role", user.to_owned()),
+        constant("current_database", database.to_owned()),
+        constant("current_catalog", database.to_owned()),
+        create_udf(
+            "pg_backend_pid",
+            vec![],
+            DataType::Int32,
+            Volatility::Stable,
+            Arc::new(move |_| Ok(ColumnarValue::Scalar(ScalarValue::Int32(Some(pid))))),
+        ),
+    ];
+
+    let path = Arc::clone(&settings);
+    functions.push(create_udf(
+        "current_schema",
+        vec![],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(move |_| {
+            let schema = read(&path).search_path().into_iter().next();
+            Ok(ColumnarValue::Scalar(ScalarValue::Utf8(schema)))
+        }),
+    ));
+
+    let path = Arc::clone(&settings);
+    functions.push(create_udf(
+        "current_schemas",
+        vec![DataType::Boolean],
+        DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+        Volatility::Stable,
+        Arc::new(move |args| {
+            let include_implicit = matches!(
+                args.first(),
+                Some(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))
+            );
+            let mut schemas: Vec<ScalarValue> = Vec::new();
+            if include_implicit {
+                schemas.push(ScalarValue::Utf8(Some("pg_catalog".to_owned())));
+            }
+            schemas.extend(
+                read(&path)
+                    .search_path()
+                    .into_iter()
+                    .map(|s| ScalarValue::Utf8(Some(s))),
+            );
+            Ok(ColumnarValue::Scalar(ScalarValue::List(
+                ScalarValue::new_list(&schemas, &DataType::Utf8, true),
+            )))
+        }),
+    ));
+
+    functions.push(ScalarUDF::new_from_impl(CurrentSetting {
+        settings,
+        signature: Signature::one_of(
+            vec![
+                TypeSignature::Exact(vec![DataType::Utf8]),
+                TypeSignature::Exact(vec![DataType::Utf8, DataType::Boolean]),
+            ],
+            Volatility::Stable,
+        ),
+    }));
+    functions
+}
+
+fn read(settings: &RwLock<Settings>) -> std::sync::RwLockReadGuard<'_, Settings> {
+    settings
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// `current_setting(name [, missing_ok])`.
+#[derive(Debug)]
+struct CurrentSetting {
+    settings: Arc<RwLock<Settings>>,
+    signature: Signature,
+}
+
+impl PartialEq for CurrentSetting {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.settings, &other.settings)
+    }
+}
+
+impl Eq for CurrentSetting {}
+
+impl std::hash::Hash for CurrentSetting {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        Arc::as_ptr(&self.settings).hash(state);
+    }
+}
+
+impl ScalarUDFImpl for CurrentSetting {
+    fn name(&self) -> &str {
+        "current_setting"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: ScalarFunctionArgs,
+    ) -> datafusion::error::Result<ColumnarValue> {
+        let missing_ok = matches!(
+            args.args.get(1),
+            Some(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))
+        );
+        let settings = read(&self.settings);
+        let lookup = |name: &str| -> datafusion::error::Result<Option<String>> {
+            match settings.get(name) {
+                Some(v) => Ok(Some(v)),
+                None if missing_ok => Ok(None),
+                None => exec_err!("unrecognized configuration parameter \"{name}\""),
+            }
+        };
+        match args.args.first() {
+            Some(ColumnarValue::Scalar(ScalarValue::Utf8(Some(name)))) => {
+                Ok(ColumnarValue::Scalar(ScalarValue::Utf8(lookup(name)?)))
+            }
+            Some(ColumnarValue::Array(names)) => {
+                let Some(names) = names.as_any().downcast_ref::<StringArray>() else {
+                    return exec_err!("current_setting expects text");
+                };
+                let values = names
+                    .iter()
+                    .map(|n| n.map(lookup).transpose().map(Option::flatten))
+                    .collect::<datafusion::error::Result<StringArray>>()?;
+                Ok(ColumnarValue::Array(Arc::new(values) as ArrayRef))
+            }
+            _ => Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None))),
+        }
+    }
+}

@@ -1,0 +1,965 @@
+//! The query engine behind the wire protocol: the shared [`Engine`] (catalog,
+//! cluster, persisted definitions) and one [`Session`] per connection.
+//!
+//! The protocol layer hands statements here and gets back row streams and
+//! command tags; it never plans or executes anything itself.
+
+pub mod catalog;
+pub mod control;
+mod functions;
+pub mod planner;
+pub mod settings;
+pub mod statement;
+
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use ballista_core::extension::{SessionConfigExt, SessionStateExt};
+use datafusion::arrow::array::{AsArray, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef, UInt64Type};
+use datafusion::catalog::CatalogProviderList;
+use datafusion::common::ParamValues;
+use datafusion::common::TableReference;
+use datafusion::common::metadata::ScalarAndMetadata;
+use datafusion::error::DataFusionError;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::context::SessionState;
+use datafusion::logical_expr::{DdlStatement, DmlStatement, LogicalPlan, WriteOp};
+use datafusion::physical_plan::{SendableRecordBatchStream, execute_stream};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::{Statement as SqlStatement, Visit, Visitor};
+use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use datafusion_pg_catalog::setup_pg_catalog;
+use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use strata_connectors::session::{DEFAULT_CATALOG, session_config, session_state};
+
+use crate::error::{Result, StrataError};
+use catalog::{CatalogStore, ObjectEntry, ObjectKind, SchemaEntry};
+use control::{ClusterHandle, QueryControl};
+use planner::RoutingQueryPlanner;
+use settings::Settings;
+pub use statement::{Command, Parsed};
+
+/// What every session shares.
+pub struct Engine {
+    catalogs: Arc<dyn CatalogProviderList>,
+    base: SessionState,
+    store: CatalogStore,
+    pg_parser: PostgresCompatibilityParser,
+    cluster: ClusterHandle,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("cluster", &self.cluster)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Who a session belongs to.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    pub user: String,
+    pub database: String,
+    pub pid: i32,
+    /// Startup parameters the client sent (application_name, DateStyle, ...).
+    pub startup: Vec<(String, String)>,
+}
+
+impl Engine {
+    /// Builds the engine over `data_dir`, replaying the persisted catalog, with
+    /// data queries sent to the scheduler at `scheduler_url` (`df://host:port`).
+    pub async fn new(data_dir: &Path, scheduler_url: &str) -> Result<Self> {
+        let config = base_config();
+        let ctx = SessionContext::new_with_state(session_state(config)?);
+        setup_pg_catalog(&ctx, DEFAULT_CATALOG, EmptyContextProvider)
+            .map_err(|e| StrataError::DataFusion(*e))?;
+        let store = CatalogStore::open(data_dir)?;
+        replay(&ctx, &store).await;
+        let base = ctx.state();
+        Ok(Self {
+            catalogs: Arc::clone(base.catalog_list()),
+            base,
+            store,
+            pg_parser: PostgresCompatibilityParser::new(),
+            cluster: ClusterHandle::new(scheduler_url),
+        })
+    }
+
+    /// The catalogs (PostgreSQL databases) clients can connect to.
+    pub fn database_exists(&self, name: &str) -> bool {
+        self.catalogs.catalog(name).is_some()
+    }
+
+    /// Parses a query string into statements.
+    pub fn parse(&self, sql: &str) -> Result<Vec<Parsed>> {
+        statement::parse(sql, &self.pg_parser)
+    }
+
+    /// Opens a session.
+    pub fn session(self: &Arc<Self>, info: SessionInfo) -> Result<Session> {
+        if !self.database_exists(&info.database) {
+            return Err(StrataError::UndefinedDatabase(info.database));
+        }
+        let settings = Arc::new(RwLock::new(Settings::new(&info.user, &info.startup)));
+        let config = self
+            .base
+            .config()
+            .clone()
+            .with_default_catalog_and_schema(&info.database, "public")
+            .with_ballista_query_planner(Arc::new(RoutingQueryPlanner::new(
+                self.cluster.url().to_owned(),
+            )));
+        let state = SessionStateBuilder::new_from_existing(self.base.clone())
+            .with_config(config)
+            .with_session_id(uuid::Uuid::new_v4().to_string())
+            .build()
+            .upgrade_for_ballista(self.cluster.url().to_owned())?;
+        let ctx = SessionContext::new_with_state(state);
+        // Upgrading for Ballista replaces the function registry with
+        // Ballista's; the functions the engine added (pg_catalog's) come back.
+        let upgraded = ctx.state();
+        for (name, udf) in self.base.scalar_functions() {
+            if !upgraded.scalar_functions().contains_key(name) {
+                ctx.register_udf(udf.as_ref().clone());
+            }
+        }
+        for (name, udaf) in self.base.aggregate_functions() {
+            if !upgraded.aggregate_functions().contains_key(name) {
+                ctx.register_udaf(udaf.as_ref().clone());
+            }
+        }
+        for (name, udwf) in self.base.window_functions() {
+            if !upgraded.window_functions().contains_key(name) {
+                ctx.register_udwf(udwf.as_ref().clone());
+            }
+        }
+        for udf in functions::session_functions(
+            &info.user,
+            &info.database,
+            info.pid,
+            Arc::clone(&settings),
+        ) {
+            ctx.register_udf(udf);
+        }
+        let session = Session {
+            engine: Arc::clone(self),
+            ctx,
+            settings,
+            info,
+            transaction: TransactionState::Idle,
+        };
+        session.apply_settings();
+        Ok(session)
+    }
+}
+
+/// The DataFusion configuration every session starts from.
+fn base_config() -> SessionConfig {
+    let mut config = session_config();
+    let options = config.options_mut();
+    options.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
+    // now() and friends return timestamptz, in the session's TimeZone.
+    options.execution.time_zone = Some("UTC".to_owned());
+    // The client learns the job id as soon as the job is accepted, so a
+    // cancel can reach the scheduler while the job runs.
+    config.set_bool("ballista.client.pull", true)
+}
+
+/// Recreates the persisted schemas, tables and views. An object that cannot
+/// be recreated (its files are gone, say) is logged and left out; its
+/// definition stays recorded so it comes back once the files do.
+async fn replay(ctx: &SessionContext, store: &CatalogStore) {
+    for SchemaEntry { catalog, schema } in store.schemas() {
+        let sql = format!(
+            "CREATE SCHEMA IF NOT EXISTS {}.{}",
+            catalog::quote_ident(&catalog),
+            catalog::quote_ident(&schema)
+        );
+        if let Err(e) = run(ctx, &sql).await {
+            tracing::error!(%catalog, %schema, error = %e, "cannot recreate schema");
+        }
+    }
+    for object in store.objects() {
+        if let Err(e) = run(ctx, &object.sql).await {
+            tracing::error!(
+                catalog = %object.catalog,
+                schema = %object.schema,
+                name = %object.name,
+                error = %e,
+                "cannot recreate table; its definition is kept"
+            );
+        }
+    }
+}
+
+async fn run(ctx: &SessionContext, sql: &str) -> datafusion::error::Result<()> {
+    ctx.sql(sql).await?.collect().await.map(|_| ())
+}
+
+/// Where a session stands with respect to transaction blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransactionState {
+    Idle,
+    InBlock,
+    /// A statement failed inside the block; only COMMIT or ROLLBACK are taken.
+    Failed,
+}
+
+/// What a statement produced.
+pub enum Output {
+    /// Rows, streamed.
+    Rows {
+        schema: SchemaRef,
+        stream: SendableRecordBatchStream,
+    },
+    /// A command tag (`INSERT 0 3`, `SET`, ...).
+    Command(CommandDone),
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Output::Rows { schema, .. } => f.debug_struct("Rows").field("schema", schema).finish(),
+            Output::Command(done) => done.fmt(f),
+        }
+    }
+}
+
+/// A finished command.
+#[derive(Debug, Clone, Default)]
+pub struct CommandDone {
+    pub tag: String,
+    /// Variables whose new values the client is told with ParameterStatus.
+    pub reports: Vec<(String, String)>,
+    /// `DISCARD ALL` / `DEALLOCATE`: what the protocol layer must forget.
+    pub forget: Option<Forget>,
+}
+
+/// Protocol-level state a command clears.
+#[derive(Debug, Clone)]
+pub enum Forget {
+    /// DISCARD ALL: every prepared statement and portal.
+    Everything,
+    /// DEALLOCATE name / ALL.
+    Prepared(Option<String>),
+}
+
+impl CommandDone {
+    fn tag(tag: impl Into<String>) -> Self {
+        Self {
+            tag: tag.into(),
+            ..Default::default()
+        }
+    }
+}
+
+/// What a statement takes and returns, known before it runs.
+#[derive(Debug, Clone)]
+pub struct Description {
+    /// One entry per parameter; `None` where neither client nor plan says.
+    pub parameters: Vec<Option<FieldRef>>,
+    /// The result columns, or `None` for statements that return no rows.
+    pub columns: Option<SchemaRef>,
+}
+
+/// One client connection's view of the engine.
+pub struct Session {
+    engine: Arc<Engine>,
+    ctx: SessionContext,
+    settings: Arc<RwLock<Settings>>,
+    info: SessionInfo,
+    transaction: TransactionState,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("info", &self.info)
+            .field("transaction", &self.transaction)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    pub fn info(&self) -> &SessionInfo {
+        &self.info
+    }
+
+    pub fn transaction(&self) -> TransactionState {
+        self.transaction
+    }
+
+    /// A copy of the session's settings.
+    pub fn settings(&self) -> Settings {
+        self.read_settings().clone()
+    }
+
+    fn read_settings(&self) -> std::sync::RwLockReadGuard<'_, Settings> {
+        self.settings.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_settings(&self) -> std::sync::RwLockWriteGuard<'_, Settings> {
+        self.settings.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records that a statement failed: inside a block, the block is now aborted.
+    pub fn statement_failed(&mut self) {
+        if self.transaction == TransactionState::InBlock {
+            self.transaction = TransactionState::Failed;
+        }
+    }
+
+    /// Describes a statement without running it. `client_types` are the
+    /// parameter types the client declared (`None` where it left one open).
+    pub async fn describe(
+        &self,
+        parsed: &Parsed,
+        client_types: &[Option<FieldRef>],
+    ) -> Result<Description> {
+        let text_column = |name: &str| -> SchemaRef {
+            Arc::new(Schema::new(vec![Field::new(name, DataType::Utf8, true)]))
+        };
+        let columns = match &parsed.command {
+            Command::Show(name) => Some(text_column(&self.show_column_name(name))),
+            Command::ShowAll => Some(Arc::new(Schema::new(vec![
+                Field::new("name", DataType::Utf8, false),
+                Field::new("setting", DataType::Utf8, true),
+            ]))),
+            Command::Sql(statement) => {
+                let plan = self.plan(statement).await?;
+                let mut parameters = client_types.to_vec();
+                let inferred = plan.get_parameter_fields()?;
+                for (id, field) in inferred {
+                    let Some(index) = placeholder_index(&id) else {
+                        continue;
+                    };
+                    if parameters.len() <= index {
+                        parameters.resize(index + 1, None);
+                    }
+                    if parameters[index].is_none() {
+                        parameters[index] = field;
+                    }
+                }
+                let columns = returns_rows(&plan)
+                    .then(|| rename_columns(plan.schema().inner(), parsed.column_names.as_deref()));
+                return Ok(Description {
+                    parameters,
+                    columns,
+                });
+            }
+            _ => None,
+        };
+        Ok(Description {
+            parameters: client_types.to_vec(),
+            columns,
+        })
+    }
+
+    /// Runs a statement with bound parameters.
+    pub async fn execute(
+        &mut self,
+        parsed: &Parsed,
+        params: Vec<ScalarAndMetadata>,
+        control: &QueryControl,
+    ) -> Result<Output> {
+        if self.transaction == TransactionState::Failed && !parsed.command.ends_transaction() {
+            return Err(StrataError::InFailedTransaction);
+        }
+        let result = control
+            .run(self.execute_inner(parsed, params, control))
+            .await;
+        if result.is_err() {
+            self.statement_failed();
+        }
+        result
+    }
+
+    async fn execute_inner(
+        &mut self,
+        parsed: &Parsed,
+        params: Vec<ScalarAndMetadata>,
+        control: &QueryControl,
+    ) -> Result<Output> {
+        let done = match &parsed.command {
+            Command::Set { name, value } => self.set(name, value.as_deref())?,
+            Command::SetTransaction => CommandDone::tag("SET"),
+            Command::Show(name) => return self.show(name),
+            Command::ShowAll => return self.show_all(),
+            Command::Reset(name) => self.reset(name)?,
+            Command::ResetAll => {
+                let mut done = CommandDone::tag("RESET");
+                done.reports = self.reset_all();
+                done
+            }
+            Command::Begin => {
+                // A BEGIN inside a block is only warned about in PostgreSQL.
+                if self.transaction == TransactionState::Idle {
+                    self.transaction = TransactionState::InBlock;
+                }
+                CommandDone::tag("BEGIN")
+            }
+            Command::Commit => {
+                let tag = if self.transaction == TransactionState::Failed {
+                    "ROLLBACK"
+                } else {
+                    "COMMIT"
+                };
+                self.transaction = TransactionState::Idle;
+                CommandDone::tag(tag)
+            }
+            Command::Rollback => {
+                self.transaction = TransactionState::Idle;
+                CommandDone::tag("ROLLBACK")
+            }
+            Command::DiscardAll => {
+                if self.transaction != TransactionState::Idle {
+                    return Err(StrataError::NotSupported(
+                        "DISCARD ALL inside a transaction block".to_owned(),
+                    ));
+                }
+                let mut done = CommandDone::tag("DISCARD ALL");
+                done.reports = self.reset_all();
+                done.forget = Some(Forget::Everything);
+                done
+            }
+            Command::Deallocate(name) => {
+                let mut done = CommandDone::tag("DEALLOCATE");
+                done.forget = Some(Forget::Prepared(name.clone()));
+                done
+            }
+            Command::Sql(statement) => {
+                let output = self.run_sql(statement, params, control).await?;
+                return Ok(match output {
+                    Output::Rows { schema, stream } => Output::Rows {
+                        schema: rename_columns(&schema, parsed.column_names.as_deref()),
+                        stream,
+                    },
+                    command => command,
+                });
+            }
+        };
+        Ok(Output::Command(done))
+    }
+
+    fn set(&mut self, name: &str, value: Option<&str>) -> Result<CommandDone> {
+        let mut done = CommandDone::tag("SET");
+        let Some(value) = value else {
+            return self.reset(name).map(|mut d| {
+                d.tag = "SET".to_owned();
+                d
+            });
+        };
+        if is_engine_setting(name) {
+            let key = name.to_ascii_lowercase();
+            let known = self
+                .ctx
+                .state()
+                .config()
+                .options()
+                .entries()
+                .iter()
+                .any(|entry| entry.key == key);
+            if !known {
+                return Err(StrataError::UnknownSetting(name.to_owned()));
+            }
+            let state = self.ctx.state_ref();
+            let mut state = state.write();
+            state
+                .config_mut()
+                .options_mut()
+                .set(&key, value)
+                .map_err(|_| StrataError::InvalidSettingValue {
+                    name: key.clone(),
+                    value: value.to_owned(),
+                })?;
+            return Ok(done);
+        }
+        let report = self.write_settings().set(name, value)?;
+        done.reports.extend(report);
+        self.apply_settings();
+        Ok(done)
+    }
+
+    fn reset(&mut self, name: &str) -> Result<CommandDone> {
+        let mut done = CommandDone::tag("RESET");
+        if is_engine_setting(name) {
+            let key = name.to_ascii_lowercase();
+            let default = self
+                .engine
+                .base
+                .config()
+                .options()
+                .entries()
+                .into_iter()
+                .find(|entry| entry.key == key)
+                .ok_or_else(|| StrataError::UnknownSetting(name.to_owned()))?;
+            let state = self.ctx.state_ref();
+            let mut state = state.write();
+            let options = state.config_mut().options_mut();
+            match default.value {
+                Some(value) => options.set(&key, &value)?,
+                None => datafusion::config::ConfigField::reset(options, &key)?,
+            }
+            return Ok(done);
+        }
+        done.reports.extend(self.write_settings().reset(name)?);
+        self.apply_settings();
+        Ok(done)
+    }
+
+    fn reset_all(&mut self) -> Vec<(String, String)> {
+        let reports = self.write_settings().reset_all();
+        let base = self.engine.base.config().options().clone();
+        let database = self.info.database.clone();
+        {
+            let state = self.ctx.state_ref();
+            let mut state = state.write();
+            let options = state.config_mut().options_mut();
+            let extensions = std::mem::take(&mut options.extensions);
+            *options = base.as_ref().clone();
+            options.extensions = extensions;
+            options.catalog.default_catalog = database;
+        }
+        self.apply_settings();
+        reports
+    }
+
+    /// Carries PostgreSQL settings DataFusion must know into its
+    /// configuration: unqualified names resolve in the first schema of
+    /// `search_path`; `now()` and timestamptz arithmetic use `TimeZone`.
+    fn apply_settings(&self) {
+        let (schema, zone) = {
+            let settings = self.read_settings();
+            let schema = settings
+                .search_path()
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| "public".to_owned());
+            (schema, settings.time_zone())
+        };
+        let state = self.ctx.state_ref();
+        let mut state = state.write();
+        let options = state.config_mut().options_mut();
+        options.catalog.default_schema = schema;
+        options.execution.time_zone = Some(zone);
+    }
+
+    fn show_column_name(&self, name: &str) -> String {
+        if is_engine_setting(name) {
+            name.to_ascii_lowercase()
+        } else {
+            settings::canonical_name(name).unwrap_or(name).to_owned()
+        }
+    }
+
+    fn show(&self, name: &str) -> Result<Output> {
+        let value = if is_engine_setting(name) {
+            let key = name.to_ascii_lowercase();
+            self.ctx
+                .state()
+                .config()
+                .options()
+                .entries()
+                .into_iter()
+                .find(|entry| entry.key == key)
+                .ok_or_else(|| StrataError::UnknownSetting(name.to_owned()))?
+                .value
+        } else {
+            Some(
+                self.read_settings()
+                    .get(name)
+                    .ok_or_else(|| StrataError::UnknownSetting(name.to_owned()))?,
+            )
+        };
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            self.show_column_name(name),
+            DataType::Utf8,
+            true,
+        )]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(StringArray::from(vec![value]))],
+        )
+        .map_err(DataFusionError::from)?;
+        Ok(rows(schema, vec![batch]))
+    }
+
+    fn show_all(&self) -> Result<Output> {
+        let mut entries = self.read_settings().all();
+        entries.extend(
+            self.ctx
+                .state()
+                .config()
+                .options()
+                .entries()
+                .into_iter()
+                .map(|e| (e.key, e.value.unwrap_or_default())),
+        );
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("name", DataType::Utf8, false),
+            Field::new("setting", DataType::Utf8, true),
+        ]));
+        let (names, values): (Vec<String>, Vec<String>) = entries.into_iter().unzip();
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(StringArray::from(names)),
+                Arc::new(StringArray::from(values)),
+            ],
+        )
+        .map_err(DataFusionError::from)?;
+        Ok(rows(schema, vec![batch]))
+    }
+
+    /// Plans a DataFusion statement, turning a planning failure into the
+    /// error PostgreSQL would give when the cause can be pinned down.
+    async fn plan(&self, statement: &DFStatement) -> Result<LogicalPlan> {
+        if let DFStatement::Statement(sql) = statement
+            && let SqlStatement::CreateTable(create) = sql.as_ref()
+        {
+            let _ = create;
+            return Err(StrataError::NotSupported(
+                "CREATE TABLE for managed tables (use CREATE EXTERNAL TABLE over files)".to_owned(),
+            ));
+        }
+        let state = self.ctx.state();
+        match state.statement_to_plan(statement.clone()).await {
+            Ok(plan) => Ok(plan),
+            Err(e) => Err(self.diagnose(statement, e).await),
+        }
+    }
+
+    /// Finds the PostgreSQL-level cause of a planning error: a relation or a
+    /// function that does not exist. Run only after planning failed, so a
+    /// valid statement is never second-guessed.
+    async fn diagnose(&self, statement: &DFStatement, error: DataFusionError) -> StrataError {
+        let state = self.ctx.state();
+        if let Ok(tables) = state.resolve_table_references(statement) {
+            for table in tables {
+                if !self.table_exists(&table).await {
+                    return StrataError::UndefinedTable(table.to_string());
+                }
+            }
+        }
+        if let DFStatement::Statement(sql) = statement {
+            let mut finder = FunctionNames(Vec::new());
+            let _ = sql.visit(&mut finder);
+            for name in finder.0 {
+                // Planned by DataFusion's SQL planner itself, not looked up.
+                if PLANNER_FUNCTIONS.contains(&name.as_str()) {
+                    continue;
+                }
+                let known = state.scalar_functions().contains_key(&name)
+                    || state.aggregate_functions().contains_key(&name)
+                    || state.window_functions().contains_key(&name)
+                    || state.table_functions().contains_key(&name);
+                if !known {
+                    return StrataError::UndefinedFunction(format!("{name}()"));
+                }
+            }
+        }
+        StrataError::DataFusion(error)
+    }
+
+    async fn table_exists(&self, table: &TableReference) -> bool {
+        let options = self.ctx.state().config().options().clone();
+        let resolved = table.clone().resolve(
+            &options.catalog.default_catalog,
+            &options.catalog.default_schema,
+        );
+        let Some(schema) = self
+            .engine
+            .catalogs
+            .catalog(&resolved.catalog)
+            .and_then(|c| c.schema(&resolved.schema))
+        else {
+            return false;
+        };
+        schema.table_exist(&resolved.table)
+    }
+
+    async fn run_sql(
+        &mut self,
+        statement: &DFStatement,
+        params: Vec<ScalarAndMetadata>,
+        control: &QueryControl,
+    ) -> Result<Output> {
+        let statement = self.prepare_ddl(statement).await?;
+        let mut plan = self.plan(&statement).await?;
+        if !params.is_empty() || plan_has_placeholders(&plan) {
+            plan = plan.with_param_values(ParamValues::List(params))?;
+        }
+        match &plan {
+            LogicalPlan::Ddl(ddl) => {
+                let ddl = ddl.clone();
+                self.ctx.execute_logical_plan(plan).await?.collect().await?;
+                let tag = self.persist(&ddl, &statement)?;
+                Ok(Output::Command(CommandDone::tag(tag)))
+            }
+            LogicalPlan::Dml(DmlStatement { op, .. }) => {
+                let op = op.clone();
+                let (_, stream) = self.start(plan, control).await?;
+                let count = count_rows(stream).await?;
+                let tag = match op {
+                    WriteOp::Insert(_) => format!("INSERT 0 {count}"),
+                    WriteOp::Update => format!("UPDATE {count}"),
+                    WriteOp::Delete => format!("DELETE {count}"),
+                    WriteOp::Ctas => format!("SELECT {count}"),
+                    WriteOp::Truncate => "TRUNCATE TABLE".to_owned(),
+                    other => other.name().to_ascii_uppercase(),
+                };
+                Ok(Output::Command(CommandDone::tag(tag)))
+            }
+            LogicalPlan::Copy(_) => {
+                let (_, stream) = self.start(plan, control).await?;
+                let count = count_rows(stream).await?;
+                Ok(Output::Command(CommandDone::tag(format!("COPY {count}"))))
+            }
+            LogicalPlan::Statement(_) => {
+                let df = self.ctx.execute_logical_plan(plan).await?;
+                let schema = Arc::new(df.schema().as_arrow().clone());
+                let batches = df.collect().await?;
+                if schema.fields().is_empty() {
+                    Ok(Output::Command(CommandDone::tag("PREPARE")))
+                } else {
+                    Ok(rows(schema, batches))
+                }
+            }
+            _ => {
+                let (schema, stream) = self.start(plan, control).await?;
+                Ok(Output::Rows { schema, stream })
+            }
+        }
+    }
+
+    /// Starts executing a query plan: locally or as a Ballista job, with the
+    /// stream watching for cancellation.
+    async fn start(
+        &self,
+        plan: LogicalPlan,
+        control: &QueryControl,
+    ) -> Result<(SchemaRef, SendableRecordBatchStream)> {
+        let df = self.ctx.execute_logical_plan(plan).await?;
+        let physical = df.create_physical_plan().await?;
+        let schema = physical.schema();
+        let stream = execute_stream(Arc::clone(&physical), self.ctx.task_ctx())?;
+        let stream = control.watch(stream, physical, self.engine.cluster.clone());
+        Ok((schema, stream))
+    }
+
+    /// Checks and completes DDL before DataFusion runs it: refuses names that
+    /// exist (42P07) and makes file locations absolute.
+    async fn prepare_ddl(&self, statement: &DFStatement) -> Result<DFStatement> {
+        let DFStatement::CreateExternalTable(create) = statement else {
+            return Ok(statement.clone());
+        };
+        let mut create = create.clone();
+        let name = TableReference::from(create.name.to_string());
+        if !create.if_not_exists && !create.or_replace && self.table_exists(&name).await {
+            return Err(StrataError::DuplicateTable(create.name.to_string()));
+        }
+        create.locations = create
+            .locations
+            .iter()
+            .map(|l| catalog::absolute_location(l))
+            .collect();
+        Ok(DFStatement::CreateExternalTable(create))
+    }
+
+    /// Records a successful DDL statement in the persisted catalog and
+    /// returns its command tag.
+    fn persist(&self, ddl: &DdlStatement, statement: &DFStatement) -> Result<&'static str> {
+        let options = self.ctx.state().config().options().clone();
+        let default_catalog = options.catalog.default_catalog.as_str();
+        let default_schema = options.catalog.default_schema.as_str();
+        let store = &self.engine.store;
+        match ddl {
+            DdlStatement::CreateExternalTable(cmd) => {
+                let r = cmd.name.clone().resolve(default_catalog, default_schema);
+                if let DFStatement::CreateExternalTable(create) = statement {
+                    let qualified = qualified_name(&r.catalog, &r.schema, &r.table);
+                    store.add_object(ObjectEntry {
+                        catalog: r.catalog.to_string(),
+                        schema: r.schema.to_string(),
+                        name: r.table.to_string(),
+                        kind: ObjectKind::ExternalTable,
+                        sql: catalog::external_table_sql(create, &qualified),
+                    })?;
+                }
+                Ok("CREATE TABLE")
+            }
+            DdlStatement::CreateView(view) => {
+                let r = view.name.clone().resolve(default_catalog, default_schema);
+                if let DFStatement::Statement(sql) = statement
+                    && let SqlStatement::CreateView(create) = sql.as_ref()
+                {
+                    let qualified = qualified_name(&r.catalog, &r.schema, &r.table);
+                    store.add_object(ObjectEntry {
+                        catalog: r.catalog.to_string(),
+                        schema: r.schema.to_string(),
+                        name: r.table.to_string(),
+                        kind: ObjectKind::View,
+                        sql: format!("CREATE OR REPLACE VIEW {qualified} AS {}", create.query),
+                    })?;
+                }
+                Ok("CREATE VIEW")
+            }
+            DdlStatement::DropTable(drop) => {
+                let r = drop.name.clone().resolve(default_catalog, default_schema);
+                store.remove_object(&r.catalog, &r.schema, &r.table)?;
+                Ok("DROP TABLE")
+            }
+            DdlStatement::DropView(drop) => {
+                let r = drop.name.clone().resolve(default_catalog, default_schema);
+                store.remove_object(&r.catalog, &r.schema, &r.table)?;
+                Ok("DROP VIEW")
+            }
+            DdlStatement::CreateCatalogSchema(create) => {
+                let (catalog, schema) = match create.schema_name.split_once('.') {
+                    Some((c, s)) => (c.to_owned(), s.to_owned()),
+                    None => (default_catalog.to_owned(), create.schema_name.clone()),
+                };
+                store.add_schema(SchemaEntry { catalog, schema })?;
+                Ok("CREATE SCHEMA")
+            }
+            DdlStatement::DropCatalogSchema(drop) => {
+                let (catalog, schema) = match &drop.name {
+                    datafusion::common::SchemaReference::Bare { schema } => {
+                        (default_catalog.to_owned(), schema.to_string())
+                    }
+                    datafusion::common::SchemaReference::Full { catalog, schema } => {
+                        (catalog.to_string(), schema.to_string())
+                    }
+                };
+                store.remove_schema(&catalog, &schema)?;
+                Ok("DROP SCHEMA")
+            }
+            DdlStatement::CreateMemoryTable(_) => Err(StrataError::NotSupported(
+                "CREATE TABLE for managed tables".to_owned(),
+            )),
+            DdlStatement::CreateCatalog(_) => Err(StrataError::NotSupported(
+                "CREATE DATABASE (databases are Strata's configured catalogs)".to_owned(),
+            )),
+            DdlStatement::CreateIndex(_) => Ok("CREATE INDEX"),
+            DdlStatement::CreateFunction(_) => Ok("CREATE FUNCTION"),
+            DdlStatement::DropFunction(_) => Ok("DROP FUNCTION"),
+        }
+    }
+}
+
+fn qualified_name(catalog: &str, schema: &str, table: &str) -> String {
+    format!(
+        "{}.{}.{}",
+        catalog::quote_ident(catalog),
+        catalog::quote_ident(schema),
+        catalog::quote_ident(table)
+    )
+}
+
+/// Function-call syntax the SQL planner handles without the function registry.
+const PLANNER_FUNCTIONS: &[&str] = &["array", "unnest", "struct", "grouping", "cube", "rollup"];
+
+/// `datafusion.*` and `ballista.*` keys live in DataFusion's configuration.
+fn is_engine_setting(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.starts_with("datafusion.") || lower.starts_with("ballista.")
+}
+
+/// `$3` -> 2.
+fn placeholder_index(id: &str) -> Option<usize> {
+    id.strip_prefix('$')?.parse::<usize>().ok()?.checked_sub(1)
+}
+
+fn plan_has_placeholders(plan: &LogicalPlan) -> bool {
+    plan.get_parameter_fields()
+        .map(|fields| !fields.is_empty())
+        .unwrap_or(false)
+}
+
+/// Gives result columns PostgreSQL's names where the query left them unnamed.
+fn rename_columns(schema: &SchemaRef, names: Option<&[Option<String>]>) -> SchemaRef {
+    let Some(names) = names.filter(|n| n.len() == schema.fields().len()) else {
+        return Arc::clone(schema);
+    };
+    let fields: Vec<FieldRef> = schema
+        .fields()
+        .iter()
+        .zip(names)
+        .map(|(field, name)| match name {
+            Some(name) => Arc::new(field.as_ref().clone().with_name(name)),
+            None => Arc::clone(field),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// Statements whose result is rows rather than a command tag.
+fn returns_rows(plan: &LogicalPlan) -> bool {
+    match plan {
+        LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_) => false,
+        LogicalPlan::Statement(_) => !plan.schema().fields().is_empty(),
+        _ => true,
+    }
+}
+
+fn rows(schema: SchemaRef, batches: Vec<RecordBatch>) -> Output {
+    let stream = datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+        Arc::clone(&schema),
+        futures::stream::iter(batches.into_iter().map(Ok)),
+    );
+    Output::Rows {
+        schema,
+        stream: Box::pin(stream),
+    }
+}
+
+/// Sums DataFusion's `count` column of a DML result.
+async fn count_rows(mut stream: SendableRecordBatchStream) -> Result<u64> {
+    use futures::StreamExt;
+    let mut total = 0;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        if let Some(column) = batch.columns().first()
+            && let Some(counts) = column.as_primitive_opt::<UInt64Type>()
+        {
+            total += counts.iter().flatten().sum::<u64>();
+        } else {
+            total += batch.num_rows() as u64;
+        }
+    }
+    Ok(total)
+}
+
+/// Collects the names of functions a statement calls.
+struct FunctionNames(Vec<String>);
+
+impl Visitor for FunctionNames {
+    type Break = ();
+
+    fn pre_visit_expr(
+        &mut self,
+        expr: &datafusion::sql::sqlparser::ast::Expr,
+    ) -> std::ops::ControlFlow<Self::Break> {
+        if let datafusion::sql::sqlparser::ast::Expr::Function(function) = expr
+            && let Some(last) = function.name.0.last()
+        {
+            let name = match last {
+                datafusion::sql::sqlparser::ast::ObjectNamePart::Identifier(ident)
+                    if ident.quote_style.is_none() =>
+                {
+                    ident.value.to_ascii_lowercase()
+                }
+                other => other.to_string(),
+            };
+            self.0.push(name);
+        }
+        std::ops::ControlFlow::Continue(())
+    }
+}

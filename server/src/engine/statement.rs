@@ -1,0 +1,408 @@
+//! Splitting a query string into statements and telling session commands
+//! (SET, SHOW, BEGIN, ...) from statements DataFusion plans.
+
+use datafusion::sql::parser::{DFParserBuilder, ResetStatement, Statement as DFStatement};
+use datafusion::sql::sqlparser::ast::{
+    self, DiscardObject, Expr, ObjectNamePart, Set, Statement as SqlStatement, UnaryOperator, Value,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+
+use crate::error::{Result, StrataError};
+
+/// One statement of a query string.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    /// The statement as SQL, for logs and error context.
+    pub sql: String,
+    pub command: Command,
+    /// PostgreSQL's names for result columns the query leaves unnamed
+    /// (`count(*)` is `count`, `1` is `?column?`); `None` keeps the name.
+    pub column_names: Option<Vec<Option<String>>>,
+}
+
+/// What a statement asks for.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// `SET name = value`; `None` is `DEFAULT`.
+    Set {
+        name: String,
+        value: Option<String>,
+    },
+    /// `SET TRANSACTION ...` and `SET SESSION CHARACTERISTICS ...`.
+    SetTransaction,
+    Show(String),
+    ShowAll,
+    Reset(String),
+    ResetAll,
+    Begin,
+    Commit,
+    Rollback,
+    DiscardAll,
+    /// `DEALLOCATE name`; `None` is `DEALLOCATE ALL`.
+    Deallocate(Option<String>),
+    /// A statement for DataFusion.
+    Sql(Box<DFStatement>),
+}
+
+impl Command {
+    /// True for the commands a failed transaction block still accepts.
+    pub fn ends_transaction(&self) -> bool {
+        matches!(self, Command::Commit | Command::Rollback)
+    }
+}
+
+/// Parses a query string into its statements.
+pub fn parse(sql: &str, pg: &PostgresCompatibilityParser) -> Result<Vec<Parsed>> {
+    // Catalog queries go through the compatibility parser first: it replaces
+    // a few client queries DataFusion cannot plan (psql's policy and
+    // publication lookups) with equivalents, then applies its rewrites.
+    let lower = sql.to_ascii_lowercase();
+    let catalog_query = PG_MARKERS.iter().any(|m| lower.contains(m));
+    let (statements, rewritten) = match catalog_query.then(|| pg.parse(sql)) {
+        Some(Ok(statements)) => (
+            statements
+                .into_iter()
+                .map(|s| DFStatement::Statement(Box::new(s)))
+                .collect(),
+            true,
+        ),
+        _ => {
+            let dialect = PostgreSqlDialect {};
+            let mut parser = DFParserBuilder::new(sql).with_dialect(&dialect).build()?;
+            (Vec::from(parser.parse_statements()?), false)
+        }
+    };
+    statements
+        .into_iter()
+        .map(|statement| {
+            let sql = statement.to_string();
+            let command = classify(statement, (!rewritten).then_some(pg))?;
+            let column_names = match &command {
+                Command::Sql(statement) => pg_column_names(statement),
+                _ => None,
+            };
+            Ok(Parsed {
+                sql,
+                command,
+                column_names,
+            })
+        })
+        .collect()
+}
+
+/// `pg` rewrites catalog statements; `None` when that already happened.
+fn classify(statement: DFStatement, pg: Option<&PostgresCompatibilityParser>) -> Result<Command> {
+    let sql = match statement {
+        DFStatement::Statement(sql) => *sql,
+        DFStatement::Reset(ResetStatement::Variable(name)) => {
+            let name = object_name(&name);
+            return Ok(if name.eq_ignore_ascii_case("all") {
+                Command::ResetAll
+            } else {
+                Command::Reset(name)
+            });
+        }
+        other => return Ok(Command::Sql(Box::new(other))),
+    };
+    Ok(match sql {
+        SqlStatement::Set(set) => match set {
+            Set::SingleAssignment {
+                variable, values, ..
+            } => Command::Set {
+                name: object_name(&variable),
+                value: set_value(&values),
+            },
+            Set::SetTimeZone { value, .. } => Command::Set {
+                name: "TimeZone".to_owned(),
+                value: set_value(std::slice::from_ref(&value)),
+            },
+            Set::SetNames { charset_name, .. } => Command::Set {
+                name: "client_encoding".to_owned(),
+                value: Some(charset_name.value),
+            },
+            Set::SetTransaction { .. } => Command::SetTransaction,
+            other => {
+                return Err(StrataError::NotSupported(format!("{other}")));
+            }
+        },
+        SqlStatement::ShowVariable { variable } => {
+            let name = variable
+                .iter()
+                .map(|i| i.value.as_str())
+                .collect::<Vec<_>>()
+                .join(" ");
+            match name.to_ascii_lowercase().as_str() {
+                "all" => Command::ShowAll,
+                "time zone" => Command::Show("TimeZone".to_owned()),
+                "transaction isolation level" => Command::Show("transaction_isolation".to_owned()),
+                _ => Command::Show(
+                    variable
+                        .iter()
+                        .map(|i| i.value.as_str())
+                        .collect::<Vec<_>>()
+                        .join("."),
+                ),
+            }
+        }
+        SqlStatement::StartTransaction { .. } => Command::Begin,
+        SqlStatement::Commit { .. } => Command::Commit,
+        SqlStatement::Rollback {
+            savepoint: None, ..
+        } => Command::Rollback,
+        SqlStatement::Rollback {
+            savepoint: Some(_), ..
+        } => return Err(StrataError::NotSupported("savepoints".to_owned())),
+        SqlStatement::Savepoint { .. } | SqlStatement::ReleaseSavepoint { .. } => {
+            return Err(StrataError::NotSupported("savepoints".to_owned()));
+        }
+        SqlStatement::Discard { object_type } => match object_type {
+            DiscardObject::ALL => Command::DiscardAll,
+            other => return Err(StrataError::NotSupported(format!("DISCARD {other}"))),
+        },
+        SqlStatement::Deallocate { name, .. } => {
+            if name.value.eq_ignore_ascii_case("all") && name.quote_style.is_none() {
+                Command::Deallocate(None)
+            } else {
+                Command::Deallocate(Some(name.value))
+            }
+        }
+        SqlStatement::Reset(reset) => match reset.reset {
+            ast::Reset::ALL => Command::ResetAll,
+            ast::Reset::ConfigurationParameter(name) => Command::Reset(object_name(&name)),
+        },
+        other => {
+            let other = match pg {
+                Some(pg) if needs_pg_rewrites(&other) => pg.rewrite(other),
+                _ => other,
+            };
+            Command::Sql(Box::new(DFStatement::Statement(Box::new(other))))
+        }
+    })
+}
+
+/// The PostgreSQL compatibility rewrites make client catalog queries
+/// plannable; they are meant for those and are applied only to statements
+/// that touch the catalog or use PostgreSQL-only syntax.
+fn needs_pg_rewrites(statement: &SqlStatement) -> bool {
+    let text = statement.to_string().to_ascii_lowercase();
+    PG_MARKERS.iter().any(|marker| text.contains(marker))
+}
+
+/// Text that marks a statement as a catalog query.
+const PG_MARKERS: &[&str] = &[
+    "pg_",
+    "information_schema",
+    "::reg",
+    "operator(",
+    "current_user",
+    "current_role",
+];
+
+/// The names PostgreSQL gives the columns of a query's select list, where
+/// they differ from DataFusion's. `None` when the list has a wildcard (the
+/// names then come from the tables, which DataFusion names the same way).
+fn pg_column_names(statement: &DFStatement) -> Option<Vec<Option<String>>> {
+    let DFStatement::Statement(sql) = statement else {
+        return None;
+    };
+    let SqlStatement::Query(query) = sql.as_ref() else {
+        return None;
+    };
+    let mut body = query.body.as_ref();
+    while let ast::SetExpr::SetOperation { left, .. } = body {
+        body = left.as_ref();
+    }
+    let ast::SetExpr::Select(select) = body else {
+        return None;
+    };
+    select
+        .projection
+        .iter()
+        .map(|item| match item {
+            ast::SelectItem::UnnamedExpr(expr) => Some(column_name(expr)),
+            ast::SelectItem::ExprWithAlias { .. } => Some(None),
+            _ => None,
+        })
+        .collect()
+}
+
+/// PostgreSQL's name for an unnamed select-list expression; `None` where
+/// DataFusion already uses the same name (plain column references).
+fn column_name(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) => None,
+        Expr::Function(function) => function.name.0.last().map(|part| match part {
+            ObjectNamePart::Identifier(ident) if ident.quote_style.is_none() => {
+                ident.value.to_ascii_lowercase()
+            }
+            ObjectNamePart::Identifier(ident) => ident.value.clone(),
+            other => other.to_string(),
+        }),
+        Expr::Cast {
+            expr, data_type, ..
+        } => match column_name(expr) {
+            Some(name) if name == "?column?" => Some(type_column_name(data_type)),
+            None => match expr.as_ref() {
+                Expr::Identifier(ident) => Some(ident.value.clone()),
+                Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.clone()),
+                _ => Some("?column?".to_owned()),
+            },
+            other => other,
+        },
+        Expr::Nested(inner) => column_name(inner),
+        Expr::Case { .. } => Some("case".to_owned()),
+        Expr::Exists { .. } => Some("exists".to_owned()),
+        Expr::Array(_) => Some("array".to_owned()),
+        Expr::Subquery(query) => match query.body.as_ref() {
+            ast::SetExpr::Select(select) => match select.projection.as_slice() {
+                [ast::SelectItem::UnnamedExpr(inner)] => match inner {
+                    Expr::Identifier(ident) => Some(ident.value.clone()),
+                    Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.clone()),
+                    other => column_name(other),
+                },
+                [ast::SelectItem::ExprWithAlias { alias, .. }] => Some(alias.value.clone()),
+                _ => Some("?column?".to_owned()),
+            },
+            _ => Some("?column?".to_owned()),
+        },
+        _ => Some("?column?".to_owned()),
+    }
+}
+
+/// The name PostgreSQL gives `'1'::int` and friends: the type's own name.
+fn type_column_name(data_type: &ast::DataType) -> String {
+    use ast::DataType as T;
+    match data_type {
+        T::Int(_) | T::Integer(_) | T::Int4(_) => "int4",
+        T::BigInt(_) | T::Int8(_) => "int8",
+        T::SmallInt(_) | T::Int2(_) => "int2",
+        T::Real | T::Float4 => "float4",
+        T::Double(_) | T::DoublePrecision | T::Float8 | T::Float(_) => "float8",
+        T::Numeric(_) | T::Decimal(_) => "numeric",
+        T::Boolean | T::Bool => "bool",
+        T::Text | T::String(_) => "text",
+        T::Varchar(_) | T::CharacterVarying(_) => "varchar",
+        T::Char(_) | T::Character(_) => "bpchar",
+        T::Date => "date",
+        T::Time(_, _) => "time",
+        T::Timestamp(_, ast::TimezoneInfo::WithTimeZone | ast::TimezoneInfo::Tz) => "timestamptz",
+        T::Timestamp(_, _) => "timestamp",
+        T::Interval { .. } => "interval",
+        T::Bytea => "bytea",
+        T::Uuid => "uuid",
+        T::JSON => "json",
+        T::JSONB => "jsonb",
+        _ => "?column?",
+    }
+    .to_owned()
+}
+
+fn object_name(name: &ast::ObjectName) -> String {
+    name.0
+        .iter()
+        .map(|part| match part {
+            ObjectNamePart::Identifier(ident) => ident.value.clone(),
+            other => other.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// The text of a SET value list; `None` for `DEFAULT`.
+fn set_value(values: &[Expr]) -> Option<String> {
+    if let [Expr::Identifier(ident)] = values
+        && ident.quote_style.is_none()
+        && ident.value.eq_ignore_ascii_case("default")
+    {
+        return None;
+    }
+    Some(values.iter().map(expr_text).collect::<Vec<_>>().join(", "))
+}
+
+fn expr_text(expr: &Expr) -> String {
+    match expr {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s)
+            | Value::DoubleQuotedString(s)
+            | Value::EscapedStringLiteral(s)
+            | Value::NationalStringLiteral(s) => s.clone(),
+            Value::Number(n, _) => n.clone(),
+            Value::Boolean(b) => if *b { "on" } else { "off" }.to_owned(),
+            other => other.to_string(),
+        },
+        Expr::Identifier(ident) => ident.value.clone(),
+        Expr::CompoundIdentifier(parts) => parts
+            .iter()
+            .map(|p| p.value.as_str())
+            .collect::<Vec<_>>()
+            .join("."),
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } => format!("-{}", expr_text(expr)),
+        Expr::UnaryOp {
+            op: UnaryOperator::Plus,
+            expr,
+        } => expr_text(expr),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(sql: &str) -> Command {
+        let pg = PostgresCompatibilityParser::new();
+        let mut parsed = parse(sql, &pg).unwrap();
+        assert_eq!(parsed.len(), 1, "{sql}");
+        parsed.remove(0).command
+    }
+
+    #[test]
+    fn session_commands_are_recognised() {
+        assert!(matches!(one("SET search_path TO a, b"),
+            Command::Set { name, value: Some(v) } if name == "search_path" && v == "a, b"));
+        assert!(matches!(one("SET statement_timeout = '5s'"),
+            Command::Set { value: Some(v), .. } if v == "5s"));
+        assert!(matches!(one("SET extra_float_digits = -2"),
+            Command::Set { value: Some(v), .. } if v == "-2"));
+        assert!(matches!(one("SET TIME ZONE 'Europe/Paris'"),
+            Command::Set { name, .. } if name == "TimeZone"));
+        assert!(matches!(
+            one("SET application_name TO DEFAULT"),
+            Command::Set { value: None, .. }
+        ));
+        assert!(matches!(one("SET datafusion.execution.batch_size = 100"),
+            Command::Set { name, value: Some(v) } if name == "datafusion.execution.batch_size" && v == "100"));
+        assert!(matches!(one("SHOW TRANSACTION ISOLATION LEVEL"),
+            Command::Show(n) if n == "transaction_isolation"));
+        assert!(matches!(one("SHOW ALL"), Command::ShowAll));
+        assert!(matches!(one("RESET ALL"), Command::ResetAll));
+        assert!(matches!(one("RESET timezone"), Command::Reset(n) if n == "timezone"));
+        assert!(matches!(one("BEGIN"), Command::Begin));
+        assert!(matches!(
+            one("START TRANSACTION ISOLATION LEVEL REPEATABLE READ"),
+            Command::Begin
+        ));
+        assert!(matches!(one("COMMIT"), Command::Commit));
+        assert!(matches!(one("END"), Command::Commit));
+        assert!(matches!(one("ROLLBACK"), Command::Rollback));
+        assert!(matches!(one("DISCARD ALL"), Command::DiscardAll));
+        assert!(matches!(one("DEALLOCATE ALL"), Command::Deallocate(None)));
+        assert!(matches!(one("SELECT 1"), Command::Sql(_)));
+        assert!(matches!(
+            one("CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '/tmp/x'"),
+            Command::Sql(s) if matches!(*s, DFStatement::CreateExternalTable(_))
+        ));
+    }
+
+    #[test]
+    fn several_statements_and_syntax_errors() {
+        let pg = PostgresCompatibilityParser::new();
+        assert_eq!(parse("SELECT 1; SELECT 2;", &pg).unwrap().len(), 2);
+        let err = parse("SELEC 1", &pg).unwrap_err();
+        assert_eq!(err.sqlstate(), crate::error::SqlState::SYNTAX_ERROR);
+    }
+}

@@ -1,0 +1,214 @@
+//! Starting the server: the cluster (embedded or remote), the engine and the
+//! PostgreSQL listener.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use strata_executor::{ExecutorOptions, RunningExecutor};
+use strata_scheduler::{RunningScheduler, SchedulerOptions};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ServerConfig;
+use crate::engine::Engine;
+use crate::wire::{CancelRegistry, Connection, Handlers};
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot create the data folder {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("cannot start the embedded scheduler: {0}")]
+    Scheduler(#[from] strata_scheduler::SchedulerError),
+    #[error("cannot start the embedded executor: {0}")]
+    Executor(#[from] strata_executor::ExecutorError),
+    #[error("cannot open the catalog: {0}")]
+    Engine(#[from] crate::error::StrataError),
+}
+
+/// The in-process scheduler and executor of the embedded default.
+#[derive(Debug)]
+pub struct EmbeddedCluster {
+    pub scheduler: RunningScheduler,
+    pub executor: RunningExecutor,
+}
+
+impl Drop for EmbeddedCluster {
+    fn drop(&mut self) {
+        self.executor.task.abort();
+        self.scheduler.task.abort();
+    }
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct RunningServer {
+    /// The address the PostgreSQL protocol listens on.
+    pub addr: SocketAddr,
+    /// The scheduler queries go to (`df://host:port`).
+    pub scheduler_url: String,
+    pub engine: Arc<Engine>,
+    pub cluster: Option<EmbeddedCluster>,
+    shutdown: CancellationToken,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting connections. Open connections end with the runtime.
+    pub fn stop(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Waits until the listener stops.
+    pub async fn wait(mut self) {
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.await;
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Starts a server as configured.
+pub async fn start(config: &ServerConfig) -> Result<RunningServer, StartError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let (scheduler_url, cluster) = match &config.scheduler {
+        Some(addr) => (format!("df://{addr}"), None),
+        None => {
+            let cluster = start_embedded(config).await?;
+            (cluster.scheduler.url(), Some(cluster))
+        }
+    };
+    let engine = Arc::new(Engine::new(&config.data_dir, &scheduler_url).await?);
+    let listener =
+        TcpListener::bind(&config.listen)
+            .await
+            .map_err(|source| StartError::Listen {
+                addr: config.listen.clone(),
+                source,
+            })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Listen {
+        addr: config.listen.clone(),
+        source,
+    })?;
+    let shutdown = CancellationToken::new();
+    let accept = tokio::spawn(accept_loop(listener, Arc::clone(&engine), shutdown.clone()));
+    Ok(RunningServer {
+        addr,
+        scheduler_url,
+        engine,
+        cluster,
+        shutdown,
+        accept: Some(accept),
+    })
+}
+
+/// Starts a scheduler and one executor in this process, on loopback ports
+/// chosen by the system, with push scheduling: the same code path as a
+/// cluster, so running tasks can be cancelled.
+async fn start_embedded(config: &ServerConfig) -> Result<EmbeddedCluster, StartError> {
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let scheduler = strata_scheduler::start(loopback, SchedulerOptions::default()).await?;
+    let mut options = ExecutorOptions {
+        scheduler_host: scheduler.addr.ip().to_string(),
+        scheduler_port: scheduler.addr.port(),
+        work_dir: Some(config.data_dir.join("work")),
+        ..Default::default()
+    };
+    if let Some(slots) = config.executor_slots {
+        options.slots = slots;
+    }
+    if let Some(dir) = &options.work_dir {
+        std::fs::create_dir_all(dir).map_err(|source| StartError::DataDir {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    let executor = strata_executor::start(options).await?;
+    Ok(EmbeddedCluster {
+        scheduler,
+        executor,
+    })
+}
+
+async fn accept_loop(listener: TcpListener, engine: Arc<Engine>, shutdown: CancellationToken) {
+    let registry = Arc::new(CancelRegistry::default());
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (socket, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                continue;
+            }
+        };
+        let handlers = Handlers(Connection::new(Arc::clone(&engine), Arc::clone(&registry)));
+        tokio::spawn(async move {
+            if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+}
+
+/// Runs the server until Ctrl-C or SIGTERM; what `strata-server` does.
+pub async fn serve(config: ServerConfig) -> std::process::ExitCode {
+    let server = match start(&config).await {
+        Ok(server) => server,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            eprintln!("strata-server: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let addr = server.addr;
+    let mode = if server.cluster.is_some() {
+        "embedded scheduler and executor".to_owned()
+    } else {
+        format!("scheduler {}", server.scheduler_url)
+    };
+    println!(
+        "Strata is listening on {addr} ({mode}, data in {}); connect with: psql -h {} -p {} -U strata lake",
+        config.data_dir.display(),
+        addr.ip(),
+        addr.port()
+    );
+    let terminate = async {
+        #[cfg(unix)]
+        {
+            if let Ok(mut term) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            {
+                term.recv().await;
+                return;
+            }
+        }
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down");
+    server.stop();
+    std::process::ExitCode::SUCCESS
+}

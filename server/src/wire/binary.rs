@@ -1,0 +1,167 @@
+//! PostgreSQL's binary output format.
+
+use bytes::{BufMut, BytesMut};
+use datafusion::arrow::array::Array;
+use pgwire::api::Type;
+
+use super::value::{Cell, cell};
+
+/// Microseconds between 1970-01-01 and PostgreSQL's epoch, 2000-01-01.
+pub const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+/// Days between 1970-01-01 and 2000-01-01.
+pub const PG_EPOCH_DAYS: i32 = 10_957;
+
+/// Writes `array[row]` of PostgreSQL type `pg` in binary format. Returns false
+/// for NULL (nothing written).
+pub fn write_binary(array: &dyn Array, row: usize, pg: &Type, out: &mut BytesMut) -> bool {
+    let value = cell(array, row);
+    if matches!(value, Cell::Null) {
+        return false;
+    }
+    write_cell(&value, pg, out);
+    true
+}
+
+fn write_cell(value: &Cell<'_>, pg: &Type, out: &mut BytesMut) {
+    match value {
+        Cell::Null => {}
+        Cell::Bool(b) => out.put_u8(u8::from(*b)),
+        Cell::Int2(v) => out.put_i16(*v),
+        Cell::Int4(v) => out.put_i32(*v),
+        Cell::Int8(v) => out.put_i64(*v),
+        Cell::Float4(v) => out.put_f32(*v),
+        Cell::Float8(v) => out.put_f64(*v),
+        Cell::Numeric(s) => write_numeric(s, out),
+        Cell::Text(s) => {
+            if *pg == Type::JSONB {
+                out.put_u8(1);
+            }
+            out.put_slice(s.as_bytes());
+        }
+        Cell::Bytes(b) => out.put_slice(b),
+        Cell::Date(days) => out.put_i32(days.saturating_sub(PG_EPOCH_DAYS)),
+        Cell::Time(micros) => out.put_i64(*micros),
+        Cell::Timestamp(micros) | Cell::TimestampTz(micros) => {
+            out.put_i64(micros.saturating_sub(PG_EPOCH_MICROS))
+        }
+        Cell::Interval {
+            months,
+            days,
+            micros,
+        } => {
+            out.put_i64(*micros);
+            out.put_i32(*days);
+            out.put_i32(*months);
+        }
+        Cell::List(values) => {
+            let element = super::types::element_of(pg).unwrap_or(Type::TEXT);
+            let has_null = values.null_count() > 0;
+            if values.is_empty() {
+                out.put_i32(0);
+                out.put_i32(0);
+                out.put_u32(element.oid());
+                return;
+            }
+            out.put_i32(1);
+            out.put_i32(i32::from(has_null));
+            out.put_u32(element.oid());
+            out.put_i32(values.len() as i32);
+            out.put_i32(1);
+            for i in 0..values.len() {
+                let item = cell(values.as_ref(), i);
+                if matches!(item, Cell::Null) {
+                    out.put_i32(-1);
+                    continue;
+                }
+                let at = out.len();
+                out.put_i32(0);
+                write_cell(&item, &element, out);
+                let len = (out.len() - at - 4) as i32;
+                out[at..at + 4].copy_from_slice(&len.to_be_bytes());
+            }
+        }
+        Cell::Display(s) => out.put_slice(s.as_bytes()),
+    }
+}
+
+/// Encodes a plain decimal string (`-12.340`) as PostgreSQL's binary numeric:
+/// base-10000 digits with a weight, a sign and the display scale.
+pub fn write_numeric(decimal: &str, out: &mut BytesMut) {
+    let (negative, unsigned) = match decimal.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, decimal),
+    };
+    let (int_part, frac_part) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let int_part = int_part.trim_start_matches('0');
+    let dscale = frac_part.len() as i16;
+
+    // Integer digits grouped by four from the right, fraction digits from the left.
+    let mut groups: Vec<i16> = Vec::new();
+    let lead = int_part.len() % 4;
+    let mut start = 0;
+    if lead > 0 {
+        groups.push(int_part[..lead].parse().unwrap_or(0));
+        start = lead;
+    }
+    while start < int_part.len() {
+        groups.push(int_part[start..start + 4].parse().unwrap_or(0));
+        start += 4;
+    }
+    let int_groups = groups.len() as i16;
+    let mut frac = frac_part.to_owned();
+    while frac.len() % 4 != 0 {
+        frac.push('0');
+    }
+    for chunk in frac.as_bytes().chunks(4) {
+        let text = std::str::from_utf8(chunk).unwrap_or("0");
+        groups.push(text.parse().unwrap_or(0));
+    }
+
+    let mut weight = int_groups - 1;
+    // Leading zero groups only shift the weight; trailing ones carry nothing.
+    let leading_zeros = groups.iter().take_while(|g| **g == 0).count();
+    groups.drain(..leading_zeros);
+    weight -= leading_zeros as i16;
+    while groups.last() == Some(&0) {
+        groups.pop();
+    }
+    if groups.is_empty() {
+        weight = 0;
+    }
+    let sign: u16 = if negative && !groups.is_empty() {
+        0x4000
+    } else {
+        0
+    };
+
+    out.put_i16(groups.len() as i16);
+    out.put_i16(weight);
+    out.put_u16(sign);
+    out.put_i16(dscale);
+    for g in groups {
+        out.put_i16(g);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn numeric(s: &str) -> Vec<i16> {
+        let mut out = BytesMut::new();
+        write_numeric(s, &mut out);
+        out.chunks(2)
+            .map(|c| i16::from_be_bytes([c[0], c[1]]))
+            .collect()
+    }
+
+    #[test]
+    fn numeric_binary_matches_postgresql() {
+        // ndigits, weight, sign, dscale, digits...
+        assert_eq!(numeric("12345.678"), vec![3, 1, 0, 3, 1, 2345, 6780]);
+        assert_eq!(numeric("-0.0001"), vec![1, -1, 0x4000, 4, 1]);
+        assert_eq!(numeric("0.00"), vec![0, 0, 0, 2]);
+        assert_eq!(numeric("100000000"), vec![1, 2, 0, 0, 1]);
+        assert_eq!(numeric("7"), vec![1, 0, 0, 0, 7]);
+    }
+}

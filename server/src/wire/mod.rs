@@ -1,0 +1,221 @@
+//! The PostgreSQL wire protocol front end, on pgwire.
+//!
+//! This layer translates between protocol messages and the engine's
+//! sessions; it does not plan or execute anything itself. One
+//! [`Connection`] serves one client: it owns that client's [`Session`],
+//! its prepared statements and portals (in pgwire's portal store) and the
+//! slot a cancel request reaches.
+
+mod binary;
+mod cancel;
+pub mod encode;
+mod params;
+mod query;
+mod text;
+pub mod types;
+mod value;
+
+use std::collections::HashSet;
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex, Weak};
+
+use async_trait::async_trait;
+use futures::{Sink, SinkExt};
+use pgwire::api::auth::{
+    StartupHandler, protocol_negotiation, save_startup_parameters_to_metadata,
+};
+use pgwire::api::{
+    ClientInfo, METADATA_DATABASE, METADATA_USER, PgWireConnectionState, PgWireServerHandlers,
+};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::response::{ReadyForQuery, TransactionStatus};
+use pgwire::messages::startup::{Authentication, BackendKeyData, ParameterStatus, SecretKey};
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use tokio::sync::Mutex as AsyncMutex;
+
+pub use cancel::CancelRegistry;
+use cancel::{CancelSlot, Registration};
+
+use crate::engine::{Engine, Session, SessionInfo};
+use crate::error::{SqlState, StrataError};
+
+/// One client connection: its handlers share this state.
+pub struct Connection {
+    me: Weak<Connection>,
+    engine: Arc<Engine>,
+    registry: Arc<CancelRegistry>,
+    session: AsyncMutex<Option<Session>>,
+    cancel: Arc<CancelSlot>,
+    registration: Mutex<Option<Registration>>,
+    /// Names of the prepared statements this connection created, for
+    /// DEALLOCATE ALL and DISCARD ALL (pgwire's store cannot list them).
+    prepared: Mutex<HashSet<String>>,
+}
+
+impl Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    pub fn new(engine: Arc<Engine>, registry: Arc<CancelRegistry>) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
+            me: me.clone(),
+            engine,
+            registry,
+            session: AsyncMutex::new(None),
+            cancel: Arc::new(CancelSlot::default()),
+            registration: Mutex::new(None),
+            prepared: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// This connection as pgwire's query parser, which it wants in an `Arc`.
+    fn self_ref(&self) -> Arc<Connection> {
+        match self.me.upgrade() {
+            Some(me) => me,
+            // `self` is alive, so the `Arc` that owns it is too.
+            None => unreachable!("a connection outlived its own Arc"),
+        }
+    }
+}
+
+/// The handlers pgwire asks for, all served by the one connection object.
+#[derive(Debug, Clone)]
+pub struct Handlers(pub Arc<Connection>);
+
+impl PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl pgwire::api::query::SimpleQueryHandler> {
+        Arc::clone(&self.0)
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl pgwire::api::query::ExtendedQueryHandler> {
+        Arc::clone(&self.0)
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        Arc::clone(&self.0)
+    }
+
+    fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
+        Arc::clone(&self.0.registry)
+    }
+}
+
+/// The error a client receives for `error`. Our own bugs are logged with
+/// their details here, once; user mistakes only at debug level.
+pub(crate) fn to_pgwire(error: StrataError) -> PgWireError {
+    let state = error.sqlstate();
+    if state == SqlState::INTERNAL_ERROR {
+        tracing::error!(error = %error, "internal error");
+    } else {
+        tracing::debug!(sqlstate = state.0, error = %error, "statement failed");
+    }
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".to_owned(),
+        state.0.to_owned(),
+        error.client_message(),
+    )))
+}
+
+fn fatal(state: SqlState, message: String) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "FATAL".to_owned(),
+        state.0.to_owned(),
+        message,
+    )))
+}
+
+/// The transaction status byte for a session.
+pub(crate) fn transaction_status(session: &Session) -> TransactionStatus {
+    match session.transaction() {
+        crate::engine::TransactionState::Idle => TransactionStatus::Idle,
+        crate::engine::TransactionState::InBlock => TransactionStatus::Transaction,
+        crate::engine::TransactionState::Failed => TransactionStatus::Error,
+    }
+}
+
+#[async_trait]
+impl StartupHandler for Connection {
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let PgWireFrontendMessage::Startup(startup) = message else {
+            return Ok(());
+        };
+        protocol_negotiation(client, &startup).await?;
+        save_startup_parameters_to_metadata(client, &startup);
+        let user = client
+            .metadata()
+            .get(METADATA_USER)
+            .cloned()
+            .ok_or(PgWireError::UserNameRequired)?;
+        let database = client
+            .metadata()
+            .get(METADATA_DATABASE)
+            .cloned()
+            .unwrap_or_else(|| user.clone());
+
+        let (pid, secret) = self.registry.allocate();
+        let info = SessionInfo {
+            user: user.clone(),
+            database: database.clone(),
+            pid,
+            startup: startup
+                .parameters
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        };
+        let session = match self.engine.session(info) {
+            Ok(session) => session,
+            Err(StrataError::UndefinedDatabase(name)) => {
+                return Err(fatal(
+                    SqlState::UNDEFINED_DATABASE,
+                    format!("database \"{name}\" does not exist"),
+                ));
+            }
+            Err(e) => return Err(to_pgwire(e)),
+        };
+        let reported = session.settings().reported();
+        *self.session.lock().await = Some(session);
+        let registration = self
+            .registry
+            .register(pid, secret, Arc::clone(&self.cancel));
+        *self.registration.lock().unwrap_or_else(|p| p.into_inner()) = Some(registration);
+        client.set_pid_and_secret_key(pid, SecretKey::I32(secret));
+        tracing::info!(pid, %user, %database, addr = %client.socket_addr(), "session started");
+
+        client
+            .feed(PgWireBackendMessage::Authentication(Authentication::Ok))
+            .await?;
+        for (name, value) in reported {
+            client
+                .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                    name, value,
+                )))
+                .await?;
+        }
+        client
+            .feed(PgWireBackendMessage::BackendKeyData(BackendKeyData::new(
+                pid,
+                SecretKey::I32(secret),
+            )))
+            .await?;
+        client
+            .send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
+                TransactionStatus::Idle,
+            )))
+            .await?;
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        Ok(())
+    }
+}

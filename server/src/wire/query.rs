@@ -1,0 +1,576 @@
+//! Simple and extended query handling: statements in, rows and command tags out.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::physical_plan::SendableRecordBatchStream;
+use futures::{Sink, SinkExt, StreamExt};
+use pgwire::api::portal::{Format, Portal, PortalExecutionState};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{
+    DescribeStatementResponse, FieldInfo, QueryResponse, SendableRowStream, Tag,
+};
+use pgwire::api::stmt::{QueryParser, StoredStatement};
+use pgwire::api::store::{Entry, PortalStore};
+use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, PgWireConnectionState, Type};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::data::{DataRow, RowDescription};
+use pgwire::messages::extendedquery::{Execute, Parse, ParseComplete, PortalSuspended};
+use pgwire::messages::response::{CommandComplete, EmptyQueryResponse, ReadyForQuery};
+use pgwire::messages::simplequery::Query;
+use pgwire::messages::startup::ParameterStatus;
+
+use super::encode::{RowEncoder, field_infos};
+use super::params::decode_param;
+use super::text::{SessionZone, TextOptions};
+use super::types::{arrow_field_for, pg_type};
+use super::{Connection, to_pgwire, transaction_status};
+use crate::engine::control::QueryControl;
+use crate::engine::{CommandDone, Forget, Output, Parsed, Session};
+use crate::error::StrataError;
+
+/// A statement prepared with Parse: what it is, its parameter types and the
+/// columns it returns.
+#[derive(Debug)]
+pub struct Prepared {
+    parsed: Parsed,
+    param_types: Vec<Type>,
+    columns: Option<SchemaRef>,
+}
+
+/// The statement type kept in pgwire's portal store.
+pub type PreparedRef = Arc<Prepared>;
+
+impl Connection {
+    async fn with_session<T>(
+        &self,
+        f: impl AsyncFnOnce(&mut Session) -> Result<T, StrataError>,
+    ) -> PgWireResult<T> {
+        let mut guard = self.session.lock().await;
+        let session = guard
+            .as_mut()
+            .ok_or_else(|| to_pgwire(StrataError::Protocol("no session yet".to_owned())))?;
+        f(session).await.map_err(to_pgwire)
+    }
+
+    /// Marks the running statement failed and brings the client's
+    /// transaction status in line with the session's.
+    async fn fail_statement<C: ClientInfo>(&self, client: &mut C) {
+        if let Some(session) = self.session.lock().await.as_mut() {
+            session.statement_failed();
+            client.set_transaction_status(transaction_status(session));
+        }
+    }
+
+    fn text_options(session: &Session) -> TextOptions {
+        let settings = session.settings();
+        TextOptions {
+            time_zone: SessionZone::parse(&settings.time_zone()),
+            extra_float_digits: settings
+                .get("extra_float_digits")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1),
+        }
+    }
+
+    /// Runs one statement and returns its output with what encoding its rows needs.
+    async fn run_statement(
+        &self,
+        parsed: &Parsed,
+        params: Params<'_>,
+    ) -> PgWireResult<(Output, TextOptions)> {
+        let token = self.cancel.begin();
+        self.with_session(async |session| {
+            let settings = session.settings();
+            let zone = SessionZone::parse(&settings.time_zone());
+            let values = params.decode(&zone)?;
+            let control = QueryControl::new(token, settings.statement_timeout());
+            let output = session.execute(parsed, values, &control).await?;
+            Ok((output, Self::text_options(session)))
+        })
+        .await
+    }
+
+    /// Forgets prepared statements and portals after DISCARD ALL / DEALLOCATE.
+    fn forget<S: PortalStore>(&self, store: &S, forget: &Forget) -> PgWireResult<()> {
+        let mut prepared = self.prepared.lock().unwrap_or_else(|p| p.into_inner());
+        match forget {
+            Forget::Everything | Forget::Prepared(None) => {
+                for name in prepared.drain() {
+                    store.rm_statement(&name);
+                }
+                if matches!(forget, Forget::Everything) {
+                    store.clear_portals();
+                }
+            }
+            Forget::Prepared(Some(name)) => {
+                if !prepared.remove(name) {
+                    return Err(to_pgwire(StrataError::UndefinedPreparedStatement(
+                        name.clone(),
+                    )));
+                }
+                store.rm_statement(name);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parameters of one execution, still in wire form.
+struct Params<'a> {
+    values: &'a [Option<bytes::Bytes>],
+    types: &'a [Type],
+    format: &'a Format,
+}
+
+impl Params<'_> {
+    const NONE: Params<'static> = Params {
+        values: &[],
+        types: &[],
+        format: &Format::UnifiedText,
+    };
+
+    fn decode(
+        &self,
+        zone: &SessionZone,
+    ) -> Result<Vec<datafusion::common::metadata::ScalarAndMetadata>, StrataError> {
+        if self.values.len() != self.types.len() {
+            return Err(StrataError::Protocol(format!(
+                "bind message supplies {} parameters, but prepared statement requires {}",
+                self.values.len(),
+                self.types.len()
+            )));
+        }
+        self.values
+            .iter()
+            .zip(self.types)
+            .enumerate()
+            .map(|(i, (value, pg))| {
+                decode_param(value.as_deref(), pg, self.format.is_binary(i), zone)
+            })
+            .collect()
+    }
+}
+
+/// A stream of DataRows from a stream of record batches.
+fn row_stream(stream: SendableRecordBatchStream, encoder: RowEncoder) -> SendableRowStream {
+    let rows = stream.flat_map(move |batch| {
+        let rows: Vec<PgWireResult<DataRow>> = match batch {
+            Ok(batch) => match encoder.encode(&batch) {
+                Ok(rows) => rows.into_iter().map(Ok).collect(),
+                Err(e) => vec![Err(to_pgwire(e))],
+            },
+            Err(e) => vec![Err(to_pgwire(StrataError::from(e)))],
+        };
+        futures::stream::iter(rows)
+    });
+    Box::pin(rows)
+}
+
+async fn send_command<C>(client: &mut C, done: &CommandDone) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    for (name, value) in &done.reports {
+        client
+            .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                name.clone(),
+                value.clone(),
+            )))
+            .await?;
+    }
+    client
+        .feed(PgWireBackendMessage::CommandComplete(CommandComplete::new(
+            done.tag.clone(),
+        )))
+        .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Connection {
+    async fn on_query<C>(&self, client: &mut C, query: Query) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        let result = self.simple_query(client, &query.query).await;
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        if let Err(e) = result {
+            self.fail_statement(client).await;
+            return Err(e);
+        }
+        let status = client.transaction_status();
+        client
+            .send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
+                status,
+            )))
+            .await?;
+        Ok(())
+    }
+
+    async fn do_query<C>(
+        &self,
+        _client: &mut C,
+        _query: &str,
+    ) -> PgWireResult<Vec<pgwire::api::results::Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        // `on_query` is overridden: statements run one at a time, each
+        // streamed to the client before the next one starts.
+        Err(to_pgwire(StrataError::Internal(
+            "simple query reached the unused do_query".to_owned(),
+        )))
+    }
+}
+
+impl Connection {
+    async fn simple_query<C>(&self, client: &mut C, sql: &str) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let statements = self.engine.parse(sql).map_err(to_pgwire)?;
+        if statements.is_empty() {
+            client
+                .feed(PgWireBackendMessage::EmptyQueryResponse(
+                    EmptyQueryResponse::new(),
+                ))
+                .await?;
+            return Ok(());
+        }
+        for parsed in &statements {
+            let (output, text) = self.run_statement(parsed, Params::NONE).await?;
+            self.sync_status(client).await;
+            match output {
+                Output::Rows { schema, stream } => {
+                    let fields = field_infos(&schema, &Format::UnifiedText);
+                    client
+                        .feed(PgWireBackendMessage::RowDescription(RowDescription::new(
+                            fields.iter().map(Into::into).collect(),
+                        )))
+                        .await?;
+                    let mut rows = row_stream(stream, RowEncoder::new(&fields, text));
+                    let mut count = 0usize;
+                    while let Some(row) = rows.next().await {
+                        client.feed(PgWireBackendMessage::DataRow(row?)).await?;
+                        count += 1;
+                    }
+                    let tag = Tag::new("SELECT").with_rows(count);
+                    client
+                        .feed(PgWireBackendMessage::CommandComplete(tag.into()))
+                        .await?;
+                }
+                Output::Command(done) => {
+                    if let Some(forget) = &done.forget {
+                        self.forget(client.portal_store(), forget)?;
+                    }
+                    send_command(client, &done).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn sync_status<C: ClientInfo>(&self, client: &mut C) {
+        if let Some(session) = self.session.lock().await.as_ref() {
+            client.set_transaction_status(transaction_status(session));
+        }
+    }
+}
+
+#[async_trait]
+impl QueryParser for Connection {
+    type Statement = PreparedRef;
+
+    async fn parse_sql<C>(
+        &self,
+        _client: &C,
+        sql: &str,
+        types: &[Option<Type>],
+    ) -> PgWireResult<Option<PreparedRef>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let mut statements = self.engine.parse(sql).map_err(to_pgwire)?;
+        let parsed = match statements.len() {
+            0 => return Ok(None),
+            1 => statements.remove(0),
+            _ => {
+                return Err(to_pgwire(StrataError::Syntax(
+                    datafusion::sql::sqlparser::parser::ParserError::ParserError(
+                        "cannot insert multiple commands into a prepared statement".to_owned(),
+                    ),
+                )));
+            }
+        };
+        let declared: Vec<Option<Type>> = types
+            .iter()
+            .map(|t| t.clone().filter(|t| *t != Type::UNKNOWN))
+            .collect();
+        let client_fields: Vec<_> = declared
+            .iter()
+            .map(|t| t.as_ref().and_then(arrow_field_for))
+            .collect();
+        let description = self
+            .with_session(async |session| session.describe(&parsed, &client_fields).await)
+            .await?;
+        let count = description.parameters.len().max(declared.len());
+        let param_types = (0..count)
+            .map(|i| {
+                declared
+                    .get(i)
+                    .cloned()
+                    .flatten()
+                    .or_else(|| {
+                        description
+                            .parameters
+                            .get(i)
+                            .cloned()
+                            .flatten()
+                            .map(|field| pg_type(&field))
+                    })
+                    .unwrap_or(Type::TEXT)
+            })
+            .collect();
+        Ok(Some(Arc::new(Prepared {
+            parsed,
+            param_types,
+            columns: description.columns,
+        })))
+    }
+
+    fn get_parameter_types(&self, stmt: &PreparedRef) -> PgWireResult<Vec<Type>> {
+        Ok(stmt.param_types.clone())
+    }
+
+    fn get_result_schema(
+        &self,
+        stmt: &PreparedRef,
+        column_format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        Ok(match &stmt.columns {
+            Some(schema) => field_infos(schema, column_format.unwrap_or(&Format::UnifiedText)),
+            None => Vec::new(),
+        })
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Connection {
+    type Statement = PreparedRef;
+    type QueryParser = Connection;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        self.self_ref()
+    }
+
+    async fn on_parse<C>(&self, client: &mut C, message: Parse) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message
+            .name
+            .clone()
+            .unwrap_or_else(|| DEFAULT_NAME.to_owned());
+        let parsed = match StoredStatement::parse(client, &message, self.self_ref()).await {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                self.fail_statement(client).await;
+                return Err(e);
+            }
+        };
+        match parsed {
+            Some(stmt) => client.portal_store().put_statement(Arc::new(stmt)),
+            None => client.portal_store().put_empty_statement(&name),
+        }
+        if message.name.is_some() {
+            self.prepared
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(name);
+        }
+        client
+            .send(PgWireBackendMessage::ParseComplete(ParseComplete::new()))
+            .await?;
+        Ok(())
+    }
+
+    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        let portal = match client.portal_store().get_portal(name) {
+            Some(Entry::Value(portal)) => portal,
+            Some(Entry::Empty) => {
+                client
+                    .feed(PgWireBackendMessage::EmptyQueryResponse(
+                        EmptyQueryResponse::new(),
+                    ))
+                    .await?;
+                return Ok(());
+            }
+            None => return Err(PgWireError::PortalNotFound(name.to_owned())),
+        };
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        let result = self
+            .execute_portal(client, &portal, message.max_rows.max(0) as usize)
+            .await;
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        match result {
+            Ok(()) => {
+                self.sync_status(client).await;
+                Ok(())
+            }
+            Err(e) => {
+                // A failed portal cannot be resumed.
+                *portal.state().lock().await = PortalExecutionState::Finished;
+                self.fail_statement(client).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn do_describe_statement<C>(
+        &self,
+        _client: &mut C,
+        target: &StoredStatement<Self::Statement>,
+    ) -> PgWireResult<DescribeStatementResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let prepared = &target.statement;
+        Ok(DescribeStatementResponse::new(
+            prepared.param_types.clone(),
+            self.get_result_schema(prepared, None)?,
+        ))
+    }
+
+    async fn do_query<C>(
+        &self,
+        _client: &mut C,
+        _portal: &Portal<Self::Statement>,
+        _max_rows: usize,
+    ) -> PgWireResult<pgwire::api::results::Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        // `on_execute` is overridden so rows stream without being collected.
+        Err(to_pgwire(StrataError::Internal(
+            "extended query reached the unused do_query".to_owned(),
+        )))
+    }
+}
+
+impl Connection {
+    async fn execute_portal<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<PreparedRef>,
+        max_rows: usize,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = PreparedRef>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let state = portal.state();
+        let mut state = state.lock().await;
+        if matches!(*state, PortalExecutionState::Initial) {
+            let prepared = &portal.statement.statement;
+            let params = Params {
+                values: &portal.parameters,
+                types: &prepared.param_types,
+                format: &portal.parameter_format,
+            };
+            let (output, text) = self.run_statement(&prepared.parsed, params).await?;
+            match output {
+                Output::Rows { schema, stream } => {
+                    let fields = field_infos(&schema, &portal.result_column_format);
+                    let rows = row_stream(stream, RowEncoder::new(&fields, text));
+                    *state =
+                        PortalExecutionState::Suspended(QueryResponse::new(Arc::new(fields), rows));
+                }
+                Output::Command(done) => {
+                    if let Some(forget) = &done.forget {
+                        self.forget(client.portal_store(), forget)?;
+                    }
+                    send_command(client, &done).await?;
+                    *state = PortalExecutionState::Finished;
+                    return Ok(());
+                }
+            }
+        }
+        match &mut *state {
+            PortalExecutionState::Suspended(response) => {
+                let mut count = 0usize;
+                let mut exhausted = false;
+                while max_rows == 0 || count < max_rows {
+                    match response.data_rows().next().await {
+                        Some(row) => {
+                            client.feed(PgWireBackendMessage::DataRow(row?)).await?;
+                            count += 1;
+                        }
+                        None => {
+                            exhausted = true;
+                            break;
+                        }
+                    }
+                }
+                if exhausted {
+                    let tag = Tag::new("SELECT").with_rows(count);
+                    client
+                        .feed(PgWireBackendMessage::CommandComplete(tag.into()))
+                        .await?;
+                    *state = PortalExecutionState::Finished;
+                } else {
+                    client
+                        .feed(PgWireBackendMessage::PortalSuspended(PortalSuspended::new()))
+                        .await?;
+                }
+            }
+            PortalExecutionState::Finished => {
+                let tag = Tag::new("SELECT").with_rows(0);
+                client
+                    .feed(PgWireBackendMessage::CommandComplete(tag.into()))
+                    .await?;
+            }
+            PortalExecutionState::Initial => {}
+        }
+        Ok(())
+    }
+}
