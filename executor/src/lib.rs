@@ -8,10 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ballista_core::config::TaskSchedulingPolicy;
+use ballista_executor::execution_engine::DefaultExecutionEngine;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use strata_connectors::codec::{logical_codec, physical_codec};
 use strata_connectors::session::config_producer;
 use tokio::task::JoinHandle;
+
+mod stoppable;
+pub use stoppable::StoppableEngine;
 
 /// Errors starting or running an executor.
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +128,11 @@ pub async fn start(options: ExecutorOptions) -> Result<RunningExecutor, Executor
         override_config_producer: Some(config_producer()),
         override_logical_codec: Some(logical_codec()),
         override_physical_codec: Some(physical_codec()),
+        // Ballista's shuffle-client pool is private to its crate, so the
+        // wrapped engine opens Flight connections per fetch.
+        override_execution_engine: Some(Arc::new(StoppableEngine::new(
+            DefaultExecutionEngine::new(),
+        ))),
         print_thread_info: false,
         ..Default::default()
     };

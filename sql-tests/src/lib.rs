@@ -1,1 +1,181 @@
-//! placeholder
+//! Runs sqllogictest files over the PostgreSQL wire protocol, against a
+//! Strata server started in-process or against the real PostgreSQL.
+//!
+//! Every file runs twice: once through the simple query protocol (text
+//! results) and once through the extended protocol (Parse/Bind/Execute,
+//! binary results), and must give the same answers both ways.
+
+mod client;
+mod decode;
+
+use std::path::{Path, PathBuf};
+
+pub use client::{Mode, PgClient};
+
+/// Where a suite's files are.
+pub fn suites_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("suites")
+}
+
+/// The generated test data.
+pub fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data")
+}
+
+/// Every `.slt` file under `dir`, sorted.
+pub fn slt_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            files.extend(slt_files(&path)?);
+        } else if path.extension().is_some_and(|e| e == "slt") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// True for files that must also pass against PostgreSQL itself.
+pub fn is_pg_compatible(path: &Path) -> bool {
+    path.components().any(|c| c.as_os_str() == "pg_compat")
+}
+
+/// How to reach a database.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// A tokio-postgres connection string.
+    pub conninfo: String,
+    /// Name shown in reports (`strata`, `postgres`).
+    pub name: String,
+}
+
+/// The outcome of one file in one mode.
+#[derive(Debug)]
+pub struct FileResult {
+    pub file: PathBuf,
+    pub target: String,
+    pub mode: Mode,
+    pub error: Option<String>,
+}
+
+/// Runs (or, with `complete`, rewrites the expected output of) one file.
+pub async fn run_file(target: &Target, mode: Mode, file: &Path, complete: bool) -> FileResult {
+    let conninfo = target.conninfo.clone();
+    let mut runner = sqllogictest::Runner::new(move || {
+        let conninfo = conninfo.clone();
+        async move { PgClient::connect(&conninfo, mode).await }
+    });
+    runner.set_var("DATA".to_owned(), data_dir().to_string_lossy().into_owned());
+    runner.with_column_validator(sqllogictest::default_column_validator);
+    let result = if complete {
+        runner
+            .update_test_file(
+                file,
+                " ",
+                sqllogictest::default_validator,
+                sqllogictest::default_normalizer,
+                sqllogictest::default_column_validator,
+            )
+            .await
+            .map_err(|e| e.to_string())
+    } else {
+        runner
+            .run_file_async(file)
+            .await
+            .map_err(|e| e.display(true).to_string())
+    };
+    FileResult {
+        file: file.to_owned(),
+        target: target.name.clone(),
+        mode,
+        error: result.err(),
+    }
+}
+
+/// A Strata server started in this process for a test run, with its data
+/// folder in a temporary directory removed when dropped.
+pub struct StrataUnderTest {
+    pub server: strata_server::RunningServer,
+    _data: tempfile::TempDir,
+}
+
+impl StrataUnderTest {
+    /// Starts a server with the embedded cluster on a free loopback port.
+    pub async fn start() -> Result<Self, String> {
+        let data = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let config = strata_server::ServerConfig {
+            listen: "127.0.0.1:0".to_owned(),
+            data_dir: data.path().join("data"),
+            ..Default::default()
+        };
+        let server = strata_server::start(&config)
+            .await
+            .map_err(|e| format!("cannot start Strata: {e}"))?;
+        Ok(Self {
+            server,
+            _data: data,
+        })
+    }
+
+    /// A connection string for `schema` as the search path.
+    pub fn conninfo(&self, schema: Option<&str>) -> String {
+        with_search_path(
+            format!(
+                "host=127.0.0.1 port={} user=strata dbname=lake",
+                self.server.addr.port()
+            ),
+            schema,
+        )
+    }
+}
+
+/// The PostgreSQL server the compatible subset also runs against.
+pub fn postgres_conninfo(schema: Option<&str>) -> String {
+    let base = std::env::var("STRATA_TEST_POSTGRES")
+        .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres dbname=test".to_owned());
+    with_search_path(base, schema)
+}
+
+fn with_search_path(conninfo: String, schema: Option<&str>) -> String {
+    match schema {
+        Some(schema) => format!("{conninfo} options='-c search_path={schema}'"),
+        None => conninfo,
+    }
+}
+
+/// The schema one run of one file works in, so runs never see each other's tables.
+pub fn schema_for(file: &Path, mode: Mode) -> String {
+    let stem = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let clean: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("slt_{clean}_{mode}_{}", std::process::id())
+}
+
+/// Runs `sql` on a fresh connection.
+pub async fn execute(conninfo: &str, sql: &str) -> Result<(), String> {
+    let (client, connection) = tokio_postgres::connect(conninfo, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| format!("cannot connect ({conninfo}): {e}"))?;
+    let task = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let result = client
+        .batch_execute(sql)
+        .await
+        .map_err(|e| format!("{sql}: {}", client::SqlError::from(e)));
+    task.abort();
+    result
+}

@@ -24,7 +24,9 @@ use datafusion::common::metadata::ScalarAndMetadata;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionState;
-use datafusion::logical_expr::{DdlStatement, DmlStatement, LogicalPlan, WriteOp};
+use datafusion::logical_expr::{
+    DdlStatement, DmlStatement, LogicalPlan, Statement as LogicalStatement, WriteOp,
+};
 use datafusion::physical_plan::{SendableRecordBatchStream, execute_stream};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DFStatement;
@@ -335,7 +337,12 @@ impl Session {
             Command::Sql(statement) => {
                 let plan = self.plan(statement).await?;
                 let mut parameters = client_types.to_vec();
-                let inferred = plan.get_parameter_fields()?;
+                // A PREPARE statement's placeholders belong to the statement it
+                // prepares, not to the protocol message that carries it.
+                let inferred = match &plan {
+                    LogicalPlan::Statement(LogicalStatement::Prepare(_)) => Default::default(),
+                    plan => plan.get_parameter_fields()?,
+                };
                 for (id, field) in inferred {
                     let Some(index) = placeholder_index(&id) else {
                         continue;
@@ -431,7 +438,21 @@ impl Session {
             }
             Command::Deallocate(name) => {
                 let mut done = CommandDone::tag("DEALLOCATE");
-                done.forget = Some(Forget::Prepared(name.clone()));
+                // Statements prepared with SQL PREPARE live in DataFusion;
+                // those prepared with the protocol's Parse, in the wire layer.
+                let sql_prepared = match name {
+                    Some(name) => {
+                        let sql = format!("DEALLOCATE {}", catalog::quote_ident(name));
+                        match self.ctx.sql(&sql).await {
+                            Ok(df) => df.collect().await.is_ok(),
+                            Err(_) => false,
+                        }
+                    }
+                    None => false,
+                };
+                if !sql_prepared {
+                    done.forget = Some(Forget::Prepared(name.clone()));
+                }
                 done
             }
             Command::Sql(statement) => {
@@ -722,15 +743,25 @@ impl Session {
                 let count = count_rows(stream).await?;
                 Ok(Output::Command(CommandDone::tag(format!("COPY {count}"))))
             }
-            LogicalPlan::Statement(_) => {
-                let df = self.ctx.execute_logical_plan(plan).await?;
-                let schema = Arc::new(df.schema().as_arrow().clone());
-                let batches = df.collect().await?;
-                if schema.fields().is_empty() {
-                    Ok(Output::Command(CommandDone::tag("PREPARE")))
-                } else {
-                    Ok(rows(schema, batches))
-                }
+            LogicalPlan::Statement(statement) => {
+                let tag = match statement {
+                    LogicalStatement::Prepare(_) => "PREPARE",
+                    LogicalStatement::Deallocate(_) => "DEALLOCATE",
+                    LogicalStatement::Execute(_) => {
+                        // EXECUTE runs the stored plan: rows like any query.
+                        let df = self.ctx.execute_logical_plan(plan).await?;
+                        let physical = df.create_physical_plan().await?;
+                        let schema = physical.schema();
+                        let stream = execute_stream(Arc::clone(&physical), self.ctx.task_ctx())?;
+                        let stream = control.watch(stream, physical, self.engine.cluster.clone());
+                        return Ok(Output::Rows { schema, stream });
+                    }
+                    other => {
+                        return Err(StrataError::NotSupported(other.name().to_owned()));
+                    }
+                };
+                self.ctx.execute_logical_plan(plan).await?;
+                Ok(Output::Command(CommandDone::tag(tag)))
             }
             _ => {
                 let (schema, stream) = self.start(plan, control).await?;
@@ -904,7 +935,7 @@ fn rename_columns(schema: &SchemaRef, names: Option<&[Option<String>]>) -> Schem
 fn returns_rows(plan: &LogicalPlan) -> bool {
     match plan {
         LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_) => false,
-        LogicalPlan::Statement(_) => !plan.schema().fields().is_empty(),
+        LogicalPlan::Statement(statement) => matches!(statement, LogicalStatement::Execute(_)),
         _ => true,
     }
 }

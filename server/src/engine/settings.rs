@@ -121,7 +121,14 @@ impl Settings {
             values: BTreeMap::new(),
             user: user.to_owned(),
         };
-        for (name, value) in startup {
+        // `options` carries `-c name=value` (or `--name=value`) pairs, as
+        // libpq's PGOPTIONS and JDBC's `options` send them.
+        let from_options: Vec<(String, String)> = startup
+            .iter()
+            .filter(|(name, _)| name == "options")
+            .flat_map(|(_, value)| parse_options(value))
+            .collect();
+        for (name, value) in startup.iter().chain(from_options.iter()) {
             // Startup packets carry connection fields too (user, database,
             // options, replication); only known variables are taken.
             if lookup(name).is_some_and(|v| v.settable) {
@@ -252,6 +259,25 @@ impl Settings {
             .filter(|s| !s.is_empty() && s != "$user" && s != "pg_catalog")
             .collect()
     }
+}
+
+/// Splits a startup `options` string into settings: `-c a=b --c=d`.
+fn parse_options(options: &str) -> Vec<(String, String)> {
+    let mut settings = Vec::new();
+    let mut words = options.split_whitespace();
+    while let Some(word) = words.next() {
+        let assignment = if word == "-c" {
+            words.next()
+        } else if let Some(rest) = word.strip_prefix("--") {
+            Some(rest)
+        } else {
+            word.strip_prefix("-c")
+        };
+        if let Some((name, value)) = assignment.and_then(|a| a.split_once('=')) {
+            settings.push((name.replace('-', "_"), value.to_owned()));
+        }
+    }
+    settings
 }
 
 /// Checks and canonicalises a value for a known variable.
@@ -445,6 +471,19 @@ mod tests {
         assert!(s.set("statement_timeout", "soon").is_err());
         s.reset("statement_timeout").unwrap();
         assert_eq!(s.statement_timeout(), None);
+    }
+
+    #[test]
+    fn startup_options_set_variables() {
+        let s = Settings::new(
+            "u",
+            &[(
+                "options".into(),
+                "-c search_path=sales --statement-timeout=5s".into(),
+            )],
+        );
+        assert_eq!(s.search_path(), vec!["sales".to_owned()]);
+        assert_eq!(s.statement_timeout(), Some(Duration::from_secs(5)));
     }
 
     #[test]

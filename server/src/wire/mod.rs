@@ -35,6 +35,7 @@ use tokio::sync::Mutex as AsyncMutex;
 
 pub use cancel::CancelRegistry;
 use cancel::{CancelSlot, Registration};
+pub use text::{format_float, format_interval};
 
 use crate::engine::{Engine, Session, SessionInfo};
 use crate::error::{SqlState, StrataError};

@@ -273,6 +273,13 @@ fn write_offset(seconds: i32, out: &mut BytesMut) {
     }
 }
 
+/// An interval in PostgreSQL's `postgres` style.
+pub fn format_interval(months: i32, days: i32, micros: i64) -> String {
+    let mut out = BytesMut::new();
+    write_interval(months, days, micros, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// PostgreSQL's `postgres` interval style: `1 year 2 mons -3 days +04:05:06.5`.
 fn write_interval(months: i32, days: i32, micros: i64, out: &mut BytesMut) {
     let years = months / 12;
@@ -402,9 +409,7 @@ mod tests {
     }
 
     fn interval(months: i32, days: i32, micros: i64) -> String {
-        let mut out = BytesMut::new();
-        write_interval(months, days, micros, &mut out);
-        String::from_utf8(out.to_vec()).unwrap()
+        format_interval(months, days, micros)
     }
 
     #[test]

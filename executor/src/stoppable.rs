@@ -1,0 +1,259 @@
+//! Makes running tasks stop when Ballista cancels them.
+//!
+//! Ballista cancels a task by aborting the future that runs it. Two things
+//! kept cancelled work running anyway (measured: a cancelled join went on
+//! using both cores for minutes):
+//! - the shuffle writer drives its input in a task of its own, which an abort
+//!   of the outer future leaves running to the end;
+//! - a CPU-bound stage can run for long stretches without yielding, and an
+//!   abort lands only when the aborted future yields.
+//!
+//! So every edge of a stage plan gets a [`StopExec`]: it spends tokio's task
+//! budget on each batch (the stage yields regularly) and ends its stream with
+//! an error once the stage's stop flag is set. The flag is set when the future
+//! running the stage is dropped, which is what an abort does.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+
+use ballista_core::JobId;
+use ballista_core::serde::protobuf::{
+    RuntimeStatsReport, ShuffleWritePartition, TaskColumnStats, WindowStateReport,
+};
+use ballista_executor::execution_engine::{
+    DefaultExecutionEngine, ExecutionEngine, QueryStageExecutor,
+};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::coop::make_cooperative;
+use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
+use datafusion::physical_plan::metrics::MetricsSet;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, RecordBatchStream,
+    SendableRecordBatchStream,
+};
+use datafusion::prelude::SessionConfig;
+use futures::{Stream, StreamExt};
+
+/// Ballista's execution engine with stoppable stage plans.
+pub struct StoppableEngine {
+    inner: DefaultExecutionEngine,
+}
+
+impl StoppableEngine {
+    pub fn new(inner: DefaultExecutionEngine) -> Self {
+        Self { inner }
+    }
+}
+
+impl ExecutionEngine for StoppableEngine {
+    fn create_query_stage_exec(
+        &self,
+        job_id: JobId,
+        stage_id: usize,
+        task_id: usize,
+        global_output_partition_ids: Vec<usize>,
+        plan: Arc<dyn ExecutionPlan>,
+        work_dir: &str,
+        config: &SessionConfig,
+    ) -> Result<Arc<dyn QueryStageExecutor>> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let plan = with_stops(plan, &stop)?;
+        let inner = self.inner.create_query_stage_exec(
+            job_id,
+            stage_id,
+            task_id,
+            global_output_partition_ids,
+            plan,
+            work_dir,
+            config,
+        )?;
+        Ok(Arc::new(StoppableStage { inner, stop }))
+    }
+}
+
+/// Puts a [`StopExec`] on every edge of the plan.
+fn with_stops(
+    plan: Arc<dyn ExecutionPlan>,
+    stop: &Arc<AtomicBool>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    plan.transform_up(|node| {
+        if node.is::<StopExec>() {
+            return Ok(Transformed::no(node));
+        }
+        let children: Vec<Arc<dyn ExecutionPlan>> = node.children().into_iter().cloned().collect();
+        if children.is_empty() {
+            return Ok(Transformed::no(node));
+        }
+        let children = children
+            .into_iter()
+            .map(|child| {
+                if child.is::<StopExec>() {
+                    child
+                } else {
+                    Arc::new(StopExec::new(child, Arc::clone(stop))) as Arc<dyn ExecutionPlan>
+                }
+            })
+            .collect();
+        replace_children_if_necessary(node, children).map(Transformed::yes)
+    })
+    .map(|t| t.data)
+}
+
+/// Runs a stage; dropping the run (an abort) sets the stage's stop flag.
+struct StoppableStage {
+    inner: Arc<dyn QueryStageExecutor>,
+    stop: Arc<AtomicBool>,
+}
+
+impl fmt::Debug for StoppableStage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.inner, f)
+    }
+}
+
+impl fmt::Display for StoppableStage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.inner, f)
+    }
+}
+
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+#[async_trait::async_trait]
+impl QueryStageExecutor for StoppableStage {
+    async fn execute_query_stage(
+        &self,
+        task_id: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<Vec<ShuffleWritePartition>> {
+        let _stop_when_dropped = SetOnDrop(Arc::clone(&self.stop));
+        self.inner.execute_query_stage(task_id, context).await
+    }
+
+    fn collect_plan_metrics(&self) -> Vec<MetricsSet> {
+        self.inner.collect_plan_metrics()
+    }
+
+    fn collect_runtime_stats_reports(&self) -> Vec<RuntimeStatsReport> {
+        self.inner.collect_runtime_stats_reports()
+    }
+
+    fn collect_window_state_reports(&self) -> Result<Vec<WindowStateReport>> {
+        self.inner.collect_window_state_reports()
+    }
+
+    fn collect_column_stats(&self) -> Vec<TaskColumnStats> {
+        self.inner.collect_column_stats()
+    }
+}
+
+/// Passes batches through, yielding to the runtime regularly and ending with
+/// an error once its stage is stopped.
+#[derive(Debug, Clone)]
+pub struct StopExec {
+    input: Arc<dyn ExecutionPlan>,
+    stop: Arc<AtomicBool>,
+}
+
+impl StopExec {
+    fn new(input: Arc<dyn ExecutionPlan>, stop: Arc<AtomicBool>) -> Self {
+        Self { input, stop }
+    }
+}
+
+impl DisplayAs for StopExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StopExec")
+    }
+}
+
+impl ExecutionPlan for StopExec {
+    fn name(&self) -> &str {
+        "StopExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.input.properties()
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![true]
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if children.len() != 1 {
+            return Err(DataFusionError::Internal(format!(
+                "StopExec takes one child, got {}",
+                children.len()
+            )));
+        }
+        Ok(Arc::new(StopExec::new(
+            children.swap_remove(0),
+            Arc::clone(&self.stop),
+        )))
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let inner = self.input.execute(partition, context)?;
+        Ok(make_cooperative(Box::pin(StopStream {
+            inner,
+            stop: Arc::clone(&self.stop),
+        })))
+    }
+}
+
+struct StopStream {
+    inner: SendableRecordBatchStream,
+    stop: Arc<AtomicBool>,
+}
+
+impl Stream for StopStream {
+    type Item = Result<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.stop.load(Ordering::Relaxed) {
+            return Poll::Ready(Some(Err(DataFusionError::Execution(
+                "task cancelled".to_owned(),
+            ))));
+        }
+        self.inner.poll_next_unpin(cx)
+    }
+}
+
+impl RecordBatchStream for StopStream {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+}
