@@ -41,6 +41,7 @@ use datafusion::physical_plan::{
 };
 use datafusion::prelude::SessionConfig;
 use futures::{Stream, StreamExt};
+use strata_connectors::sqlstate::tag_task_error;
 
 /// Ballista's execution engine with stoppable stage plans.
 pub struct StoppableEngine {
@@ -141,7 +142,10 @@ impl QueryStageExecutor for StoppableStage {
         context: Arc<TaskContext>,
     ) -> Result<Vec<ShuffleWritePartition>> {
         let _stop_when_dropped = SetOnDrop(Arc::clone(&self.stop));
-        self.inner.execute_query_stage(task_id, context).await
+        self.inner
+            .execute_query_stage(task_id, context)
+            .await
+            .map_err(tag_task_error)
     }
 
     fn collect_plan_metrics(&self) -> Vec<MetricsSet> {

@@ -69,6 +69,8 @@ pub async fn run_file(target: &Target, mode: Mode, file: &Path, complete: bool) 
     });
     runner.set_var("DATA".to_owned(), data_dir().to_string_lossy().into_owned());
     runner.with_column_validator(sqllogictest::default_column_validator);
+    // `onlyif simple` / `skipif extended` select records by protocol mode.
+    runner.add_label(&mode.to_string());
     let result = if complete {
         runner
             .update_test_file(

@@ -354,8 +354,15 @@ impl Session {
                         parameters[index] = field;
                     }
                 }
-                let columns = returns_rows(&plan)
-                    .then(|| rename_columns(plan.schema().inner(), parsed.column_names.as_deref()));
+                let columns = if let LogicalPlan::Statement(LogicalStatement::Execute(_)) = &plan {
+                    // EXECUTE returns what the prepared statement returns.
+                    let df = self.ctx.execute_logical_plan(plan.clone()).await?;
+                    Some(Arc::new(df.schema().as_arrow().clone()))
+                } else {
+                    returns_rows(&plan).then(|| {
+                        rename_columns(plan.schema().inner(), parsed.column_names.as_deref())
+                    })
+                };
                 return Ok(Description {
                     parameters,
                     columns,
@@ -490,6 +497,12 @@ impl Session {
             if !known {
                 return Err(StrataError::UnknownSetting(name.to_owned()));
             }
+            // DataFusion and Ballista parse booleans as true/false only.
+            let value = match value.to_ascii_lowercase().as_str() {
+                "on" | "yes" | "t" => "true",
+                "off" | "no" | "f" => "false",
+                _ => value,
+            };
             let state = self.ctx.state_ref();
             let mut state = state.write();
             state
@@ -714,7 +727,8 @@ impl Session {
     ) -> Result<Output> {
         let statement = self.prepare_ddl(statement).await?;
         let mut plan = self.plan(&statement).await?;
-        if !params.is_empty() || plan_has_placeholders(&plan) {
+        let prepares = matches!(plan, LogicalPlan::Statement(LogicalStatement::Prepare(_)));
+        if !prepares && (!params.is_empty() || plan_has_placeholders(&plan)) {
             plan = plan.with_param_values(ParamValues::List(params))?;
         }
         match &plan {
@@ -777,10 +791,22 @@ impl Session {
         plan: LogicalPlan,
         control: &QueryControl,
     ) -> Result<(SchemaRef, SendableRecordBatchStream)> {
+        let windowed = has_window(&plan)?;
+        let logical = plan.clone();
         let df = self.ctx.execute_logical_plan(plan).await?;
         let physical = df.create_physical_plan().await?;
         let schema = physical.schema();
-        let stream = execute_stream(Arc::clone(&physical), self.ctx.task_ctx())?;
+        let mut task_ctx = self.ctx.task_ctx();
+        if windowed && !planner::runs_locally(&logical)? {
+            // Ballista 55 plans window functions over a shuffle so that the
+            // window operator sees unsorted input ("Expects PARTITION BY
+            // expression to be ordered"). Jobs with window functions run
+            // with one shuffle partition until that is fixed upstream.
+            let mut state = self.ctx.state();
+            state.config_mut().options_mut().execution.target_partitions = 1;
+            task_ctx = Arc::new(datafusion::execution::TaskContext::from(&state));
+        }
+        let stream = execute_stream(Arc::clone(&physical), task_ctx)?;
         let stream = control.watch(stream, physical, self.engine.cluster.clone());
         Ok((schema, stream))
     }
@@ -929,6 +955,20 @@ fn rename_columns(schema: &SchemaRef, names: Option<&[Option<String>]>) -> Schem
         })
         .collect();
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// True if the plan computes a window function anywhere.
+fn has_window(plan: &LogicalPlan) -> Result<bool> {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    let mut found = false;
+    plan.apply_with_subqueries(|node| {
+        if matches!(node, LogicalPlan::Window(_)) {
+            found = true;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    Ok(found)
 }
 
 /// Statements whose result is rows rather than a command tag.

@@ -78,9 +78,12 @@ pub fn parse(sql: &str, pg: &PostgresCompatibilityParser) -> Result<Vec<Parsed>>
         .map(|statement| {
             let sql = statement.to_string();
             let command = classify(statement, (!rewritten).then_some(pg))?;
-            let column_names = match &command {
-                Command::Sql(statement) => pg_column_names(statement),
-                _ => None,
+            let (command, column_names) = match command {
+                Command::Sql(mut statement) => {
+                    let names = name_select_list(&mut statement);
+                    (Command::Sql(statement), names)
+                }
+                other => (other, None),
             };
             Ok(Parsed {
                 sql,
@@ -176,9 +179,39 @@ fn classify(statement: DFStatement, pg: Option<&PostgresCompatibilityParser>) ->
                 Some(pg) if needs_pg_rewrites(&other) => pg.rewrite(other),
                 _ => other,
             };
+            let mut other = other;
+            rewrite_bytea_literals(&mut other);
             Command::Sql(Box::new(DFStatement::Statement(Box::new(other))))
         }
     })
+}
+
+/// `'\x00ff'::bytea` is hex in PostgreSQL; DataFusion would cast the text's
+/// own bytes. Literal casts become hex literals before planning.
+fn rewrite_bytea_literals(statement: &mut SqlStatement) {
+    use std::ops::ControlFlow;
+    let _ = ast::visit_expressions_mut(statement, |expr| {
+        let hex = match expr {
+            Expr::Cast {
+                expr: inner,
+                data_type: ast::DataType::Bytea,
+                ..
+            } => match inner.as_ref() {
+                Expr::Value(v) => match &v.value {
+                    Value::SingleQuotedString(text) => text.strip_prefix("\\x").map(str::to_owned),
+                    _ => None,
+                },
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some(hex) =
+            hex.filter(|h| h.len().is_multiple_of(2) && h.chars().all(|c| c.is_ascii_hexdigit()))
+        {
+            *expr = Expr::Value(Value::HexStringLiteral(hex).into());
+        }
+        ControlFlow::<()>::Continue(())
+    });
 }
 
 /// The PostgreSQL compatibility rewrites make client catalog queries
@@ -199,32 +232,52 @@ const PG_MARKERS: &[&str] = &[
     "current_role",
 ];
 
-/// The names PostgreSQL gives the columns of a query's select list, where
-/// they differ from DataFusion's. `None` when the list has a wildcard (the
-/// names then come from the tables, which DataFusion names the same way).
-fn pg_column_names(statement: &DFStatement) -> Option<Vec<Option<String>>> {
+/// Gives the top-level select list unique internal names and returns the
+/// names PostgreSQL shows for those columns. PostgreSQL allows duplicate
+/// result names (`SELECT 1, 1`) and names unnamed expressions by function or
+/// type (`count`, `?column?`, `int4`); DataFusion rejects duplicates and
+/// names columns after the whole expression. `None` (nothing changed) when
+/// the list has a wildcard, whose names come from the tables.
+fn name_select_list(statement: &mut DFStatement) -> Option<Vec<Option<String>>> {
     let DFStatement::Statement(sql) = statement else {
         return None;
     };
-    let SqlStatement::Query(query) = sql.as_ref() else {
+    let SqlStatement::Query(query) = sql.as_mut() else {
         return None;
     };
-    let mut body = query.body.as_ref();
+    let mut body = query.body.as_mut();
     while let ast::SetExpr::SetOperation { left, .. } = body {
-        body = left.as_ref();
+        body = left.as_mut();
     }
     let ast::SetExpr::Select(select) = body else {
         return None;
     };
-    select
-        .projection
-        .iter()
-        .map(|item| match item {
-            ast::SelectItem::UnnamedExpr(expr) => Some(column_name(expr)),
-            ast::SelectItem::ExprWithAlias { .. } => Some(None),
-            _ => None,
-        })
-        .collect()
+    if select.projection.iter().any(|item| {
+        !matches!(
+            item,
+            ast::SelectItem::UnnamedExpr(_) | ast::SelectItem::ExprWithAlias { .. }
+        )
+    }) {
+        return None;
+    }
+    let mut names = Vec::with_capacity(select.projection.len());
+    for (i, item) in select.projection.iter_mut().enumerate() {
+        if let ast::SelectItem::UnnamedExpr(expr) = item {
+            let name = column_name(expr).or_else(|| match expr {
+                Expr::Identifier(ident) => Some(ident.value.clone()),
+                Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.clone()),
+                _ => None,
+            });
+            names.push(name);
+            *item = ast::SelectItem::ExprWithAlias {
+                expr: expr.clone(),
+                alias: ast::Ident::new(format!("__strata_column_{i}")),
+            };
+        } else {
+            names.push(None);
+        }
+    }
+    Some(names)
 }
 
 /// PostgreSQL's name for an unnamed select-list expression; `None` where
