@@ -1,6 +1,6 @@
 //! Server settings: defaults < TOML file (`--config`) < `STRATA_*`
 //! environment variables < command-line flags. Every key is documented in
-//! `docs/configuration.md`.
+//! the README's Settings section.
 
 use std::path::{Path, PathBuf};
 

@@ -107,6 +107,12 @@ impl StrataUnderTest {
     /// Starts a server with the embedded cluster on a free loopback port.
     pub async fn start() -> Result<Self, String> {
         let data = tempfile::tempdir().map_err(|e| e.to_string())?;
+        Self::start_in(data).await
+    }
+
+    /// Starts a server whose data folder is `data/data`, so a test can stop
+    /// it and start another over the same folder.
+    pub async fn start_in(data: tempfile::TempDir) -> Result<Self, String> {
         let config = strata_server::ServerConfig {
             listen: "127.0.0.1:0".to_owned(),
             data_dir: data.path().join("data"),
@@ -119,6 +125,18 @@ impl StrataUnderTest {
             server,
             _data: data,
         })
+    }
+
+    /// Stops the server and its embedded cluster, handing back the data folder.
+    pub fn stop(self) -> tempfile::TempDir {
+        self.server.stop();
+        drop(self.server);
+        self._data
+    }
+
+    /// The embedded scheduler's REST address.
+    pub fn scheduler_http(&self) -> Option<std::net::SocketAddr> {
+        self.server.cluster.as_ref().map(|c| c.scheduler.addr)
     }
 
     /// A connection string for `schema` as the search path.

@@ -92,6 +92,32 @@ pub fn session_functions(
         }),
     ));
 
+    // set_config(name, value, is_local): what drivers (asyncpg) call to
+    // change a setting from SQL. It is volatile, so it runs where it stands;
+    // a statement calling it reads no tables and stays in the server.
+    let target = Arc::clone(&settings);
+    functions.push(create_udf(
+        "set_config",
+        vec![DataType::Utf8, DataType::Utf8, DataType::Boolean],
+        DataType::Utf8,
+        Volatility::Volatile,
+        Arc::new(move |args| {
+            let text = |i: usize| match args.get(i) {
+                Some(ColumnarValue::Scalar(ScalarValue::Utf8(Some(v)))) => Some(v.clone()),
+                _ => None,
+            };
+            let (Some(name), Some(value)) = (text(0), text(1)) else {
+                return exec_err!("set_config takes a setting name and a value");
+            };
+            let mut settings = target.write().unwrap_or_else(|p| p.into_inner());
+            if let Err(e) = settings.set(&name, &value) {
+                return exec_err!("{e}");
+            }
+            Ok(ColumnarValue::Scalar(ScalarValue::Utf8(
+                settings.get(&name),
+            )))
+        }),
+    ));
     functions.push(ScalarUDF::new_from_impl(CurrentSetting {
         settings,
         signature: Signature::one_of(

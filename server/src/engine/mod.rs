@@ -10,6 +10,7 @@ mod functions;
 pub mod planner;
 pub mod settings;
 pub mod statement;
+mod types;
 
 use std::path::Path;
 use std::sync::{Arc, RwLock};
@@ -78,6 +79,11 @@ impl Engine {
         let ctx = SessionContext::new_with_state(session_state(config)?);
         setup_pg_catalog(&ctx, DEFAULT_CATALOG, EmptyContextProvider)
             .map_err(|e| StrataError::DataFusion(*e))?;
+        let ctx = SessionContext::new_with_state(
+            SessionStateBuilder::new_from_existing(ctx.state())
+                .with_type_planner(Arc::new(types::StrataTypePlanner))
+                .build(),
+        );
         let store = CatalogStore::open(data_dir)?;
         replay(&ctx, &store).await;
         let base = ctx.state();
@@ -335,7 +341,7 @@ impl Session {
                 Field::new("setting", DataType::Utf8, true),
             ]))),
             Command::Sql(statement) => {
-                let plan = self.plan(statement).await?;
+                let plan = type_placeholders(self.plan(statement).await?, client_types)?;
                 let mut parameters = client_types.to_vec();
                 // A PREPARE statement's placeholders belong to the statement it
                 // prepares, not to the protocol message that carries it.
@@ -955,6 +961,77 @@ fn rename_columns(schema: &SchemaRef, names: Option<&[Option<String>]>) -> Schem
         })
         .collect();
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// Gives untyped placeholders the types the client declared, so the
+/// described result columns are those the bound statement will return.
+fn type_placeholders(plan: LogicalPlan, declared: &[Option<FieldRef>]) -> Result<LogicalPlan> {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    use datafusion::logical_expr::Expr;
+    use datafusion::logical_expr::expr::Placeholder;
+    use datafusion::logical_expr::expr::{Cast, TryCast};
+    let typed = plan.transform_up_with_subqueries(|node| {
+        let node = node.map_expressions(|expr| {
+            expr.transform_up(|e| match e {
+                // `$1::int4` types an otherwise untyped parameter, as in PostgreSQL.
+                Expr::Cast(Cast { expr, field })
+                    if matches!(
+                        expr.as_ref(),
+                        Expr::Placeholder(Placeholder { field: None, .. })
+                    ) =>
+                {
+                    let Expr::Placeholder(Placeholder { id, .. }) = *expr else {
+                        unreachable!("matched a placeholder above")
+                    };
+                    let typed = Expr::Placeholder(Placeholder {
+                        id,
+                        field: Some(Arc::clone(&field)),
+                    });
+                    Ok(Transformed::yes(Expr::Cast(Cast {
+                        expr: Box::new(typed),
+                        field,
+                    })))
+                }
+                Expr::TryCast(TryCast { expr, field })
+                    if matches!(
+                        expr.as_ref(),
+                        Expr::Placeholder(Placeholder { field: None, .. })
+                    ) =>
+                {
+                    let Expr::Placeholder(Placeholder { id, .. }) = *expr else {
+                        unreachable!("matched a placeholder above")
+                    };
+                    let typed = Expr::Placeholder(Placeholder {
+                        id,
+                        field: Some(Arc::clone(&field)),
+                    });
+                    Ok(Transformed::yes(Expr::TryCast(TryCast {
+                        expr: Box::new(typed),
+                        field,
+                    })))
+                }
+                Expr::Placeholder(Placeholder { id, field: None }) => {
+                    match placeholder_index(&id).and_then(|i| declared.get(i).cloned().flatten()) {
+                        Some(field) => Ok(Transformed::yes(Expr::Placeholder(Placeholder {
+                            id,
+                            field: Some(field),
+                        }))),
+                        None => Ok(Transformed::no(Expr::Placeholder(Placeholder {
+                            id,
+                            field: None,
+                        }))),
+                    }
+                }
+                other => Ok(Transformed::no(other)),
+            })
+        })?;
+        if node.transformed {
+            node.map_data(|n| n.recompute_schema())
+        } else {
+            Ok(node)
+        }
+    })?;
+    Ok(typed.data)
 }
 
 /// True if the plan computes a window function anywhere.

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every Strata test: unit tests, the SQL suites (in both protocol modes,
+# the PostgreSQL-compatible ones also against PostgreSQL), the protocol tests
+# and the Python driver tests. Installs what the tests need first.
+#
+# Needs: a Rust toolchain, python3, and PostgreSQL on 127.0.0.1:5432
+# (user postgres, database test; STRATA_TEST_POSTGRES overrides the
+# connection string).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cache="${STRATA_CACHE_DIR:-$HOME/.cache/strata}"
+venv="$cache/venv"
+mkdir -p "$cache"
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    -r sql-tests/clients/requirements.txt
+export STRATA_TEST_PYTHON="$venv/bin/python"
+
+cargo test --workspace
