@@ -49,3 +49,8 @@ for i in range(1, 201):
     qty = rng.randrange(1, 10)
     orders.append((i, person, at.strftime("%Y-%m-%d %H:%M:%S"), amount, qty))
 write("orders.csv", ["order_id", "person_id", "ordered_at", "amount", "qty"], orders)
+
+with open(HERE / "events.json", "w") as f:
+    f.write('{"id": 1, "kind": "click", "value": 1.5}\n')
+    f.write('{"id": 2, "kind": "view", "value": null}\n')
+    f.write('{"id": 3, "kind": "click", "value": 4.0}\n')

@@ -230,3 +230,51 @@ async fn statement_timeout_cancels_too() {
         .expect("next query");
     assert_eq!(row.get::<_, i64>(0), 1);
 }
+
+/// psql's own catalog queries: `\dt`, `\d`, `\dn` and `\l`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_meta_commands_describe_strata() {
+    let strata = StrataUnderTest::start().await.expect("start");
+    let client = connect(&strata).await;
+    client
+        .batch_execute(&format!(
+            "CREATE EXTERNAL TABLE depts (dept_id INT, name TEXT, city TEXT) STORED AS CSV \
+             LOCATION '{}' OPTIONS ('format.has_header' 'true')",
+            data_dir().join("depts.csv").display()
+        ))
+        .await
+        .expect("create");
+    let port = strata.server.addr.port().to_string();
+    let psql = move |command: &str| {
+        let output = std::process::Command::new("psql")
+            .args([
+                "-X",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+            ])
+            .args(["-U", "strata", "-d", "lake", "-c", command])
+            .output()
+            .expect("psql (Debian's postgresql-client) is needed for this test");
+        assert!(
+            output.status.success(),
+            "psql {command} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let command = tokio::task::spawn_blocking(move || {
+        (psql("\\dt"), psql("\\d depts"), psql("\\dn"), psql("\\l"))
+    });
+    let (tables, depts, schemas, databases) = command.await.expect("psql runs");
+    assert!(tables.contains("depts"), "{tables}");
+    assert!(
+        depts.contains("dept_id") && depts.contains("integer") && depts.contains("text"),
+        "{depts}"
+    );
+    assert!(schemas.contains("public"), "{schemas}");
+    assert!(databases.contains("lake"), "{databases}");
+}

@@ -974,39 +974,13 @@ fn type_placeholders(plan: LogicalPlan, declared: &[Option<FieldRef>]) -> Result
         let node = node.map_expressions(|expr| {
             expr.transform_up(|e| match e {
                 // `$1::int4` types an otherwise untyped parameter, as in PostgreSQL.
-                Expr::Cast(Cast { expr, field })
-                    if matches!(
-                        expr.as_ref(),
-                        Expr::Placeholder(Placeholder { field: None, .. })
-                    ) =>
-                {
-                    let Expr::Placeholder(Placeholder { id, .. }) = *expr else {
-                        unreachable!("matched a placeholder above")
-                    };
-                    let typed = Expr::Placeholder(Placeholder {
-                        id,
-                        field: Some(Arc::clone(&field)),
-                    });
-                    Ok(Transformed::yes(Expr::Cast(Cast {
-                        expr: Box::new(typed),
-                        field,
-                    })))
-                }
-                Expr::TryCast(TryCast { expr, field })
-                    if matches!(
-                        expr.as_ref(),
-                        Expr::Placeholder(Placeholder { field: None, .. })
-                    ) =>
-                {
-                    let Expr::Placeholder(Placeholder { id, .. }) = *expr else {
-                        unreachable!("matched a placeholder above")
-                    };
-                    let typed = Expr::Placeholder(Placeholder {
-                        id,
-                        field: Some(Arc::clone(&field)),
-                    });
+                Expr::Cast(Cast { expr, field }) => Ok(Transformed::yes(Expr::Cast(Cast {
+                    expr: typed_by_cast(expr, &field),
+                    field,
+                }))),
+                Expr::TryCast(TryCast { expr, field }) => {
                     Ok(Transformed::yes(Expr::TryCast(TryCast {
-                        expr: Box::new(typed),
+                        expr: typed_by_cast(expr, &field),
                         field,
                     })))
                 }
@@ -1032,6 +1006,24 @@ fn type_placeholders(plan: LogicalPlan, declared: &[Option<FieldRef>]) -> Result
         }
     })?;
     Ok(typed.data)
+}
+
+/// The input of a cast, typed by the cast when it is an untyped placeholder.
+fn typed_by_cast(
+    expr: Box<datafusion::logical_expr::Expr>,
+    field: &FieldRef,
+) -> Box<datafusion::logical_expr::Expr> {
+    use datafusion::logical_expr::Expr;
+    use datafusion::logical_expr::expr::Placeholder;
+    match *expr {
+        Expr::Placeholder(Placeholder { id, field: None }) => {
+            Box::new(Expr::Placeholder(Placeholder {
+                id,
+                field: Some(Arc::clone(field)),
+            }))
+        }
+        other => Box::new(other),
+    }
 }
 
 /// True if the plan computes a window function anywhere.
