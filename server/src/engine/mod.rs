@@ -1010,20 +1010,18 @@ fn type_placeholders(plan: LogicalPlan, declared: &[Option<FieldRef>]) -> Result
 
 /// The input of a cast, typed by the cast when it is an untyped placeholder.
 fn typed_by_cast(
-    expr: Box<datafusion::logical_expr::Expr>,
+    mut expr: Box<datafusion::logical_expr::Expr>,
     field: &FieldRef,
 ) -> Box<datafusion::logical_expr::Expr> {
     use datafusion::logical_expr::Expr;
     use datafusion::logical_expr::expr::Placeholder;
-    match *expr {
-        Expr::Placeholder(Placeholder { id, field: None }) => {
-            Box::new(Expr::Placeholder(Placeholder {
-                id,
-                field: Some(Arc::clone(field)),
-            }))
-        }
-        other => Box::new(other),
+    if let Expr::Placeholder(Placeholder {
+        field: slot @ None, ..
+    }) = expr.as_mut()
+    {
+        *slot = Some(Arc::clone(field));
     }
+    expr
 }
 
 /// True if the plan computes a window function anywhere.
