@@ -83,6 +83,7 @@ impl Connection {
         params: Params<'_>,
     ) -> PgWireResult<(Output, TextOptions)> {
         let token = self.cancel.begin();
+        tracing::debug!(sql = %truncate(&parsed.sql, 200), "statement");
         self.with_session(async |session| {
             let settings = session.settings();
             let zone = SessionZone::parse(&settings.time_zone());
@@ -116,6 +117,14 @@ impl Connection {
             }
         }
         Ok(())
+    }
+}
+
+/// The first `max` characters of `sql`, for logs.
+fn truncate(sql: &str, max: usize) -> &str {
+    match sql.char_indices().nth(max) {
+        Some((at, _)) => &sql[..at],
+        None => sql,
     }
 }
 
