@@ -12,6 +12,9 @@ pub const EXTENSION_NAME: &str = "ARROW:extension:name";
 pub const JSON_EXTENSION: &str = "arrow.json";
 /// Arrow's canonical UUID extension: a 16-byte fixed-size binary column.
 pub const UUID_EXTENSION: &str = "arrow.uuid";
+/// pg_catalog's marker for oid columns (see datafusion-pg-catalog's oid_field).
+const OID_ALIAS_KEY: &str = datafusion_pg_catalog::pg_catalog::oid_field::OID_ALIAS_KEY;
+
 /// Marks a JSON column that a client declared as `jsonb`.
 pub const PG_TYPE_KEY: &str = "strata.pg_type";
 
@@ -26,7 +29,16 @@ pub fn pg_type_of(data_type: &DataType, metadata: &HashMap<String, String>) -> T
     match data_type {
         DataType::Boolean => Type::BOOL,
         DataType::Int8 | DataType::Int16 | DataType::UInt8 => Type::INT2,
-        DataType::Int32 | DataType::UInt16 => Type::INT4,
+        DataType::Int32 => match metadata.get(OID_ALIAS_KEY).map(String::as_str) {
+            // pg_catalog's oid columns are Int32 marked with their oid kind.
+            Some("regclass") => Type::REGCLASS,
+            Some("regtype") => Type::REGTYPE,
+            Some("regproc") => Type::REGPROC,
+            Some("regnamespace") => Type::REGNAMESPACE,
+            Some(_) => Type::OID,
+            None => Type::INT4,
+        },
+        DataType::UInt16 => Type::INT4,
         DataType::Int64 | DataType::UInt32 => Type::INT8,
         DataType::UInt64 => Type::NUMERIC,
         DataType::Float16 | DataType::Float32 => Type::FLOAT4,
@@ -76,6 +88,10 @@ pub fn array_of(element: &Type) -> Option<Type> {
         Type::INT2 => Type::INT2_ARRAY,
         Type::INT4 => Type::INT4_ARRAY,
         Type::INT8 => Type::INT8_ARRAY,
+        Type::OID => Type::OID_ARRAY,
+        Type::REGCLASS => Type::REGCLASS_ARRAY,
+        Type::REGTYPE => Type::REGTYPE_ARRAY,
+        Type::REGPROC => Type::REGPROC_ARRAY,
         Type::FLOAT4 => Type::FLOAT4_ARRAY,
         Type::FLOAT8 => Type::FLOAT8_ARRAY,
         Type::NUMERIC => Type::NUMERIC_ARRAY,
@@ -101,6 +117,7 @@ pub fn element_of(array: &Type) -> Option<Type> {
         Type::INT2_ARRAY => Type::INT2,
         Type::INT4_ARRAY => Type::INT4,
         Type::INT8_ARRAY => Type::INT8,
+        Type::OID_ARRAY => Type::OID,
         Type::FLOAT4_ARRAY => Type::FLOAT4,
         Type::FLOAT8_ARRAY => Type::FLOAT8,
         Type::NUMERIC_ARRAY => Type::NUMERIC,
@@ -190,7 +207,14 @@ pub fn type_size(t: &Type) -> i16 {
     match *t {
         Type::BOOL => 1,
         Type::INT2 => 2,
-        Type::INT4 | Type::FLOAT4 | Type::DATE | Type::OID => 4,
+        Type::INT4
+        | Type::FLOAT4
+        | Type::DATE
+        | Type::OID
+        | Type::REGCLASS
+        | Type::REGTYPE
+        | Type::REGPROC
+        | Type::REGNAMESPACE => 4,
         Type::INT8 | Type::FLOAT8 | Type::TIME | Type::TIMESTAMP | Type::TIMESTAMPTZ => 8,
         Type::INTERVAL | Type::UUID => 16,
         _ => -1,
