@@ -366,7 +366,13 @@ impl Session {
                     Some(Arc::new(df.schema().as_arrow().clone()))
                 } else {
                     returns_rows(&plan).then(|| {
-                        rename_columns(plan.schema().inner(), parsed.column_names.as_deref())
+                        let schema =
+                            rename_columns(plan.schema().inner(), parsed.column_names.as_deref());
+                        if scans_catalog(&plan) {
+                            oid_arrays(&schema)
+                        } else {
+                            schema
+                        }
                     })
                 };
                 return Ok(Description {
@@ -784,7 +790,9 @@ impl Session {
                 Ok(Output::Command(CommandDone::tag(tag)))
             }
             _ => {
+                let catalog = scans_catalog(&plan);
                 let (schema, stream) = self.start(plan, control).await?;
+                let schema = if catalog { oid_arrays(&schema) } else { schema };
                 Ok(Output::Rows { schema, stream })
             }
         }
@@ -1022,6 +1030,52 @@ fn typed_by_cast(
         *slot = Some(Arc::clone(field));
     }
     expr
+}
+
+/// True if the plan reads pg_catalog.
+fn scans_catalog(plan: &LogicalPlan) -> bool {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && scan.table_name.schema() == Some("pg_catalog")
+        {
+            found = true;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    found
+}
+
+/// In catalog results, integer arrays are oid arrays (`ARRAY(SELECT atttypid
+/// ...)`): DataFusion's array functions drop the oid marking of their input,
+/// and clients decoding catalog rows by type (asyncpg's type introspection)
+/// need `oid[]`, as PostgreSQL sends.
+fn oid_arrays(schema: &SchemaRef) -> SchemaRef {
+    use datafusion_pg_catalog::pg_catalog::oid_field::{OID_ALIAS_KEY, kind};
+    let fields: Vec<FieldRef> = schema
+        .fields()
+        .iter()
+        .map(|field| match field.data_type() {
+            DataType::List(item)
+                if item.data_type() == &DataType::Int32 && item.metadata().is_empty() =>
+            {
+                let item = item
+                    .as_ref()
+                    .clone()
+                    .with_metadata([(OID_ALIAS_KEY.to_owned(), kind::OID.to_owned())].into());
+                Arc::new(
+                    field
+                        .as_ref()
+                        .clone()
+                        .with_data_type(DataType::List(Arc::new(item))),
+                )
+            }
+            _ => Arc::clone(field),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
 /// True if the plan computes a window function anywhere.
