@@ -9,6 +9,7 @@ use strata_scheduler::{RunningScheduler, SchedulerOptions};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::config::ServerConfig;
 use crate::engine::Engine;
@@ -162,11 +163,15 @@ async fn accept_loop(listener: TcpListener, engine: Arc<Engine>, shutdown: Cance
             }
         };
         let handlers = Handlers(Connection::new(Arc::clone(&engine), Arc::clone(&registry)));
-        tokio::spawn(async move {
-            if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+        let span = tracing::info_span!("connection", %peer);
+        tokio::spawn(
+            async move {
+                if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
             }
-        });
+            .instrument(span),
+        );
     }
 }
 

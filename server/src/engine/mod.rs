@@ -668,9 +668,8 @@ impl Session {
     /// error PostgreSQL would give when the cause can be pinned down.
     async fn plan(&self, statement: &DFStatement) -> Result<LogicalPlan> {
         if let DFStatement::Statement(sql) = statement
-            && let SqlStatement::CreateTable(create) = sql.as_ref()
+            && matches!(sql.as_ref(), SqlStatement::CreateTable(_))
         {
-            let _ = create;
             return Err(StrataError::NotSupported(
                 "CREATE TABLE for managed tables (use CREATE EXTERNAL TABLE over files)".to_owned(),
             ));

@@ -22,6 +22,7 @@ use pgwire::messages::extendedquery::{Execute, Parse, ParseComplete, PortalSuspe
 use pgwire::messages::response::{CommandComplete, EmptyQueryResponse, ReadyForQuery};
 use pgwire::messages::simplequery::Query;
 use pgwire::messages::startup::ParameterStatus;
+use tracing::Instrument;
 
 use super::encode::{RowEncoder, field_infos};
 use super::params::decode_param;
@@ -83,7 +84,8 @@ impl Connection {
         params: Params<'_>,
     ) -> PgWireResult<(Output, TextOptions)> {
         let token = self.cancel.begin();
-        tracing::debug!(sql = %truncate(&parsed.sql, 200), "statement");
+        let span = tracing::info_span!("query", sql = %truncate(&parsed.sql, 200));
+        span.in_scope(|| tracing::debug!("statement"));
         self.with_session(async |session| {
             let settings = session.settings();
             let zone = SessionZone::parse(&settings.time_zone());
@@ -92,6 +94,7 @@ impl Connection {
             let output = session.execute(parsed, values, &control).await?;
             Ok((output, Self::text_options(session)))
         })
+        .instrument(span)
         .await
     }
 
