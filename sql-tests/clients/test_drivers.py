@@ -82,6 +82,14 @@ ASYNCPG_CASTS = [
     ("json", '{"a": 1}'),
     ("jsonb", '{"b": [1, 2]}'),
     ("text[]", ["a", None, "b c"]),
+    ("int4[]", [1, None, 3]),
+    ("int8[]", [2**40]),
+    ("float8[]", [1.5, -2.0]),
+    ("bool[]", [True, False]),
+    ("date[]", [datetime.date(2024, 1, 1)]),
+    ("timestamptz[]", [datetime.datetime(2024, 6, 1, 12, 0, tzinfo=UTC)]),
+    ("uuid[]", [uuid.UUID("12345678-1234-5678-1234-567812345678")]),
+    ("numeric[]", [decimal.Decimal("1.5")]),
 ]
 
 

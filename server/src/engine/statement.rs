@@ -53,7 +53,20 @@ impl Command {
 }
 
 /// Parses a query string into its statements.
+/// Client queries DataFusion cannot plan as written, recognised by their
+/// opening and answered by an equivalent.
+fn known_client_query(sql: &str) -> Option<&'static str> {
+    let normalized: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    // asyncpg's type introspection (correlated scalar subqueries in CASE).
+    const ASYNCPG_TYPES: &str = "WITH RECURSIVE typeinfo_tree( oid, ns, name, kind, basetype, \
+        elemtype, elemdelim, range_subtype, attrtypoids, attrnames, depth)";
+    normalized
+        .starts_with(ASYNCPG_TYPES)
+        .then_some(include_str!("client_queries/asyncpg_types.sql"))
+}
+
 pub fn parse(sql: &str, pg: &PostgresCompatibilityParser) -> Result<Vec<Parsed>> {
+    let sql = known_client_query(sql).unwrap_or(sql);
     // Catalog queries go through the compatibility parser first: it replaces
     // a few client queries DataFusion cannot plan (psql's policy and
     // publication lookups) with equivalents, then applies its rewrites.
