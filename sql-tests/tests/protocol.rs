@@ -70,6 +70,14 @@ async fn tables_survive_a_restart() {
         .expect("table is back");
     assert_eq!(row.get::<_, i64>(0), 4);
     let row = client
+        .query_one(
+            "SELECT count(*) FROM lake.kept.depts WHERE city = 'Paris'",
+            &[],
+        )
+        .await
+        .expect("three-part names reach the catalog");
+    assert_eq!(row.get::<_, i64>(0), 1);
+    let row = client
         .query_one("SELECT count(*) FROM kept.cities", &[])
         .await
         .expect("view is back");
@@ -277,4 +285,36 @@ async fn psql_meta_commands_describe_strata() {
     );
     assert!(schemas.contains("public"), "{schemas}");
     assert!(databases.contains("lake"), "{databases}");
+}
+
+/// Parameter types come from the plan when the client sends none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parameter_types_are_inferred_from_the_plan() {
+    let strata = StrataUnderTest::start().await.expect("start");
+    let client = connect(&strata).await;
+    client
+        .batch_execute(&format!(
+            "CREATE EXTERNAL TABLE depts (dept_id INT, name TEXT, city TEXT) STORED AS CSV \
+             LOCATION '{}' OPTIONS ('format.has_header' 'true')",
+            data_dir().join("depts.csv").display()
+        ))
+        .await
+        .expect("create");
+    let statement = client
+        .prepare("SELECT name FROM depts WHERE dept_id = $1 AND city <> $2")
+        .await
+        .expect("prepare");
+    assert_eq!(
+        statement.params(),
+        &[
+            tokio_postgres::types::Type::INT4,
+            tokio_postgres::types::Type::TEXT
+        ]
+    );
+    let rows = client
+        .query(&statement, &[&2i32, &"London"])
+        .await
+        .expect("execute");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<_, String>(0), "sales");
 }
