@@ -18,6 +18,18 @@ async fn connect(strata: &StrataUnderTest) -> Client {
     client
 }
 
+/// The four departments of the test data, as `depts`.
+async fn create_depts(client: &Client) {
+    client
+        .batch_execute(&format!(
+            "CREATE EXTERNAL TABLE depts (dept_id INT, name TEXT, city TEXT) STORED AS CSV \
+             LOCATION '{}' OPTIONS ('format.has_header' 'true')",
+            data_dir().join("depts.csv").display()
+        ))
+        .await
+        .expect("create depts");
+}
+
 async fn show(client: &Client, name: &str) -> String {
     let rows = client
         .simple_query(&format!("SHOW {name}"))
@@ -244,14 +256,7 @@ async fn statement_timeout_cancels_too() {
 async fn psql_meta_commands_describe_strata() {
     let strata = StrataUnderTest::start().await.expect("start");
     let client = connect(&strata).await;
-    client
-        .batch_execute(&format!(
-            "CREATE EXTERNAL TABLE depts (dept_id INT, name TEXT, city TEXT) STORED AS CSV \
-             LOCATION '{}' OPTIONS ('format.has_header' 'true')",
-            data_dir().join("depts.csv").display()
-        ))
-        .await
-        .expect("create");
+    create_depts(&client).await;
     let port = strata.server.addr.port().to_string();
     let psql = move |command: &str| {
         let output = std::process::Command::new("psql")
@@ -292,14 +297,7 @@ async fn psql_meta_commands_describe_strata() {
 async fn parameter_types_are_inferred_from_the_plan() {
     let strata = StrataUnderTest::start().await.expect("start");
     let client = connect(&strata).await;
-    client
-        .batch_execute(&format!(
-            "CREATE EXTERNAL TABLE depts (dept_id INT, name TEXT, city TEXT) STORED AS CSV \
-             LOCATION '{}' OPTIONS ('format.has_header' 'true')",
-            data_dir().join("depts.csv").display()
-        ))
-        .await
-        .expect("create");
+    create_depts(&client).await;
     let statement = client
         .prepare("SELECT name FROM depts WHERE dept_id = $1 AND city <> $2")
         .await
