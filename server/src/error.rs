@@ -103,11 +103,6 @@ impl StrataError {
             other => other.to_string(),
         }
     }
-
-    /// True for errors that are the user's to fix rather than ours.
-    pub fn is_user_error(&self) -> bool {
-        self.sqlstate() != SqlState::INTERNAL_ERROR
-    }
 }
 
 /// A Strata error carried through DataFusion.

@@ -141,21 +141,68 @@ impl StrataUnderTest {
 
     /// A connection string for `schema` as the search path.
     pub fn conninfo(&self, schema: Option<&str>) -> String {
-        with_search_path(
-            format!(
+        with_search_path(self.database().conninfo, schema)
+    }
+
+    /// This server as a target for suites.
+    pub fn database(&self) -> Database {
+        Database {
+            name: "strata".to_owned(),
+            conninfo: format!(
                 "host=127.0.0.1 port={} user=strata dbname=lake",
                 self.server.addr.port()
             ),
-            schema,
-        )
+        }
     }
 }
 
-/// The PostgreSQL server the compatible subset also runs against.
-pub fn postgres_conninfo(schema: Option<&str>) -> String {
-    let base = std::env::var("STRATA_TEST_POSTGRES")
-        .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres dbname=test".to_owned());
-    with_search_path(base, schema)
+/// A database the suites run against.
+#[derive(Debug, Clone)]
+pub struct Database {
+    /// Name shown in reports (`strata`, `postgres`).
+    pub name: String,
+    /// A tokio-postgres connection string.
+    pub conninfo: String,
+}
+
+impl Database {
+    /// The PostgreSQL server the compatible subset also runs against.
+    pub fn postgres() -> Self {
+        Database {
+            name: "postgres".to_owned(),
+            conninfo: std::env::var("STRATA_TEST_POSTGRES").unwrap_or_else(|_| {
+                "host=127.0.0.1 port=5432 user=postgres dbname=test".to_owned()
+            }),
+        }
+    }
+}
+
+/// Runs (or completes) one file in a schema of its own, created before and
+/// dropped after, so runs never see each other's tables.
+pub async fn run_isolated(
+    database: &Database,
+    file: &Path,
+    mode: Mode,
+    complete: bool,
+) -> FileResult {
+    let schema = schema_for(file, mode);
+    let target = Target {
+        conninfo: with_search_path(database.conninfo.clone(), Some(&schema)),
+        name: database.name.clone(),
+    };
+    if let Err(e) = execute(&database.conninfo, &format!("CREATE SCHEMA {schema}")).await {
+        return FileResult {
+            file: file.to_owned(),
+            target: target.name,
+            mode,
+            error: Some(e),
+        };
+    }
+    let result = run_file(&target, mode, file, complete).await;
+    if let Err(e) = execute(&database.conninfo, &format!("DROP SCHEMA {schema} CASCADE")).await {
+        eprintln!("warning: could not drop schema {schema}: {e}");
+    }
+    result
 }
 
 fn with_search_path(conninfo: String, schema: Option<&str>) -> String {
@@ -165,8 +212,8 @@ fn with_search_path(conninfo: String, schema: Option<&str>) -> String {
     }
 }
 
-/// The schema one run of one file works in, so runs never see each other's tables.
-pub fn schema_for(file: &Path, mode: Mode) -> String {
+/// The schema one run of one file works in.
+fn schema_for(file: &Path, mode: Mode) -> String {
     let stem = file
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())

@@ -2,61 +2,13 @@
 //! simple and the extended protocol; the files under `suites/pg_compat` also
 //! run against the PostgreSQL on this machine and must pass there too.
 
-use std::path::PathBuf;
-
 use futures::StreamExt;
 use strata_sql_tests::{
-    FileResult, Mode, StrataUnderTest, Target, execute, is_pg_compatible, postgres_conninfo,
-    run_file, schema_for, slt_files, suites_dir,
+    Database, FileResult, Mode, StrataUnderTest, execute, is_pg_compatible, run_isolated,
+    slt_files, suites_dir,
 };
 
 const PARALLEL_FILES: usize = 4;
-
-#[derive(Clone)]
-enum Database {
-    Strata(String),
-    Postgres,
-}
-
-async fn run_one(database: Database, file: PathBuf, mode: Mode) -> FileResult {
-    let schema = schema_for(&file, mode);
-    let (admin, target) = match &database {
-        Database::Strata(port) => {
-            let base = format!("host=127.0.0.1 port={port} user=strata dbname=lake");
-            (
-                base.clone(),
-                Target {
-                    conninfo: format!("{base} options='-c search_path={schema}'"),
-                    name: "strata".to_owned(),
-                },
-            )
-        }
-        Database::Postgres => (
-            postgres_conninfo(None),
-            Target {
-                conninfo: postgres_conninfo(Some(&schema)),
-                name: "postgres".to_owned(),
-            },
-        ),
-    };
-    if let Err(e) = execute(&admin, &format!("CREATE SCHEMA {schema}")).await {
-        return FileResult {
-            file,
-            target: target.name,
-            mode,
-            error: Some(e),
-        };
-    }
-    let result = run_file(&target, mode, &file, false).await;
-    let drop = match database {
-        Database::Strata(_) => format!("DROP SCHEMA {schema} CASCADE"),
-        Database::Postgres => format!("DROP SCHEMA {schema} CASCADE"),
-    };
-    if let Err(e) = execute(&admin, &drop).await {
-        eprintln!("warning: could not drop schema {schema}: {e}");
-    }
-    result
-}
 
 fn main() -> std::process::ExitCode {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -75,7 +27,8 @@ fn main() -> std::process::ExitCode {
                 return std::process::ExitCode::FAILURE;
             }
         };
-        if let Err(e) = execute(&postgres_conninfo(None), "SELECT 1").await {
+        let postgres = Database::postgres();
+        if let Err(e) = execute(&postgres.conninfo, "SELECT 1").await {
             eprintln!(
                 "PostgreSQL is needed for the pg_compat suites and is not reachable: {e}\n\
                  Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
@@ -89,19 +42,21 @@ fn main() -> std::process::ExitCode {
                 return std::process::ExitCode::FAILURE;
             }
         };
-        let port = strata.server.addr.port().to_string();
+        let strata_db = strata.database();
 
         let mut runs = Vec::new();
         for file in &files {
             for mode in [Mode::Simple, Mode::Extended] {
-                runs.push((Database::Strata(port.clone()), file.clone(), mode));
+                runs.push((strata_db.clone(), file.clone(), mode));
                 if is_pg_compatible(file) {
-                    runs.push((Database::Postgres, file.clone(), mode));
+                    runs.push((postgres.clone(), file.clone(), mode));
                 }
             }
         }
         let results: Vec<FileResult> = futures::stream::iter(runs)
-            .map(|(database, file, mode)| run_one(database, file, mode))
+            .map(|(database, file, mode)| async move {
+                run_isolated(&database, &file, mode, false).await
+            })
             .buffer_unordered(PARALLEL_FILES)
             .collect()
             .await;

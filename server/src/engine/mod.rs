@@ -774,11 +774,7 @@ impl Session {
                     LogicalStatement::Deallocate(_) => "DEALLOCATE",
                     LogicalStatement::Execute(_) => {
                         // EXECUTE runs the stored plan: rows like any query.
-                        let df = self.ctx.execute_logical_plan(plan).await?;
-                        let physical = df.create_physical_plan().await?;
-                        let schema = physical.schema();
-                        let stream = execute_stream(Arc::clone(&physical), self.ctx.task_ctx())?;
-                        let stream = control.watch(stream, physical, self.engine.cluster.clone());
+                        let (schema, stream) = self.start(plan, control).await?;
                         return Ok(Output::Rows { schema, stream });
                     }
                     other => {

@@ -8,10 +8,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use strata_sql_tests::{
-    Mode, StrataUnderTest, Target, execute, postgres_conninfo, run_file, schema_for, slt_files,
-    suites_dir,
-};
+use strata_sql_tests::{Database, Mode, StrataUnderTest, run_isolated, slt_files, suites_dir};
 
 #[derive(Parser)]
 struct Args {
@@ -58,31 +55,13 @@ async fn main() -> std::process::ExitCode {
             }
         }
     };
+    let database = match &strata {
+        Some(strata) => strata.database(),
+        None => Database::postgres(),
+    };
     let mut failed = 0;
     for file in &files {
-        let schema = schema_for(file, mode);
-        let (admin, target) = match &strata {
-            Some(strata) => (
-                strata.conninfo(None),
-                Target {
-                    conninfo: strata.conninfo(Some(&schema)),
-                    name: "strata".to_owned(),
-                },
-            ),
-            None => (
-                postgres_conninfo(None),
-                Target {
-                    conninfo: postgres_conninfo(Some(&schema)),
-                    name: "postgres".to_owned(),
-                },
-            ),
-        };
-        if let Err(e) = execute(&admin, &format!("CREATE SCHEMA {schema}")).await {
-            eprintln!("{e}");
-            return std::process::ExitCode::FAILURE;
-        }
-        let result = run_file(&target, mode, file, args.complete).await;
-        let _ = execute(&admin, &format!("DROP SCHEMA {schema} CASCADE")).await;
+        let result = run_isolated(&database, file, mode, args.complete).await;
         match result.error {
             None => println!("ok      {}", file.display()),
             Some(e) => {
