@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every Strata test: unit tests, the SQL suites (in both protocol modes,
-# the PostgreSQL-compatible ones also against PostgreSQL), the protocol tests
-# and the Python driver tests. Installs what the tests need first.
+# the PostgreSQL-compatible ones also against PostgreSQL), the protocol tests,
+# the Python driver tests and the cluster tests (scheduler, executors and
+# server as separate processes). Installs what the tests need first.
 #
 # Needs: a Rust toolchain, python3, and PostgreSQL on 127.0.0.1:5432
 # (user postgres, database test; STRATA_TEST_POSTGRES overrides the
@@ -19,4 +20,6 @@ fi
     -r sql-tests/clients/requirements.txt
 export STRATA_TEST_PYTHON="$venv/bin/python"
 
+# The cluster tests start the workspace's binaries as processes.
+cargo build --workspace --bins
 cargo test --workspace

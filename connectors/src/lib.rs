@@ -8,5 +8,6 @@
 //! table format known to one is known to all.
 
 pub mod codec;
+pub mod node;
 pub mod session;
 pub mod sqlstate;

@@ -40,6 +40,7 @@ const KNOWN: &[SqlState] = &[
     SqlState::FEATURE_NOT_SUPPORTED,
     SqlState::QUERY_CANCELED,
     SqlState::OUT_OF_MEMORY,
+    SqlState::INSUFFICIENT_RESOURCES,
     SqlState::IO_ERROR,
     SqlState::UNDEFINED_FILE,
     SqlState::INTERNAL_ERROR,
@@ -84,6 +85,9 @@ impl SqlState {
     pub const INVALID_PREPARED_STATEMENT: SqlState = SqlState("26000");
     pub const INVALID_CURSOR_NAME: SqlState = SqlState("34000");
     pub const OUT_OF_MEMORY: SqlState = SqlState("53200");
+    /// No executor can run the query (Trino calls this NO_NODES_AVAILABLE,
+    /// an insufficient-resources error).
+    pub const INSUFFICIENT_RESOURCES: SqlState = SqlState("53000");
     pub const IO_ERROR: SqlState = SqlState("58030");
     pub const UNDEFINED_FILE: SqlState = SqlState("58P01");
     pub const INTERNAL_ERROR: SqlState = SqlState("XX000");
@@ -121,6 +125,7 @@ pub fn sqlstate(e: &DataFusionError) -> SqlState {
         },
         DataFusionError::Execution(m) => match untag(m) {
             Some((state, _)) => state,
+            None if lost_all_executors(m) => SqlState::INSUFFICIENT_RESOURCES,
             None => SqlState::DATA_EXCEPTION,
         },
         DataFusionError::ResourcesExhausted(_) => SqlState::OUT_OF_MEMORY,
@@ -188,6 +193,7 @@ pub fn message(e: &DataFusionError) -> String {
         DataFusionError::SQL(parser, _) => format!("syntax error: {}", parser_message(parser)),
         DataFusionError::Execution(m) => match untag(m) {
             Some((_, message)) => message,
+            None if lost_all_executors(m) => NO_EXECUTORS_LEFT.to_owned(),
             None => m.clone(),
         },
         DataFusionError::NotImplemented(m)
@@ -229,6 +235,17 @@ fn parser_message(e: &ParserError) -> String {
         ParserError::TokenizerError(m) | ParserError::ParserError(m) => m.clone(),
         ParserError::RecursionLimitExceeded => "statement is nested too deeply".to_owned(),
     }
+}
+
+/// What Ballista's scheduler says when it fails a job because every
+/// executor was lost and none came back within its grace period.
+const BALLISTA_NO_EXECUTORS: &str = "no executors remain to run the tasks";
+
+/// The client's message for a job failed that way.
+pub const NO_EXECUTORS_LEFT: &str = "the query failed because every executor was lost and none came back; start an executor and retry";
+
+fn lost_all_executors(message: &str) -> bool {
+    message.contains(BALLISTA_NO_EXECUTORS)
 }
 
 const TAG_START: &str = "[[strata-sqlstate:";
@@ -296,6 +313,17 @@ fn user_error(error: &DataFusionError) -> Option<(SqlState, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn losing_every_executor_is_insufficient_resources() {
+        let failed = DataFusionError::Execution(
+            "Job abc failed: all executors were lost and no executor re-registered within 8s; \
+             no executors remain to run the tasks for this job"
+                .to_owned(),
+        );
+        assert_eq!(sqlstate(&failed), SqlState::INSUFFICIENT_RESOURCES);
+        assert_eq!(message(&failed), NO_EXECUTORS_LEFT);
+    }
 
     #[test]
     fn tags_survive_debug_formatting() {

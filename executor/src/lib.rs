@@ -14,8 +14,10 @@ use strata_connectors::codec::{logical_codec, physical_codec};
 use strata_connectors::session::config_producer;
 use tokio::task::JoinHandle;
 
+pub mod config;
+mod metrics;
 mod stoppable;
-pub use stoppable::StoppableEngine;
+pub use stoppable::{StoppableEngine, TaskCounters};
 
 /// Errors starting or running an executor.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +31,11 @@ pub enum ExecutorError {
     Ballista(#[from] ballista_core::error::BallistaError),
     #[error("executor did not start within {0:?}: its Flight port never opened")]
     StartTimeout(Duration),
+    #[error("cannot listen for metrics on {addr}: {source}")]
+    Metrics {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// How an executor runs and where it finds its scheduler.
@@ -48,10 +55,12 @@ pub struct ExecutorOptions {
     pub slots: usize,
     /// Directory for shuffle files; a temporary one when absent.
     pub work_dir: Option<PathBuf>,
-    /// Memory pool size in bytes; Ballista's share of host memory when absent.
+    /// Memory pool size in bytes; 70% of the host's or cgroup's memory when absent.
     pub memory_limit: Option<u64>,
     /// How often the executor tells the scheduler it is alive.
     pub heartbeat_interval: Duration,
+    /// Address to serve `/metrics` (Prometheus text) on; none when absent.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl Default for ExecutorOptions {
@@ -66,6 +75,7 @@ impl Default for ExecutorOptions {
             work_dir: None,
             memory_limit: None,
             heartbeat_interval: Duration::from_secs(2),
+            metrics_addr: None,
         }
     }
 }
@@ -77,8 +87,21 @@ pub struct RunningExecutor {
     pub flight_addr: SocketAddr,
     /// The task gRPC address the scheduler pushes tasks to.
     pub grpc_addr: SocketAddr,
+    /// The address `/metrics` is served on, if asked for.
+    pub metrics_addr: Option<SocketAddr>,
+    /// What its tasks have done.
+    pub counters: Arc<TaskCounters>,
     /// The task running it.
     pub task: JoinHandle<Result<(), ExecutorError>>,
+    metrics_task: Option<JoinHandle<()>>,
+}
+
+impl Drop for RunningExecutor {
+    fn drop(&mut self) {
+        if let Some(task) = &self.metrics_task {
+            task.abort();
+        }
+    }
 }
 
 /// Resolves port 0 to a free port. Ballista binds by address, not by listener,
@@ -105,6 +128,21 @@ fn resolve_port(addr: SocketAddr) -> Result<SocketAddr, ExecutorError> {
 pub async fn start(options: ExecutorOptions) -> Result<RunningExecutor, ExecutorError> {
     let flight_addr = resolve_port(options.flight_addr)?;
     let grpc_addr = resolve_port(options.grpc_addr)?;
+    let counters = Arc::new(TaskCounters::default());
+    let slots = options.slots.max(1);
+    let (metrics_addr, metrics_task) = match options.metrics_addr {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| ExecutorError::Metrics { addr, source })?;
+            let bound = listener
+                .local_addr()
+                .map_err(|source| ExecutorError::Metrics { addr, source })?;
+            let task = tokio::spawn(metrics::serve(listener, Arc::clone(&counters), slots));
+            (Some(bound), Some(task))
+        }
+        None => (None, None),
+    };
 
     let mut config = ExecutorProcessConfig {
         bind_host: flight_addr.ip().to_string(),
@@ -117,7 +155,7 @@ pub async fn start(options: ExecutorOptions) -> Result<RunningExecutor, Executor
         scheduler_host: options.scheduler_host.clone(),
         scheduler_port: options.scheduler_port,
         scheduler_connect_timeout_seconds: 30,
-        vcores: options.slots.max(1),
+        vcores: slots,
         task_scheduling_policy: TaskSchedulingPolicy::PushStaged,
         work_dir: options
             .work_dir
@@ -132,6 +170,7 @@ pub async fn start(options: ExecutorOptions) -> Result<RunningExecutor, Executor
         // wrapped engine opens Flight connections per fetch.
         override_execution_engine: Some(Arc::new(StoppableEngine::new(
             DefaultExecutionEngine::new(),
+            Arc::clone(&counters),
         ))),
         print_thread_info: false,
         ..Default::default()
@@ -168,6 +207,9 @@ pub async fn start(options: ExecutorOptions) -> Result<RunningExecutor, Executor
     Ok(RunningExecutor {
         flight_addr,
         grpc_addr,
+        metrics_addr,
+        counters,
         task,
+        metrics_task,
     })
 }

@@ -10,13 +10,20 @@
 //!
 //! So every edge of a stage plan gets a [`StopExec`]: it spends tokio's task
 //! budget on each batch (the stage yields regularly) and ends its stream with
-//! an error once the stage's stop flag is set. The flag is set when the future
+//! an error once the stage is stopped, waking up to do so even while its input
+//! waits. The stage is stopped when the future
 //! running the stage is dropped, which is what an abort does.
+//!
+//! The same hooks count tasks for `/metrics`: a task counts as running until
+//! its run has ended and every stream of its plan has been dropped, so the
+//! count reaches zero only when a cancelled task's work has really stopped.
 
 use std::fmt;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use ballista_core::JobId;
@@ -42,15 +49,76 @@ use datafusion::physical_plan::{
 use datafusion::prelude::SessionConfig;
 use futures::{Stream, StreamExt};
 use strata_connectors::sqlstate::tag_task_error;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-/// Ballista's execution engine with stoppable stage plans.
+/// What an executor's tasks have done, for `/metrics` and tests.
+#[derive(Debug, Default)]
+pub struct TaskCounters {
+    running: AtomicUsize,
+    started: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl TaskCounters {
+    /// Tasks whose work is still running.
+    pub fn running(&self) -> usize {
+        self.running.load(Ordering::Relaxed)
+    }
+
+    /// Tasks started since the executor started.
+    pub fn started(&self) -> u64 {
+        self.started.load(Ordering::Relaxed)
+    }
+
+    /// Tasks that ended with an error, cancellations included.
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
+}
+
+/// One task's work; the task stops counting as running when the last clone
+/// is dropped.
+struct TaskLife(Arc<TaskCounters>);
+
+impl TaskLife {
+    fn begin(counters: &Arc<TaskCounters>) -> Self {
+        counters.running.fetch_add(1, Ordering::Relaxed);
+        counters.started.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(counters))
+    }
+}
+
+impl Drop for TaskLife {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Shared by a stage's plan and its run: the stop signal, and the life of
+/// the run in progress that the plan's streams keep alive.
+#[derive(Default)]
+struct StageControl {
+    stop: CancellationToken,
+    life: Mutex<Option<Arc<TaskLife>>>,
+}
+
+impl fmt::Debug for StageControl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StageControl")
+            .field("stopped", &self.stop.is_cancelled())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Ballista's execution engine with stoppable, counted stage plans.
 pub struct StoppableEngine {
     inner: DefaultExecutionEngine,
+    counters: Arc<TaskCounters>,
 }
 
 impl StoppableEngine {
-    pub fn new(inner: DefaultExecutionEngine) -> Self {
-        Self { inner }
+    pub fn new(inner: DefaultExecutionEngine, counters: Arc<TaskCounters>) -> Self {
+        Self { inner, counters }
     }
 }
 
@@ -65,8 +133,8 @@ impl ExecutionEngine for StoppableEngine {
         work_dir: &str,
         config: &SessionConfig,
     ) -> Result<Arc<dyn QueryStageExecutor>> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let plan = with_stops(plan, &stop)?;
+        let control = Arc::new(StageControl::default());
+        let plan = with_stops(plan, &control)?;
         let inner = self.inner.create_query_stage_exec(
             job_id,
             stage_id,
@@ -76,14 +144,18 @@ impl ExecutionEngine for StoppableEngine {
             work_dir,
             config,
         )?;
-        Ok(Arc::new(StoppableStage { inner, stop }))
+        Ok(Arc::new(StoppableStage {
+            inner,
+            control,
+            counters: Arc::clone(&self.counters),
+        }))
     }
 }
 
 /// Puts a [`StopExec`] on every edge of the plan.
 fn with_stops(
     plan: Arc<dyn ExecutionPlan>,
-    stop: &Arc<AtomicBool>,
+    control: &Arc<StageControl>,
 ) -> Result<Arc<dyn ExecutionPlan>> {
     plan.transform_up(|node| {
         if node.is::<StopExec>() {
@@ -99,7 +171,7 @@ fn with_stops(
                 if child.is::<StopExec>() {
                     child
                 } else {
-                    Arc::new(StopExec::new(child, Arc::clone(stop))) as Arc<dyn ExecutionPlan>
+                    Arc::new(StopExec::new(child, Arc::clone(control))) as Arc<dyn ExecutionPlan>
                 }
             })
             .collect();
@@ -108,10 +180,11 @@ fn with_stops(
     .map(|t| t.data)
 }
 
-/// Runs a stage; dropping the run (an abort) sets the stage's stop flag.
+/// Runs a stage; dropping the run (an abort) stops the stage.
 struct StoppableStage {
     inner: Arc<dyn QueryStageExecutor>,
-    stop: Arc<AtomicBool>,
+    control: Arc<StageControl>,
+    counters: Arc<TaskCounters>,
 }
 
 impl fmt::Debug for StoppableStage {
@@ -126,11 +199,14 @@ impl fmt::Display for StoppableStage {
     }
 }
 
-struct SetOnDrop(Arc<AtomicBool>);
+/// Ends a run: stops the plan's streams and lets go of the run's life, which
+/// the streams still alive hold on to until they end.
+struct EndOfRun(Arc<StageControl>);
 
-impl Drop for SetOnDrop {
+impl Drop for EndOfRun {
     fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
+        self.0.stop.cancel();
+        self.0.life.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 }
 
@@ -141,11 +217,14 @@ impl QueryStageExecutor for StoppableStage {
         task_id: usize,
         context: Arc<TaskContext>,
     ) -> Result<Vec<ShuffleWritePartition>> {
-        let _stop_when_dropped = SetOnDrop(Arc::clone(&self.stop));
-        self.inner
-            .execute_query_stage(task_id, context)
-            .await
-            .map_err(tag_task_error)
+        let life = Arc::new(TaskLife::begin(&self.counters));
+        *self.control.life.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&life));
+        let _end = EndOfRun(Arc::clone(&self.control));
+        let result = self.inner.execute_query_stage(task_id, context).await;
+        if result.is_err() {
+            self.counters.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        result.map_err(tag_task_error)
     }
 
     fn collect_plan_metrics(&self) -> Vec<MetricsSet> {
@@ -170,12 +249,12 @@ impl QueryStageExecutor for StoppableStage {
 #[derive(Debug, Clone)]
 pub struct StopExec {
     input: Arc<dyn ExecutionPlan>,
-    stop: Arc<AtomicBool>,
+    control: Arc<StageControl>,
 }
 
 impl StopExec {
-    fn new(input: Arc<dyn ExecutionPlan>, stop: Arc<AtomicBool>) -> Self {
-        Self { input, stop }
+    fn new(input: Arc<dyn ExecutionPlan>, control: Arc<StageControl>) -> Self {
+        Self { input, control }
     }
 }
 
@@ -221,7 +300,7 @@ impl ExecutionPlan for StopExec {
         }
         Ok(Arc::new(StopExec::new(
             children.swap_remove(0),
-            Arc::clone(&self.stop),
+            Arc::clone(&self.control),
         )))
     }
 
@@ -231,23 +310,33 @@ impl ExecutionPlan for StopExec {
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         let inner = self.input.execute(partition, context)?;
+        let life = self
+            .control
+            .life
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         Ok(make_cooperative(Box::pin(StopStream {
             inner,
-            stop: Arc::clone(&self.stop),
+            stopped: Box::pin(self.control.stop.clone().cancelled_owned()),
+            _life: life,
         })))
     }
 }
 
 struct StopStream {
     inner: SendableRecordBatchStream,
-    stop: Arc<AtomicBool>,
+    /// Wakes the stream when the stage stops, even while its input waits
+    /// (a shuffle fetch retrying against a cancelled job's deleted files).
+    stopped: Pin<Box<WaitForCancellationFutureOwned>>,
+    _life: Option<Arc<TaskLife>>,
 }
 
 impl Stream for StopStream {
     type Item = Result<RecordBatch>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.stop.load(Ordering::Relaxed) {
+        if self.stopped.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Some(Err(DataFusionError::Execution(
                 "task cancelled".to_owned(),
             ))));

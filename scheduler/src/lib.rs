@@ -8,13 +8,15 @@ use std::time::Duration;
 
 use ballista_core::config::TaskSchedulingPolicy;
 use ballista_scheduler::cluster::BallistaCluster;
-use ballista_scheduler::config::SchedulerConfig;
+use ballista_scheduler::config::{SchedulerConfig, TaskDistributionPolicy};
 use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service_with_listener};
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use strata_connectors::codec::{logical_codec, physical_codec};
 use strata_connectors::session::{config_producer, session_state};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+
+pub mod config;
 
 /// Errors starting or running the scheduler.
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +83,10 @@ pub async fn start(
         .with_hostname(options.external_host.clone())
         .with_port(addr.port())
         .with_scheduler_policy(TaskSchedulingPolicy::PushStaged)
+        // Spread a stage's tasks over the executors rather than filling the
+        // first one: work survives losing one executor, and disks and memory
+        // of all of them are used.
+        .with_task_distribution(TaskDistributionPolicy::RoundRobin)
         .with_override_config_producer(config_producer())
         .with_override_session_builder(Arc::new(session_state));
     config.bind_host = addr.ip().to_string();

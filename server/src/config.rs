@@ -2,24 +2,19 @@
 //! environment variables < command-line flags. Every key is documented in
 //! the README's Settings section.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use serde::Deserialize;
+use strata_connectors::node::{CommonArgs, Logging};
 
 /// Where the server listens when nothing says otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5433";
 /// The data folder when nothing says otherwise.
 pub const DEFAULT_DATA_DIR: &str = "strata-data";
 
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    #[default]
-    Text,
-    Json,
-}
+pub use strata_connectors::node::LogFormat;
 
 /// Command-line flags; each has a `STRATA_*` environment twin.
 #[derive(Debug, Default, Parser)]
@@ -29,9 +24,8 @@ pub enum LogFormat {
     about = "Strata: a SQL-first distributed query server speaking the PostgreSQL protocol"
 )]
 pub struct Args {
-    /// TOML file with settings (flags and environment variables override it).
-    #[arg(long, env = "STRATA_CONFIG")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonArgs,
     /// Address the PostgreSQL protocol listens on [default: 127.0.0.1:5433].
     #[arg(long, env = "STRATA_LISTEN")]
     pub listen: Option<String>,
@@ -42,15 +36,13 @@ pub struct Args {
     /// server starts its own scheduler and executor in-process.
     #[arg(long, env = "STRATA_SCHEDULER")]
     pub scheduler: Option<String>,
-    /// Log level or filter (`info`, `debug`, `strata_server=debug,info`) [default: info].
-    #[arg(long, env = "STRATA_LOG_LEVEL")]
-    pub log_level: Option<String>,
-    /// Log format [default: text].
-    #[arg(long, env = "STRATA_LOG_FORMAT", value_enum)]
-    pub log_format: Option<LogFormat>,
     /// Task slots of the embedded executor [default: the number of CPUs].
     #[arg(long, env = "STRATA_EXECUTOR_SLOTS")]
     pub executor_slots: Option<usize>,
+    /// Seconds a query waits for the cluster to have an executor before it
+    /// fails with SQLSTATE 53000 [default: 15].
+    #[arg(long, env = "STRATA_EXECUTOR_WAIT")]
+    pub executor_wait: Option<u64>,
 }
 
 /// The settings a TOML file may hold; the same names as the flags.
@@ -63,22 +55,10 @@ struct FileSettings {
     log_level: Option<String>,
     log_format: Option<LogFormat>,
     executor_slots: Option<usize>,
+    executor_wait: Option<u64>,
 }
 
-/// Errors reading the settings.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("config file {path} is not valid: {source}")]
-    Parse {
-        path: PathBuf,
-        source: toml::de::Error,
-    },
-}
+pub use strata_connectors::node::SettingsError as ConfigError;
 
 /// The resolved server settings.
 #[derive(Debug, Clone)]
@@ -86,9 +66,9 @@ pub struct ServerConfig {
     pub listen: String,
     pub data_dir: PathBuf,
     pub scheduler: Option<String>,
-    pub log_level: String,
-    pub log_format: LogFormat,
+    pub logging: Logging,
     pub executor_slots: Option<usize>,
+    pub executor_wait: Duration,
 }
 
 impl Default for ServerConfig {
@@ -97,9 +77,9 @@ impl Default for ServerConfig {
             listen: DEFAULT_LISTEN.to_owned(),
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             scheduler: None,
-            log_level: "info".to_owned(),
-            log_format: LogFormat::Text,
+            logging: Logging::default(),
             executor_slots: None,
+            executor_wait: Duration::from_secs(15),
         }
     }
 }
@@ -108,37 +88,20 @@ impl ServerConfig {
     /// Resolves flags and environment (already merged by clap) over the TOML
     /// file over the defaults.
     pub fn resolve(args: Args) -> Result<Self, ConfigError> {
-        let file = match &args.config {
-            Some(path) => read_file(path)?,
-            None => FileSettings::default(),
-        };
+        let file: FileSettings = args.common.read()?;
         let defaults = ServerConfig::default();
         Ok(Self {
             listen: args.listen.or(file.listen).unwrap_or(defaults.listen),
             data_dir: args.data_dir.or(file.data_dir).unwrap_or(defaults.data_dir),
             scheduler: args.scheduler.or(file.scheduler),
-            log_level: args
-                .log_level
-                .or(file.log_level)
-                .unwrap_or(defaults.log_level),
-            log_format: args
-                .log_format
-                .or(file.log_format)
-                .unwrap_or(defaults.log_format),
+            logging: args.common.logging(file.log_level, file.log_format),
             executor_slots: args.executor_slots.or(file.executor_slots),
+            executor_wait: args
+                .executor_wait
+                .or(file.executor_wait)
+                .map_or(defaults.executor_wait, Duration::from_secs),
         })
     }
-}
-
-fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    toml::from_str(&text).map_err(|source| ConfigError::Parse {
-        path: path.to_owned(),
-        source,
-    })
 }
 
 #[cfg(test)]
@@ -155,18 +118,24 @@ mod tests {
         )
         .unwrap();
         let args = Args {
-            config: Some(path.clone()),
+            common: CommonArgs {
+                config: Some(path.clone()),
+                ..Default::default()
+            },
             data_dir: Some(PathBuf::from("/tmp/from-flag")),
             ..Default::default()
         };
         let config = ServerConfig::resolve(args).unwrap();
         assert_eq!(config.listen, "127.0.0.1:6000");
         assert_eq!(config.data_dir, PathBuf::from("/tmp/from-flag"));
-        assert_eq!(config.log_level, "info");
+        assert_eq!(config.logging.level, "info");
 
         std::fs::write(&path, "listen = 5\n").unwrap();
         let args = Args {
-            config: Some(path),
+            common: CommonArgs {
+                config: Some(path),
+                ..Default::default()
+            },
             ..Default::default()
         };
         assert!(matches!(
@@ -181,7 +150,10 @@ mod tests {
         let path = dir.path().join("strata.toml");
         std::fs::write(&path, "lisen = \"x\"\n").unwrap();
         let args = Args {
-            config: Some(path),
+            common: CommonArgs {
+                config: Some(path),
+                ..Default::default()
+            },
             ..Default::default()
         };
         assert!(ServerConfig::resolve(args).is_err());

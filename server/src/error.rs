@@ -50,6 +50,10 @@ pub enum StrataError {
     Remote { state: SqlState, message: String },
     #[error("the query cluster is unavailable: {0}")]
     ClusterUnavailable(String),
+    #[error(
+        "no executor is available to run the query: none has been registered with the scheduler for {waited}s; start an executor (strata-executor --scheduler HOST:PORT)"
+    )]
+    NoExecutors { waited: u64 },
     #[error("could not access the data folder: {0}")]
     Io(#[from] std::io::Error),
     #[error("internal error: {0}")]
@@ -83,6 +87,7 @@ impl StrataError {
             StrataError::Protocol(_) => SqlState::PROTOCOL_VIOLATION,
             StrataError::Remote { state, .. } => *state,
             StrataError::ClusterUnavailable(_) => SqlState::CONNECTION_FAILURE,
+            StrataError::NoExecutors { .. } => SqlState::INSUFFICIENT_RESOURCES,
             StrataError::Io(e) => match e.kind() {
                 std::io::ErrorKind::NotFound => SqlState::UNDEFINED_FILE,
                 _ => SqlState::IO_ERROR,

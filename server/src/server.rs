@@ -13,7 +13,8 @@ use tracing::Instrument;
 
 use crate::config::ServerConfig;
 use crate::engine::Engine;
-use crate::wire::{CancelRegistry, Connection, Handlers};
+use crate::engine::control::ClusterHandle;
+use crate::wire::{CancelRegistry, Connection, Handlers, watch_peer};
 
 /// Errors starting the server.
 #[derive(Debug, thiserror::Error)]
@@ -96,7 +97,8 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, StartError> {
             (cluster.scheduler.url(), Some(cluster))
         }
     };
-    let engine = Arc::new(Engine::new(&config.data_dir, &scheduler_url).await?);
+    let cluster_handle = ClusterHandle::new(&scheduler_url, config.executor_wait)?;
+    let engine = Arc::new(Engine::new(&config.data_dir, cluster_handle).await?);
     let listener =
         TcpListener::bind(&config.listen)
             .await
@@ -162,13 +164,23 @@ async fn accept_loop(listener: TcpListener, engine: Arc<Engine>, shutdown: Cance
                 continue;
             }
         };
-        let handlers = Handlers(Connection::new(Arc::clone(&engine), Arc::clone(&registry)));
+        let connection = Connection::new(Arc::clone(&engine), Arc::clone(&registry));
+        let slot = connection.cancel_slot();
+        let handlers = Handlers(connection);
         let span = tracing::info_span!("connection", %peer);
         tokio::spawn(
             async move {
+                let (socket, watcher) = match watch_peer(socket, slot) {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot set up the connection");
+                        return;
+                    }
+                };
                 if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
                     tracing::debug!(error = %e, "connection ended with an error");
                 }
+                watcher.abort();
             }
             .instrument(span),
         );
@@ -197,22 +209,7 @@ pub async fn serve(config: ServerConfig) -> std::process::ExitCode {
         addr.ip(),
         addr.port()
     );
-    let terminate = async {
-        #[cfg(unix)]
-        {
-            if let Ok(mut term) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            {
-                term.recv().await;
-                return;
-            }
-        }
-        std::future::pending::<()>().await
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
-    }
+    strata_connectors::node::shutdown_signal().await;
     tracing::info!("shutting down");
     server.stop();
     std::process::ExitCode::SUCCESS

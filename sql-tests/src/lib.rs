@@ -6,9 +6,12 @@
 //! binary results), and must give the same answers both ways.
 
 mod client;
+pub mod cluster;
 mod decode;
 
 use std::path::{Path, PathBuf};
+
+use futures::StreamExt;
 
 pub use client::{Mode, PgClient};
 
@@ -229,6 +232,76 @@ fn schema_for(file: &Path, mode: Mode) -> String {
         })
         .collect();
     format!("slt_{clean}_{mode}_{}", std::process::id())
+}
+
+/// How many files run at once.
+const PARALLEL_FILES: usize = 4;
+
+/// Every suite file in both protocol modes against `strata`, and the
+/// PostgreSQL-compatible ones against `postgres` too when given.
+pub async fn run_suites(strata: &Database, postgres: Option<&Database>) -> Vec<FileResult> {
+    let files = match slt_files(&suites_dir()) {
+        Ok(files) if !files.is_empty() => files,
+        Ok(_) => {
+            return vec![FileResult {
+                file: suites_dir(),
+                target: strata.name.clone(),
+                mode: Mode::Simple,
+                error: Some("no .slt files here".to_owned()),
+            }];
+        }
+        Err(e) => {
+            return vec![FileResult {
+                file: suites_dir(),
+                target: strata.name.clone(),
+                mode: Mode::Simple,
+                error: Some(format!("cannot list the suites: {e}")),
+            }];
+        }
+    };
+    let mut runs = Vec::new();
+    for file in &files {
+        for mode in [Mode::Simple, Mode::Extended] {
+            runs.push((strata.clone(), file.clone(), mode));
+            if let Some(postgres) = postgres
+                && is_pg_compatible(file)
+            {
+                runs.push((postgres.clone(), file.clone(), mode));
+            }
+        }
+    }
+    futures::stream::iter(runs)
+        .map(|(database, file, mode)| async move {
+            run_isolated(&database, &file, mode, false).await
+        })
+        .buffer_unordered(PARALLEL_FILES)
+        .collect()
+        .await
+}
+
+/// Prints one line per run (and the error of each failed one) and a total;
+/// returns the number of failed runs.
+pub fn report(results: &[FileResult]) -> usize {
+    let mut failed = 0;
+    for result in results {
+        let name = result
+            .file
+            .strip_prefix(suites_dir())
+            .unwrap_or(&result.file)
+            .display();
+        match &result.error {
+            None => println!("ok      {name} [{} {}]", result.target, result.mode),
+            Some(error) => {
+                failed += 1;
+                println!(
+                    "FAILED  {name} [{} {}]\n{error}\n",
+                    result.target, result.mode
+                );
+            }
+        }
+    }
+    println!("{} passed, {} failed", results.len() - failed, failed);
+    failed
 }
 
 /// Runs `sql` on a fresh connection.

@@ -4,7 +4,7 @@
 //! result stream would leave it running).
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use ballista_core::serde::protobuf::CancelJobParams;
@@ -13,6 +13,7 @@ use datafusion::error::DataFusionError;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
 use futures::StreamExt;
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -23,26 +24,87 @@ use crate::error::{Result, StrataError};
 /// telling the scheduler.
 const JOB_ID_WAIT: Duration = Duration::from_secs(5);
 
-/// The scheduler, as far as stopping jobs is concerned.
-#[derive(Debug, Clone)]
-pub struct ClusterHandle {
-    url: String,
+/// How often the scheduler is asked whether it has executors.
+const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What the scheduler last said about its executors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterHealth {
+    /// At least one executor is alive.
+    Ready,
+    /// No executor has been alive since this instant.
+    NoExecutors(Instant),
+    /// The scheduler has not answered since this instant.
+    Unreachable(Instant),
 }
 
-impl ClusterHandle {
-    /// `url` is Ballista's `df://host:port`.
-    pub fn new(url: &str) -> Self {
-        Self {
-            url: url.to_owned(),
+impl ClusterHealth {
+    fn since(self) -> Option<Instant> {
+        match self {
+            ClusterHealth::Ready => None,
+            ClusterHealth::NoExecutors(since) | ClusterHealth::Unreachable(since) => Some(since),
         }
     }
 
+    /// The next state after a probe that found `ready` / `reachable`,
+    /// keeping the instant a trouble began.
+    fn next(self, reachable: bool, ready: bool, now: Instant) -> ClusterHealth {
+        match (reachable, ready, self) {
+            (true, true, _) => ClusterHealth::Ready,
+            (true, false, ClusterHealth::NoExecutors(since)) => ClusterHealth::NoExecutors(since),
+            (true, false, _) => ClusterHealth::NoExecutors(now),
+            (false, _, ClusterHealth::Unreachable(since)) => ClusterHealth::Unreachable(since),
+            (false, _, _) => ClusterHealth::Unreachable(now),
+        }
+    }
+}
+
+/// The scheduler, as far as running and stopping jobs is concerned.
+#[derive(Debug, Clone)]
+pub struct ClusterHandle {
+    inner: Arc<ClusterInner>,
+}
+
+#[derive(Debug)]
+struct ClusterInner {
+    url: String,
+    ready_url: String,
+    executor_wait: Duration,
+    http: reqwest::Client,
+    health: watch::Sender<ClusterHealth>,
+}
+
+impl ClusterHandle {
+    /// `url` is Ballista's `df://host:port`. A query fails with 53000 once
+    /// the cluster has had no executor for `executor_wait`. Watches the
+    /// scheduler's `/readyz` every second while any handle lives.
+    pub fn new(url: &str, executor_wait: Duration) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(HEALTH_INTERVAL * 2)
+            .build()
+            .map_err(|e| StrataError::Internal(format!("cannot build an HTTP client: {e}")))?;
+        let inner = Arc::new(ClusterInner {
+            url: url.to_owned(),
+            ready_url: format!("http://{}/readyz", url.trim_start_matches("df://")),
+            executor_wait,
+            http,
+            health: watch::Sender::new(ClusterHealth::Ready),
+        });
+        tokio::spawn(watch_health(Arc::downgrade(&inner)));
+        Ok(Self { inner })
+    }
+
     pub fn url(&self) -> &str {
-        &self.url
+        &self.inner.url
+    }
+
+    /// What the scheduler last said about its executors.
+    pub fn health(&self) -> ClusterHealth {
+        *self.inner.health.borrow()
     }
 
     fn grpc_url(&self) -> String {
-        format!("http://{}", self.url.trim_start_matches("df://"))
+        format!("http://{}", self.inner.url.trim_start_matches("df://"))
     }
 
     /// Asks the scheduler to cancel `job_id` and stop its running tasks.
@@ -57,6 +119,85 @@ impl ClusterHandle {
             .await
             .map_err(|e| StrataError::ClusterUnavailable(e.message().to_owned()))?;
         Ok(())
+    }
+
+    /// Resolves once the cluster has been unable to run anything for
+    /// `executor_wait`, with the error the query ends with.
+    async fn unavailable(&self) -> StrataError {
+        let wait = self.inner.executor_wait;
+        let mut health = self.inner.health.subscribe();
+        loop {
+            let seen = *health.borrow_and_update();
+            let Some(since) = seen.since() else {
+                if health.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+                continue;
+            };
+            tokio::select! {
+                _ = tokio::time::sleep_until(since + wait) => {
+                    // A fresh look: an executor may have joined since the
+                    // last probe.
+                    let now = self.inner.probe().await;
+                    if now.since().is_some_and(|since| since + wait <= Instant::now()) {
+                        return self.inner.unavailable_error(now);
+                    }
+                }
+                changed = health.changed() => {
+                    if changed.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl ClusterInner {
+    /// Asks `/readyz` once and records the answer.
+    async fn probe(&self) -> ClusterHealth {
+        let (reachable, ready) = match self.http.get(&self.ready_url).send().await {
+            Ok(response) => (true, response.status().is_success()),
+            Err(_) => (false, false),
+        };
+        let mut current = ClusterHealth::Ready;
+        self.health.send_if_modified(|health| {
+            let next = health.next(reachable, ready, Instant::now());
+            current = next;
+            if next == *health {
+                return false;
+            }
+            match next {
+                ClusterHealth::Ready => tracing::info!("the cluster has executors"),
+                ClusterHealth::NoExecutors(_) => tracing::warn!("the cluster has no executor"),
+                ClusterHealth::Unreachable(_) => {
+                    tracing::warn!(url = %self.ready_url, "the scheduler does not answer")
+                }
+            }
+            *health = next;
+            true
+        });
+        current
+    }
+
+    fn unavailable_error(&self, health: ClusterHealth) -> StrataError {
+        let waited = self.executor_wait.as_secs();
+        match health {
+            ClusterHealth::Unreachable(_) => StrataError::ClusterUnavailable(format!(
+                "the scheduler at {} has not answered for {waited}s",
+                self.url.trim_start_matches("df://")
+            )),
+            _ => StrataError::NoExecutors { waited },
+        }
+    }
+}
+
+/// Probes the cluster every second while any handle lives.
+async fn watch_health(inner: Weak<ClusterInner>) {
+    while let Some(cluster) = inner.upgrade() {
+        cluster.probe().await;
+        drop(cluster);
+        tokio::time::sleep(HEALTH_INTERVAL).await;
     }
 }
 
@@ -120,25 +261,26 @@ impl QueryControl {
         &self,
         stream: SendableRecordBatchStream,
         plan: Arc<dyn ExecutionPlan>,
-        cluster: super::control::ClusterHandle,
+        cluster: ClusterHandle,
     ) -> SendableRecordBatchStream {
         let schema = stream.schema();
         let control = self.clone();
+        // Only a Ballista job needs executors; a local plan runs regardless.
+        let needs_executors = find_distributed(&plan).is_some();
         let watched = futures::stream::unfold(Some(stream), move |state| {
             let control = control.clone();
             let plan = Arc::clone(&plan);
             let cluster = cluster.clone();
             async move {
                 let mut stream = state?;
-                tokio::select! {
+                let error = tokio::select! {
                     biased;
-                    reason = control.stopped() => {
-                        stop_job(&plan, &mut stream, &cluster).await;
-                        let error = DataFusionError::External(Box::new(reason.error()));
-                        Some((Err(error), None))
-                    }
-                    item = stream.next() => item.map(|item| (item, Some(stream))),
-                }
+                    reason = control.stopped() => reason.error(),
+                    error = cluster.unavailable(), if needs_executors => error,
+                    item = stream.next() => return item.map(|item| (item, Some(stream))),
+                };
+                stop_job(&plan, &mut stream, &cluster).await;
+                Some((Err(DataFusionError::External(Box::new(error))), None))
             }
         });
         Box::pin(RecordBatchStreamAdapter::new(schema, watched))
@@ -187,4 +329,22 @@ fn find_distributed(plan: &Arc<dyn ExecutionPlan>) -> Option<&DistributedQuery> 
         return Some(query);
     }
     plan.children().into_iter().find_map(find_distributed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_keeps_the_instant_trouble_began() {
+        let t0 = Instant::now();
+        let t1 = t0 + Duration::from_secs(1);
+        let ready = ClusterHealth::Ready;
+        let empty = ready.next(true, false, t0);
+        assert_eq!(empty, ClusterHealth::NoExecutors(t0));
+        assert_eq!(empty.next(true, false, t1), ClusterHealth::NoExecutors(t0));
+        assert_eq!(empty.next(false, false, t1), ClusterHealth::Unreachable(t1));
+        assert_eq!(empty.next(true, true, t1), ClusterHealth::Ready);
+        assert_eq!(ready.since(), None);
+    }
 }

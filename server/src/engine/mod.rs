@@ -74,7 +74,7 @@ pub struct SessionInfo {
 impl Engine {
     /// Builds the engine over `data_dir`, replaying the persisted catalog, with
     /// data queries sent to the scheduler at `scheduler_url` (`df://host:port`).
-    pub async fn new(data_dir: &Path, scheduler_url: &str) -> Result<Self> {
+    pub async fn new(data_dir: &Path, cluster: ClusterHandle) -> Result<Self> {
         let config = base_config();
         let ctx = SessionContext::new_with_state(session_state(config)?);
         setup_pg_catalog(&ctx, DEFAULT_CATALOG, EmptyContextProvider)
@@ -92,7 +92,7 @@ impl Engine {
             base,
             store,
             pg_parser: PostgresCompatibilityParser::new(),
-            cluster: ClusterHandle::new(scheduler_url),
+            cluster,
         })
     }
 

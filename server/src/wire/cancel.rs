@@ -1,15 +1,19 @@
-//! Cancel requests: a client opens a second connection carrying the process
-//! id and secret key it got at startup; the statement running on the first
-//! connection stops.
+//! Stopping the statement a connection runs: on a cancel request (a client
+//! opens a second connection carrying the process id and secret key it got at
+//! startup) or when the client goes away mid-statement.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use pgwire::api::cancel::CancelHandler;
 use pgwire::messages::cancel::CancelRequest;
 use pgwire::messages::startup::SecretKey;
+use tokio::io::Interest;
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// The token of the statement a connection is running.
@@ -26,7 +30,7 @@ impl CancelSlot {
         token
     }
 
-    fn cancel(&self) {
+    pub(crate) fn cancel(&self) {
         if let Some(token) = self
             .current
             .lock()
@@ -123,5 +127,40 @@ impl Drop for Registration {
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&self.pid);
         }
+    }
+}
+
+/// Starts watching `socket` for the client going away, which cancels the
+/// statement running in `slot`; the protocol handler, busy with the
+/// statement, would only notice when it next writes. Returns the socket to
+/// serve and the watcher, to be aborted when the connection ends.
+pub fn watch_peer(
+    socket: TcpStream,
+    slot: Weak<CancelSlot>,
+) -> std::io::Result<(TcpStream, JoinHandle<()>)> {
+    let socket = socket.into_std()?;
+    let watched = TcpStream::from_std(socket.try_clone()?)?;
+    let socket = TcpStream::from_std(socket)?;
+    Ok((socket, tokio::spawn(watch(watched, slot))))
+}
+
+async fn watch(socket: TcpStream, slot: Weak<CancelSlot>) {
+    loop {
+        // The peer closing shows as read-closed readiness even while
+        // messages it sent (a Sync after an Execute) wait unread.
+        let closed = match socket.ready(Interest::READABLE).await {
+            Ok(ready) => ready.is_read_closed(),
+            Err(_) => true,
+        };
+        if closed {
+            if let Some(slot) = slot.upgrade() {
+                tracing::debug!("the client went away; stopping its statement");
+                slot.cancel();
+            }
+            return;
+        }
+        // Readable with data for the protocol handler. This registration's
+        // readiness stays set, so look again in a moment rather than spin.
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }

@@ -33,8 +33,8 @@ use pgwire::messages::startup::{Authentication, BackendKeyData, ParameterStatus,
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::sync::Mutex as AsyncMutex;
 
-pub use cancel::CancelRegistry;
-use cancel::{CancelSlot, Registration};
+use cancel::Registration;
+pub use cancel::{CancelRegistry, CancelSlot, watch_peer};
 pub use text::{format_float, format_interval};
 
 use crate::engine::{Engine, Session, SessionInfo};
@@ -60,6 +60,11 @@ impl Debug for Connection {
 }
 
 impl Connection {
+    /// The slot of the statement this connection runs, for whoever may stop it.
+    pub fn cancel_slot(&self) -> Weak<CancelSlot> {
+        Arc::downgrade(&self.cancel)
+    }
+
     pub fn new(engine: Arc<Engine>, registry: Arc<CancelRegistry>) -> Arc<Self> {
         Arc::new_cyclic(|me| Self {
             me: me.clone(),

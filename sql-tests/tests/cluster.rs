@@ -1,0 +1,355 @@
+//! The distributed topology as separate OS processes: a scheduler, executors
+//! and a server in remote mode on loopback ports chosen at run time. Runs the
+//! whole sqllogictest suite on two executors, kills executors mid-query, and
+//! checks that cancelling a statement stops its tasks on the executors.
+//!
+//! Each test starts its own cluster; they take turns, since two clusters on
+//! a small machine would time each other out.
+
+use std::time::{Duration, Instant};
+
+use strata_sql_tests::cluster::Cluster;
+use strata_sql_tests::{execute, report, run_suites};
+use tokio::sync::Mutex;
+use tokio_postgres::{Client, NoTls};
+
+static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::const_new(());
+
+/// Rows of the generated table; a self-join over it with the filter below
+/// runs several seconds on two executors.
+const ROWS: u64 = 3_000_000;
+/// A join plus aggregation with a shuffle on each side and one after.
+const HEAVY_QUERY: &str = "SELECT count(*), sum(a.k + b.g) FROM big a JOIN big b \
+     ON a.g = b.g AND a.k % 7 = b.k % 7 WHERE a.k < 600000 AND b.k < 600000";
+
+async fn connect(cluster: &Cluster) -> Client {
+    let (client, connection) = tokio_postgres::connect(&cluster.database().conninfo, NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the server: {e}\n{}", cluster.logs()));
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+/// Writes `big` (k, g) as Parquet files in the cluster's scratch folder.
+async fn create_big_table(cluster: &Cluster) {
+    let dir = cluster.scratch().join("big");
+    let sql = format!(
+        "COPY (SELECT value AS k, value % 1000 AS g FROM generate_series(1, {ROWS})) \
+         TO '{dir}/' STORED AS PARQUET; \
+         CREATE EXTERNAL TABLE big STORED AS PARQUET LOCATION '{dir}/'",
+        dir = dir.display()
+    );
+    execute(&cluster.database().conninfo, &sql)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+}
+
+async fn heavy_answer(client: &Client) -> Result<(i64, i64), tokio_postgres::Error> {
+    let row = client.query_one(HEAVY_QUERY, &[]).await?;
+    Ok((row.get(0), row.get(1)))
+}
+
+/// Waits until `check` holds, polling; false when `within` passed first.
+async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+fn sqlstate(error: &tokio_postgres::Error) -> String {
+    error
+        .as_db_error()
+        .map(|db| format!("{} {}", db.code().code(), db.message()))
+        .unwrap_or_else(|| error.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_suites_pass_on_two_executor_processes() {
+    let _turn = ONE_CLUSTER_AT_A_TIME.lock().await;
+    let cluster = Cluster::start(2, 2, 15).await.expect("a cluster");
+
+    let executors = cluster
+        .scheduler_api("/api/executors")
+        .await
+        .expect("the scheduler's REST API answers");
+    assert_eq!(
+        executors.as_array().map(Vec::len),
+        Some(2),
+        "two executors registered: {executors}"
+    );
+
+    let results = run_suites(&cluster.database(), None).await;
+    let failed = report(&results);
+    assert_eq!(
+        failed,
+        0,
+        "suites failed on the cluster\n{}",
+        cluster.logs()
+    );
+
+    for index in 0..2 {
+        let counts = cluster.task_counts(index).await.expect("metrics");
+        assert!(
+            counts.started > 0,
+            "executor {index} ran no task: {counts:?}\n{}",
+            cluster.logs()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_query_survives_losing_an_executor() {
+    let _turn = ONE_CLUSTER_AT_A_TIME.lock().await;
+    let mut cluster = Cluster::start(2, 1, 15).await.expect("a cluster");
+    create_big_table(&cluster).await;
+    let client = connect(&cluster).await;
+    let expected = heavy_answer(&client)
+        .await
+        .expect("the query without a kill");
+
+    let query = tokio::spawn(async move { heavy_answer(&client).await });
+    let busy = eventually(Duration::from_secs(20), || async {
+        matches!(cluster.task_counts(0).await, Ok(c) if c.running > 0)
+    })
+    .await;
+    assert!(busy, "executor 0 never ran a task\n{}", cluster.logs());
+    let killed_at = Instant::now();
+    cluster.kill_executor(0).await;
+
+    let answer = tokio::time::timeout(Duration::from_secs(120), query)
+        .await
+        .expect("the query ended")
+        .expect("the query task");
+    let answer = answer.unwrap_or_else(|e| panic!("{}\n{}", sqlstate(&e), cluster.logs()));
+    assert_eq!(answer, expected, "the same answer with an executor killed");
+    println!(
+        "answer after the kill: {:?}, {:?} after it",
+        answer,
+        killed_at.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn losing_every_executor_fails_clearly_and_a_new_one_serves_the_next_query() {
+    let _turn = ONE_CLUSTER_AT_A_TIME.lock().await;
+    let mut cluster = Cluster::start(2, 1, 15).await.expect("a cluster");
+    create_big_table(&cluster).await;
+    let client = connect(&cluster).await;
+
+    // Every executor dies mid-query.
+    let running = tokio::spawn({
+        let conninfo = cluster.database().conninfo;
+        async move {
+            let (client, connection) = tokio_postgres::connect(&conninfo, NoTls).await?;
+            tokio::spawn(connection);
+            heavy_answer(&client).await
+        }
+    });
+    let busy = eventually(Duration::from_secs(20), || async {
+        matches!(cluster.running_tasks().await, Ok(n) if n > 0)
+    })
+    .await;
+    assert!(busy, "no executor ran a task\n{}", cluster.logs());
+    let killed_at = Instant::now();
+    cluster.kill_executor(0).await;
+    cluster.kill_executor(1).await;
+    let error = tokio::time::timeout(Duration::from_secs(40), running)
+        .await
+        .expect("the query ended")
+        .expect("the query task")
+        .expect_err("the query fails");
+    let waited = killed_at.elapsed();
+    let db = error.as_db_error().expect("an error from the server");
+    assert_eq!(db.code().code(), "53000", "{}", sqlstate(&error));
+    assert!(
+        waited < Duration::from_secs(30),
+        "the error came after {waited:?}"
+    );
+
+    // A query sent while there is no executor fails the same way.
+    let sent_at = Instant::now();
+    let error = heavy_answer(&client)
+        .await
+        .expect_err("no executor to run it");
+    assert_eq!(
+        error.as_db_error().map(|db| db.code().code()),
+        Some("53000"),
+        "{}",
+        sqlstate(&error)
+    );
+    assert!(sent_at.elapsed() < Duration::from_secs(30));
+
+    // The server stayed up; an executor that joins serves the next query.
+    assert_eq!(
+        client
+            .query_one("SELECT 41 + 1", &[])
+            .await
+            .expect("the server still answers")
+            .get::<_, i64>(0),
+        42
+    );
+    cluster.start_executor().await.expect("a new executor");
+    let rows = client
+        .query_one("SELECT count(*) FROM big WHERE g = 7", &[])
+        .await
+        .unwrap_or_else(|e| panic!("{}\n{}", sqlstate(&e), cluster.logs()));
+    assert_eq!(rows.get::<_, i64>(0), (ROWS / 1000) as i64);
+}
+
+/// The heavy query running on a connection of its own.
+struct RunningQuery {
+    cancel: tokio_postgres::CancelToken,
+    answer: tokio::task::JoinHandle<Result<(i64, i64), tokio_postgres::Error>>,
+    connection: tokio::task::JoinHandle<()>,
+}
+
+/// Starts the heavy query after `setup` and waits until the executors run
+/// its tasks.
+async fn start_heavy_query(cluster: &Cluster, setup: &str) -> RunningQuery {
+    let (client, connection) = tokio_postgres::connect(&cluster.database().conninfo, NoTls)
+        .await
+        .expect("a connection");
+    let connection = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client.batch_execute(setup).await.expect("setup");
+    let cancel = client.cancel_token();
+    let answer = tokio::spawn(async move { heavy_answer(&client).await });
+    let busy = eventually(Duration::from_secs(20), || async {
+        matches!(cluster.running_tasks().await, Ok(n) if n > 0)
+    })
+    .await;
+    assert!(busy, "no executor ran a task\n{}", cluster.logs());
+    RunningQuery {
+        cancel,
+        answer,
+        connection,
+    }
+}
+
+/// Asserts that the executors' running tasks drop to zero within `within`
+/// of `from` and stay there (a gap between two stages also reads zero), that
+/// no task starts after, and that the scheduler runs no job any more.
+async fn assert_tasks_stop(cluster: &Cluster, from: Instant, within: Duration) {
+    let stopped = eventually(within.saturating_sub(from.elapsed()), || async {
+        matches!(cluster.running_tasks().await, Ok(0))
+    })
+    .await;
+    assert!(
+        stopped,
+        "tasks still running {:?} after the stop: {:?}\n{}",
+        from.elapsed(),
+        cluster.running_tasks().await,
+        cluster.logs()
+    );
+    let stopped_after = from.elapsed();
+    let started = started_tasks(cluster).await;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            cluster.running_tasks().await,
+            Ok(0),
+            "tasks ran again after the stop\n{}",
+            cluster.logs()
+        );
+    }
+    assert_eq!(
+        started_tasks(cluster).await,
+        started,
+        "a task started after the stop"
+    );
+    let jobs = cluster.scheduler_api("/api/jobs").await.expect("jobs");
+    let running: Vec<_> = jobs
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|job| job["status"] == "Running" || job["status"] == "Queued")
+        .collect();
+    assert!(running.is_empty(), "the scheduler still runs {running:?}");
+    println!("tasks stopped {stopped_after:?} after the stop");
+}
+
+async fn started_tasks(cluster: &Cluster) -> u64 {
+    let mut total = 0;
+    for index in 0..cluster.executors.len() {
+        if cluster.executors[index].is_some() {
+            total += cluster.task_counts(index).await.expect("metrics").started;
+        }
+    }
+    total
+}
+
+async fn expect_cancelled(query: RunningQuery, cluster: &Cluster) {
+    let error = tokio::time::timeout(Duration::from_secs(10), query.answer)
+        .await
+        .expect("the query ended")
+        .expect("the query task")
+        .expect_err("the query was stopped");
+    assert_eq!(
+        error.as_db_error().map(|db| db.code().code()),
+        Some("57014"),
+        "{}\n{}",
+        sqlstate(&error),
+        cluster.logs()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stopping_a_statement_stops_its_tasks() {
+    let _turn = ONE_CLUSTER_AT_A_TIME.lock().await;
+    let cluster = Cluster::start(2, 1, 15).await.expect("a cluster");
+    create_big_table(&cluster).await;
+
+    // A protocol cancel request.
+    let query = start_heavy_query(&cluster, "SELECT 1").await;
+    let stop = Instant::now();
+    query
+        .cancel
+        .cancel_query(NoTls)
+        .await
+        .expect("the cancel request is sent");
+    assert_tasks_stop(&cluster, stop, Duration::from_secs(2)).await;
+    expect_cancelled(query, &cluster).await;
+
+    // statement_timeout.
+    let query = start_heavy_query(&cluster, "SET statement_timeout = '1500ms'").await;
+    let error = tokio::time::timeout(Duration::from_secs(10), query.answer)
+        .await
+        .expect("the query ended")
+        .expect("the query task")
+        .expect_err("the statement timed out");
+    assert_eq!(
+        error.as_db_error().map(|db| db.code().code()),
+        Some("57014"),
+        "{}",
+        sqlstate(&error)
+    );
+    assert_tasks_stop(&cluster, Instant::now(), Duration::from_secs(2)).await;
+
+    // The client going away.
+    let query = start_heavy_query(&cluster, "SELECT 1").await;
+    let stop = Instant::now();
+    query.connection.abort();
+    let _ = query.connection.await;
+    assert_tasks_stop(&cluster, stop, Duration::from_secs(3)).await;
+    query.answer.abort();
+
+    // The server is unharmed.
+    let client = connect(&cluster).await;
+    let rows = client
+        .query_one("SELECT count(*) FROM big WHERE g = 7", &[])
+        .await
+        .expect("the next query");
+    assert_eq!(rows.get::<_, i64>(0), (ROWS / 1000) as i64);
+}
