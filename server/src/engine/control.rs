@@ -24,6 +24,9 @@ use crate::error::{Result, StrataError};
 /// telling the scheduler.
 const JOB_ID_WAIT: Duration = Duration::from_secs(5);
 
+/// How often a running statement looks whether its job has an id yet.
+const JOB_ID_POLL: Duration = Duration::from_millis(50);
+
 /// How often the scheduler is asked whether it has executors.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -267,24 +270,50 @@ impl QueryControl {
         let control = self.clone();
         // Only a Ballista job needs executors; a local plan runs regardless.
         let needs_executors = find_distributed(&plan).is_some();
-        let watched = futures::stream::unfold(Some(stream), move |state| {
+        // The statement's span, which gets the job id once the scheduler
+        // has accepted the job.
+        let span = tracing::Span::current();
+        let watched = futures::stream::unfold(Some((stream, !needs_executors)), move |state| {
             let control = control.clone();
             let plan = Arc::clone(&plan);
             let cluster = cluster.clone();
+            let span = span.clone();
             async move {
-                let mut stream = state?;
-                let error = tokio::select! {
-                    biased;
-                    reason = control.stopped() => reason.error(),
-                    error = cluster.unavailable(), if needs_executors => error,
-                    item = stream.next() => return item.map(|item| (item, Some(stream))),
-                };
-                stop_job(&plan, &mut stream, &cluster).await;
-                Some((Err(DataFusionError::External(Box::new(error))), None))
+                let (mut stream, mut announced) = state?;
+                loop {
+                    let error = tokio::select! {
+                        biased;
+                        reason = control.stopped() => reason.error(),
+                        error = cluster.unavailable(), if needs_executors => error,
+                        item = stream.next() => {
+                            if !announced {
+                                announce_job(&plan, &span);
+                            }
+                            return item.map(|item| (item, Some((stream, true))));
+                        }
+                        _ = tokio::time::sleep(JOB_ID_POLL), if !announced => {
+                            announced = announce_job(&plan, &span);
+                            continue;
+                        }
+                    };
+                    stop_job(&plan, &mut stream, &cluster).await;
+                    return Some((Err(DataFusionError::External(Box::new(error))), None));
+                }
             }
         });
         Box::pin(RecordBatchStreamAdapter::new(schema, watched))
     }
+}
+
+/// Records the id of `plan`'s Ballista job in the statement's span and logs
+/// it, once the scheduler has handed it out; false while it has not.
+fn announce_job(plan: &Arc<dyn ExecutionPlan>, span: &tracing::Span) -> bool {
+    let Some(job_id) = find_distributed(plan).and_then(|job| job.job_id()) else {
+        return false;
+    };
+    span.record("job_id", tracing::field::display(&job_id));
+    span.in_scope(|| tracing::info!(%job_id, "job submitted"));
+    true
 }
 
 /// Cancels the Ballista job of `plan`, if it has one. The job id arrives once

@@ -84,7 +84,11 @@ impl Connection {
         params: Params<'_>,
     ) -> PgWireResult<(Output, TextOptions)> {
         let token = self.cancel.begin();
-        let span = tracing::info_span!("query", sql = %truncate(&parsed.sql, 200));
+        let span = tracing::info_span!(
+            "query",
+            sql = %truncate(&parsed.sql, 200),
+            job_id = tracing::field::Empty
+        );
         span.in_scope(|| tracing::debug!("statement"));
         self.with_session(async |session| {
             let settings = session.settings();
