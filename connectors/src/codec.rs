@@ -1,23 +1,147 @@
 //! The codecs every node registers.
 //!
-//! Strata has no plan nodes of its own yet: the codecs are Ballista's, which in
-//! turn delegate to DataFusion's for every built-in node. Connectors that add
-//! their own scans and sinks extend these two functions, and because the server,
-//! the scheduler and the executors all take their codecs from here, they can
+//! Strata's own table providers and plan nodes (PostgreSQL tables and scans)
+//! are encoded here; everything else goes to Ballista's codecs, which in turn
+//! delegate to DataFusion's for every built-in node. Because the server, the
+//! scheduler and the executors all take their codecs from here, they can
 //! never disagree.
+//!
+//! Strata's encodings are a tag followed by JSON: plans carry a source's
+//! definition (its name, URL and where to find the password), never a
+//! password.
 
 use std::sync::Arc;
 
 use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
+use datafusion::catalog::TableProvider;
+use datafusion::common::TableReference;
+use datafusion::datasource::file_format::FileFormatFactory;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::{Extension, LogicalPlan};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
-use datafusion_proto::physical_plan::PhysicalExtensionCodec;
+use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::postgres::table::{PgScanExec, PgTable};
+
+const PG_TABLE: &[u8] = b"strata:pg-table:";
+const PG_SCAN: &[u8] = b"strata:pg-scan:";
 
 /// The logical codec: serialises the plans the server hands to the scheduler.
 pub fn logical_codec() -> Arc<dyn LogicalExtensionCodec> {
-    Arc::new(BallistaLogicalExtensionCodec::default())
+    Arc::new(StrataLogicalCodec::default())
 }
 
 /// The physical codec: serialises the stage plans the scheduler hands to executors.
 pub fn physical_codec() -> Arc<dyn PhysicalExtensionCodec> {
-    Arc::new(BallistaPhysicalExtensionCodec::default())
+    Arc::new(StrataPhysicalCodec::default())
+}
+
+fn encode<T: Serialize>(tag: &[u8], value: &T, buf: &mut Vec<u8>) -> Result<()> {
+    buf.extend_from_slice(tag);
+    serde_json::to_writer(buf, value).map_err(|e| DataFusionError::External(Box::new(e)))
+}
+
+fn decode<T: DeserializeOwned>(json: &[u8]) -> Result<T> {
+    serde_json::from_slice(json).map_err(|e| DataFusionError::External(Box::new(e)))
+}
+
+/// Strata's table providers, then Ballista's codec.
+#[derive(Debug, Default)]
+pub struct StrataLogicalCodec {
+    ballista: BallistaLogicalExtensionCodec,
+}
+
+impl LogicalExtensionCodec for StrataLogicalCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[LogicalPlan],
+        ctx: &TaskContext,
+    ) -> Result<Extension> {
+        self.ballista.try_decode(buf, inputs, ctx)
+    }
+
+    fn try_encode(&self, node: &Extension, buf: &mut Vec<u8>) -> Result<()> {
+        self.ballista.try_encode(node, buf)
+    }
+
+    fn try_decode_table_provider(
+        &self,
+        buf: &[u8],
+        table_ref: &TableReference,
+        schema: arrow::datatypes::SchemaRef,
+        ctx: &TaskContext,
+    ) -> Result<Arc<dyn TableProvider>> {
+        if let Some(json) = buf.strip_prefix(PG_TABLE) {
+            return Ok(Arc::new(decode::<PgTable>(json)?));
+        }
+        self.ballista
+            .try_decode_table_provider(buf, table_ref, schema, ctx)
+    }
+
+    fn try_encode_table_provider(
+        &self,
+        table_ref: &TableReference,
+        node: Arc<dyn TableProvider>,
+        buf: &mut Vec<u8>,
+    ) -> Result<()> {
+        if let Some(table) = node.downcast_ref::<PgTable>() {
+            return encode(PG_TABLE, table, buf);
+        }
+        self.ballista
+            .try_encode_table_provider(table_ref, node, buf)
+    }
+
+    fn try_decode_file_format(
+        &self,
+        buf: &[u8],
+        ctx: &TaskContext,
+    ) -> Result<Arc<dyn FileFormatFactory>> {
+        self.ballista.try_decode_file_format(buf, ctx)
+    }
+
+    fn try_encode_file_format(
+        &self,
+        buf: &mut Vec<u8>,
+        node: Arc<dyn FileFormatFactory>,
+    ) -> Result<()> {
+        self.ballista.try_encode_file_format(buf, node)
+    }
+}
+
+/// Strata's plan nodes, then Ballista's codec.
+#[derive(Debug, Default)]
+pub struct StrataPhysicalCodec {
+    ballista: BallistaPhysicalExtensionCodec,
+}
+
+impl PhysicalExtensionCodec for StrataPhysicalCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[Arc<dyn ExecutionPlan>],
+        ctx: &TaskContext,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if let Some(json) = buf.strip_prefix(PG_SCAN) {
+            return Ok(Arc::new(PgScanExec::from_spec(decode(json)?)));
+        }
+        self.ballista.try_decode(buf, inputs, ctx, proto_converter)
+    }
+
+    fn try_encode(
+        &self,
+        node: Arc<dyn ExecutionPlan>,
+        buf: &mut Vec<u8>,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<()> {
+        if let Some(scan) = node.downcast_ref::<PgScanExec>() {
+            return encode(PG_SCAN, &scan.spec(), buf);
+        }
+        self.ballista.try_encode(node, buf, proto_converter)
+    }
 }

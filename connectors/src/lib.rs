@@ -9,5 +9,6 @@
 
 pub mod codec;
 pub mod node;
+pub mod postgres;
 pub mod session;
 pub mod sqlstate;

@@ -39,6 +39,8 @@ const KNOWN: &[SqlState] = &[
     SqlState::BAD_COPY_FILE_FORMAT,
     SqlState::FEATURE_NOT_SUPPORTED,
     SqlState::QUERY_CANCELED,
+    SqlState::CONNECTION_FAILURE,
+    SqlState::UNABLE_TO_CONNECT,
     SqlState::OUT_OF_MEMORY,
     SqlState::INSUFFICIENT_RESOURCES,
     SqlState::IO_ERROR,
@@ -82,6 +84,7 @@ impl SqlState {
     pub const NO_ACTIVE_TRANSACTION: SqlState = SqlState("25P01");
     pub const PROTOCOL_VIOLATION: SqlState = SqlState("08P01");
     pub const CONNECTION_FAILURE: SqlState = SqlState("08006");
+    pub const UNABLE_TO_CONNECT: SqlState = SqlState("08001");
     pub const INVALID_PREPARED_STATEMENT: SqlState = SqlState("26000");
     pub const INVALID_CURSOR_NAME: SqlState = SqlState("34000");
     pub const OUT_OF_MEMORY: SqlState = SqlState("53200");
@@ -112,7 +115,10 @@ pub fn sqlstate(e: &DataFusionError) -> SqlState {
             object_store::Error::NotFound { .. } => SqlState::UNDEFINED_FILE,
             _ => SqlState::IO_ERROR,
         },
-        DataFusionError::IoError(io) => io_sqlstate(io),
+        DataFusionError::IoError(io) => match untag(&io.to_string()) {
+            Some((state, _)) => state,
+            None => io_sqlstate(io),
+        },
         DataFusionError::SQL(_, _) => SqlState::SYNTAX_ERROR,
         DataFusionError::NotImplemented(_) => SqlState::FEATURE_NOT_SUPPORTED,
         DataFusionError::Plan(_) => SqlState::SYNTAX_OR_ACCESS_RULE,
@@ -195,6 +201,10 @@ pub fn message(e: &DataFusionError) -> String {
             Some((_, message)) => message,
             None if lost_all_executors(m) => NO_EXECUTORS_LEFT.to_owned(),
             None => m.clone(),
+        },
+        DataFusionError::IoError(io) => match untag(&io.to_string()) {
+            Some((_, message)) => message,
+            None => io.to_string(),
         },
         DataFusionError::NotImplemented(m)
         | DataFusionError::Plan(m)

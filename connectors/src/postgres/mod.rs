@@ -1,0 +1,178 @@
+//! Reading PostgreSQL tables: the type mapping ([`types`]), the binary COPY
+//! decoder ([`copy`]), and the catalog queries and COPY statements that tie
+//! them to a table.
+
+pub mod copy;
+pub mod source;
+pub mod table;
+pub mod types;
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{Schema, SchemaRef};
+use futures::{Stream, StreamExt};
+use tokio_postgres::{Client, CopyOutStream};
+
+use self::copy::{CopyDecoder, DecodeError};
+use self::types::{PgKind, PgTypeInfo};
+
+/// Errors reading from PostgreSQL.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("relation \"{0}\" does not exist")]
+    UndefinedTable(String),
+    #[error(transparent)]
+    Source(#[from] source::SourceError),
+}
+
+/// A column of a PostgreSQL table and how it is read.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PgColumn {
+    pub name: String,
+    pub kind: PgKind,
+}
+
+/// `ident` quoted for PostgreSQL.
+pub fn quote_ident(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+/// The columns of `schema.table`, in order, with the kinds they are read as.
+pub async fn describe(
+    client: &Client,
+    schema: &str,
+    table: &str,
+) -> Result<Vec<PgColumn>, ReadError> {
+    const SQL: &str = "\
+        SELECT a.attname::text, b.oid::int8, b.typtype::text, \
+               CASE WHEN b.typcategory = 'A' THEN e.oid::int8 END, e.typtype::text, \
+               CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END \
+        FROM pg_attribute a \
+        JOIN pg_type t ON t.oid = a.atttypid \
+        JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END \
+        LEFT JOIN pg_type e ON e.oid = b.typelem \
+        WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped \
+        ORDER BY a.attnum";
+    let qualified = format!("{}.{}", quote_ident(schema), quote_ident(table));
+    let rows = client.query(SQL, &[&qualified]).await?;
+    if rows.is_empty() {
+        return Err(ReadError::UndefinedTable(format!("{schema}.{table}")));
+    }
+    let typtype = |text: Option<String>| text.and_then(|t| t.bytes().next()).unwrap_or(b'b');
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let element: Option<i64> = row.get(3);
+            let info = PgTypeInfo {
+                oid: row.get::<_, i64>(1) as u32,
+                typtype: typtype(row.get(2)),
+                element: element.map(|oid| (oid as u32, typtype(row.get(4)))),
+                typmod: row.get(5),
+            };
+            PgColumn {
+                name: row.get(0),
+                kind: PgKind::of(&info),
+            }
+        })
+        .collect())
+}
+
+/// The Arrow schema `columns` are read as.
+pub fn arrow_schema(columns: &[PgColumn]) -> SchemaRef {
+    Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|c| c.kind.field(&c.name))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// The select list that reads `columns`: types without an Arrow form are
+/// read as their text.
+pub fn select_list(columns: &[PgColumn]) -> String {
+    if columns.is_empty() {
+        // COPY needs at least one column; a constant stands in for a count.
+        return "1".to_owned();
+    }
+    columns
+        .iter()
+        .map(|c| match c.kind {
+            PgKind::TextFallback => format!("{}::text", quote_ident(&c.name)),
+            _ => quote_ident(&c.name),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Runs `COPY (query) TO STDOUT (FORMAT binary)` and decodes its rows into
+/// batches of `batch_size` rows of `columns`.
+pub fn read_query(
+    client: Arc<Client>,
+    query: String,
+    columns: Vec<PgColumn>,
+    batch_size: usize,
+) -> impl Stream<Item = Result<RecordBatch, ReadError>> + Send {
+    let schema = arrow_schema(&columns);
+    let kinds: Vec<PgKind> = columns.into_iter().map(|c| c.kind).collect();
+    let start = Read::Start {
+        client,
+        query,
+        decoder: CopyDecoder::new(schema, &kinds, batch_size),
+    };
+    futures::stream::try_unfold(start, |state| async move {
+        let mut reading = match state {
+            Read::Start {
+                client,
+                query,
+                decoder,
+            } => {
+                let copy = format!("COPY ({query}) TO STDOUT (FORMAT binary)");
+                Reading {
+                    chunks: Box::pin(client.copy_out(copy.as_str()).await?),
+                    decoder,
+                    ready: VecDeque::new(),
+                    ended: false,
+                }
+            }
+            Read::Reading(reading) => reading,
+        };
+        loop {
+            if let Some(batch) = reading.ready.pop_front() {
+                return Ok(Some((batch, Read::Reading(reading))));
+            }
+            if reading.ended {
+                return Ok(None);
+            }
+            match reading.chunks.next().await {
+                Some(chunk) => reading.ready.extend(reading.decoder.push(&chunk?)?),
+                None => {
+                    reading.ended = true;
+                    reading.ready.extend(reading.decoder.finish()?);
+                }
+            }
+        }
+    })
+}
+
+enum Read {
+    Start {
+        client: Arc<Client>,
+        query: String,
+        decoder: CopyDecoder,
+    },
+    Reading(Reading),
+}
+
+struct Reading {
+    chunks: Pin<Box<CopyOutStream>>,
+    decoder: CopyDecoder,
+    ready: VecDeque<RecordBatch>,
+    ended: bool,
+}

@@ -1,0 +1,187 @@
+//! A PostgreSQL database declared as a source: a name users type as a
+//! catalog (`pg.public.orders`), a URL without a password, and where each
+//! node finds the password (an environment variable or a file).
+//!
+//! A source's definition holds no secret, so it can travel in plans: every
+//! node that runs part of a query reads the password from its own
+//! environment or files when it connects.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use tokio_postgres::{Client, Config, NoTls};
+
+/// Where a node finds a source's password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PasswordRef {
+    /// No password (trust or peer authentication).
+    None,
+    /// The value of this environment variable.
+    Env(String),
+    /// The contents of this file, without a trailing newline.
+    File(PathBuf),
+}
+
+/// A PostgreSQL database users query as a catalog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PgSource {
+    /// The catalog name: `<name>.<schema>.<table>`.
+    pub name: String,
+    /// `postgres://user@host:port/database?options`, with no password.
+    pub url: String,
+    pub password: PasswordRef,
+}
+
+/// The settings of a `[sources.<name>]` table with `kind = "postgres"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceSettings {
+    kind: String,
+    url: String,
+    password_env: Option<String>,
+    password_file: Option<PathBuf>,
+}
+
+/// Errors defining or reaching a source.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("source \"{name}\": {message}")]
+    Invalid { name: String, message: String },
+    #[error("source \"{name}\" cannot be reached: {message}")]
+    Unreachable { name: String, message: String },
+}
+
+impl PgSource {
+    /// A source from its `[sources.<name>]` table.
+    pub fn from_settings(name: &str, table: toml::Table) -> Result<Self, SourceError> {
+        let invalid = |message: String| SourceError::Invalid {
+            name: name.to_owned(),
+            message,
+        };
+        let settings: SourceSettings = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| invalid(e.message().to_owned()))?;
+        if settings.kind != "postgres" {
+            return Err(invalid(format!(
+                "kind \"{}\" is not known; the kinds are: postgres",
+                settings.kind
+            )));
+        }
+        let password = match (settings.password_env, settings.password_file) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "give password_env or password_file, not both".to_owned(),
+                ));
+            }
+            (Some(var), None) => PasswordRef::Env(var),
+            (None, Some(path)) => PasswordRef::File(path),
+            (None, None) => PasswordRef::None,
+        };
+        Self::new(name, &settings.url, password)
+    }
+
+    /// A source named `name` at `url`, which must not hold a password.
+    pub fn new(name: &str, url: &str, password: PasswordRef) -> Result<Self, SourceError> {
+        let invalid = |message: String| SourceError::Invalid {
+            name: name.to_owned(),
+            message,
+        };
+        let config = Config::from_str(url)
+            .map_err(|_| invalid("the url is not a PostgreSQL connection URL".to_owned()))?;
+        if config.get_password().is_some() {
+            return Err(invalid(
+                "the url holds a password; name an environment variable (password_env) or a \
+                 file (password_file) instead, on every node"
+                    .to_owned(),
+            ));
+        }
+        if config.get_hosts().is_empty() {
+            return Err(invalid("the url names no host".to_owned()));
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            url: url.to_owned(),
+            password,
+        })
+    }
+
+    /// Opens a connection, with the password read on this node.
+    pub async fn connect(&self) -> Result<Client, SourceError> {
+        let unreachable = |message: String| SourceError::Unreachable {
+            name: self.name.clone(),
+            message,
+        };
+        let mut config = Config::from_str(&self.url).map_err(|e| unreachable(e.to_string()))?;
+        match &self.password {
+            PasswordRef::None => {}
+            PasswordRef::Env(var) => {
+                let password = std::env::var(var).map_err(|_| {
+                    unreachable(format!("the environment variable {var} holding its password is not set on this node"))
+                })?;
+                config.password(password);
+            }
+            PasswordRef::File(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    unreachable(format!(
+                        "cannot read its password file {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                config.password(text.trim_end_matches(['\r', '\n']));
+            }
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("strata");
+        }
+        let (client, connection) = config
+            .connect(NoTls)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        let name = self.name.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(source = %name, error = %e, "connection to a source ended");
+            }
+        });
+        Ok(client)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(text: &str) -> toml::Table {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn sources_come_from_settings_without_passwords() {
+        let source = PgSource::from_settings(
+            "pg",
+            table(
+                "kind = \"postgres\"\nurl = \"postgres://app@db:5432/shop?sslmode=prefer\"\n\
+                 password_env = \"PG_SHOP_PASSWORD\"\n",
+            ),
+        )
+        .unwrap();
+        assert_eq!(source.password, PasswordRef::Env("PG_SHOP_PASSWORD".into()));
+
+        let with_password = PgSource::from_settings(
+            "pg",
+            table("kind = \"postgres\"\nurl = \"postgres://app:hunter2@db/shop\"\n"),
+        )
+        .unwrap_err();
+        assert!(with_password.to_string().contains("holds a password"));
+        assert!(!with_password.to_string().contains("hunter2"));
+
+        for bad in [
+            "kind = \"mysql\"\nurl = \"postgres://db/x\"\n",
+            "kind = \"postgres\"\nurl = \"postgres://db/x\"\npassword_env = \"A\"\npassword_file = \"/b\"\n",
+            "kind = \"postgres\"\nurl = \"postgres://db/x\"\nuser = \"x\"\n",
+        ] {
+            assert!(PgSource::from_settings("pg", table(bad)).is_err(), "{bad}");
+        }
+    }
+}
