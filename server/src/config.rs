@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Parser;
 use serde::Deserialize;
 use strata_connectors::node::{CommonArgs, Logging};
+use strata_connectors::postgres::source::PgSource;
 
 /// Where the server listens when nothing says otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5433";
@@ -56,9 +57,18 @@ struct FileSettings {
     log_format: Option<LogFormat>,
     executor_slots: Option<usize>,
     executor_wait: Option<u64>,
+    /// `[sources.<name>]` tables: databases users query as catalogs.
+    sources: Option<toml::Table>,
 }
 
-pub use strata_connectors::node::SettingsError as ConfigError;
+/// Errors in the settings.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    File(#[from] strata_connectors::node::SettingsError),
+    #[error("{0}")]
+    Source(String),
+}
 
 /// The resolved server settings.
 #[derive(Debug, Clone)]
@@ -69,6 +79,8 @@ pub struct ServerConfig {
     pub logging: Logging,
     pub executor_slots: Option<usize>,
     pub executor_wait: Duration,
+    /// PostgreSQL databases users query as catalogs (`[sources.<name>]`).
+    pub sources: Vec<PgSource>,
 }
 
 impl Default for ServerConfig {
@@ -80,6 +92,7 @@ impl Default for ServerConfig {
             logging: Logging::default(),
             executor_slots: None,
             executor_wait: Duration::from_secs(15),
+            sources: Vec::new(),
         }
     }
 }
@@ -100,8 +113,31 @@ impl ServerConfig {
                 .executor_wait
                 .or(file.executor_wait)
                 .map_or(defaults.executor_wait, Duration::from_secs),
+            sources: sources(file.sources)?,
         })
     }
+}
+
+/// The sources a settings file declares.
+fn sources(table: Option<toml::Table>) -> Result<Vec<PgSource>, ConfigError> {
+    let mut sources = Vec::new();
+    for (name, value) in table.unwrap_or_default() {
+        let toml::Value::Table(settings) = value else {
+            return Err(ConfigError::Source(format!(
+                "[sources.{name}] must be a table of settings"
+            )));
+        };
+        if name == strata_connectors::session::DEFAULT_CATALOG {
+            return Err(ConfigError::Source(format!(
+                "source \"{name}\": the name is taken by the lake"
+            )));
+        }
+        sources.push(
+            PgSource::from_settings(&name, settings)
+                .map_err(|e| ConfigError::Source(e.to_string()))?,
+        );
+    }
+    Ok(sources)
 }
 
 #[cfg(test)]
@@ -140,7 +176,9 @@ mod tests {
         };
         assert!(matches!(
             ServerConfig::resolve(args),
-            Err(ConfigError::Parse { .. })
+            Err(ConfigError::File(
+                strata_connectors::node::SettingsError::Parse { .. }
+            ))
         ));
     }
 

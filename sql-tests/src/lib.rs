@@ -116,9 +116,18 @@ impl StrataUnderTest {
     /// Starts a server whose data folder is `data/data`, so a test can stop
     /// it and start another over the same folder.
     pub async fn start_in(data: tempfile::TempDir) -> Result<Self, String> {
+        Self::start_with(data, Vec::new()).await
+    }
+
+    /// Starts a server over `data/data` that knows `sources`.
+    pub async fn start_with(
+        data: tempfile::TempDir,
+        sources: Vec<strata_connectors::postgres::source::PgSource>,
+    ) -> Result<Self, String> {
         let config = strata_server::ServerConfig {
             listen: "127.0.0.1:0".to_owned(),
             data_dir: data.path().join("data"),
+            sources,
             ..Default::default()
         };
         let server = strata_server::start(&config)

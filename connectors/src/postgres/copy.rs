@@ -11,8 +11,8 @@ use arrow::array::NullBufferBuilder;
 use arrow::array::{
     ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder,
     FixedSizeBinaryBuilder, Float32Builder, Float64Builder, Int16Builder, Int32Builder,
-    Int64Builder, IntervalMonthDayNanoBuilder, ListArray, RecordBatch, StringBuilder,
-    Time64MicrosecondBuilder, TimestampMicrosecondBuilder,
+    Int64Builder, IntervalMonthDayNanoBuilder, ListArray, RecordBatch, RecordBatchOptions,
+    StringBuilder, Time64MicrosecondBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{FieldRef, IntervalMonthDayNano, SchemaRef};
@@ -101,8 +101,10 @@ impl CopyDecoder {
 
     fn flush(&mut self) -> Result<RecordBatch, DecodeError> {
         let arrays: Vec<ArrayRef> = self.columns.iter_mut().map(|c| c.finish()).collect();
+        // The row count matters when no column is read (count(*)).
+        let options = RecordBatchOptions::new().with_row_count(Some(self.rows));
         self.rows = 0;
-        RecordBatch::try_new(Arc::clone(&self.schema), arrays)
+        RecordBatch::try_new_with_options(Arc::clone(&self.schema), arrays, &options)
             .map_err(|e| DecodeError::Malformed(e.to_string()))
     }
 

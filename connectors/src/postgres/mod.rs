@@ -2,6 +2,7 @@
 //! decoder ([`copy`]), and the catalog queries and COPY statements that tie
 //! them to a table.
 
+pub mod catalog;
 pub mod copy;
 pub mod source;
 pub mod table;
@@ -97,10 +98,7 @@ pub fn arrow_schema(columns: &[PgColumn]) -> SchemaRef {
 /// The select list that reads `columns`: types without an Arrow form are
 /// read as their text.
 pub fn select_list(columns: &[PgColumn]) -> String {
-    if columns.is_empty() {
-        // COPY needs at least one column; a constant stands in for a count.
-        return "1".to_owned();
-    }
+    // An empty list (`SELECT FROM t`, for count(*)) is valid PostgreSQL.
     columns
         .iter()
         .map(|c| match c.kind {

@@ -14,6 +14,7 @@ mod types;
 
 use std::path::Path;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use ballista_core::extension::{SessionConfigExt, SessionStateExt};
 use datafusion::arrow::array::{AsArray, RecordBatch, StringArray};
@@ -35,6 +36,8 @@ use datafusion::sql::sqlparser::ast::{Statement as SqlStatement, Visit, Visitor}
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::setup_pg_catalog;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use strata_connectors::postgres::catalog::PgCatalog;
+use strata_connectors::postgres::source::PgSource;
 use strata_connectors::session::{DEFAULT_CATALOG, session_config, session_state};
 
 use crate::error::{Result, StrataError};
@@ -47,6 +50,8 @@ pub use statement::{Command, Parsed};
 /// What every session shares.
 pub struct Engine {
     catalogs: Arc<dyn CatalogProviderList>,
+    /// The PostgreSQL sources, also registered in `catalogs`.
+    sources: Vec<PgCatalog>,
     base: SessionState,
     store: CatalogStore,
     pg_parser: PostgresCompatibilityParser,
@@ -74,7 +79,11 @@ pub struct SessionInfo {
 impl Engine {
     /// Builds the engine over `data_dir`, replaying the persisted catalog, with
     /// data queries sent to the scheduler at `scheduler_url` (`df://host:port`).
-    pub async fn new(data_dir: &Path, cluster: ClusterHandle) -> Result<Self> {
+    pub async fn new(
+        data_dir: &Path,
+        cluster: ClusterHandle,
+        sources: &[PgSource],
+    ) -> Result<Self> {
         let config = base_config();
         let ctx = SessionContext::new_with_state(session_state(config)?);
         setup_pg_catalog(&ctx, DEFAULT_CATALOG, EmptyContextProvider)
@@ -84,16 +93,38 @@ impl Engine {
                 .with_type_planner(Arc::new(types::StrataTypePlanner))
                 .build(),
         );
+        let mut catalogs = Vec::new();
+        for source in sources {
+            let catalog = PgCatalog::new(source.clone());
+            if let Err(e) = catalog.refresh(Duration::ZERO).await {
+                // The server starts anyway; the source is listed once it answers.
+                tracing::warn!(source = %source.name, error = %e, "cannot list a source");
+            }
+            ctx.register_catalog(&source.name, Arc::new(catalog.clone()));
+            catalogs.push(catalog);
+        }
         let store = CatalogStore::open(data_dir)?;
         replay(&ctx, &store).await;
         let base = ctx.state();
         Ok(Self {
             catalogs: Arc::clone(base.catalog_list()),
+            sources: catalogs,
             base,
             store,
             pg_parser: PostgresCompatibilityParser::new(),
             cluster,
         })
+    }
+
+    /// Lists the sources' schemas and tables again, all at once, so that
+    /// catalog queries see what exists there now.
+    async fn refresh_sources(&self) {
+        let refreshes = self.sources.iter().map(|catalog| async move {
+            if let Err(e) = catalog.refresh(SOURCE_LISTING_MAX_AGE).await {
+                tracing::warn!(source = %catalog.source().name, error = %e, "cannot list a source");
+            }
+        });
+        futures::future::join_all(refreshes).await;
     }
 
     /// The catalogs (PostgreSQL databases) clients can connect to.
@@ -174,6 +205,24 @@ fn base_config() -> SessionConfig {
     // The client learns the job id as soon as the job is accepted, so a
     // cancel can reach the scheduler while the job runs.
     config.set_bool("ballista.client.pull", true)
+}
+
+/// How old a source's listing may be when a catalog query reads it: none,
+/// so a table created there is listed by the next catalog query.
+const SOURCE_LISTING_MAX_AGE: Duration = Duration::ZERO;
+
+/// True if `statement` reads pg_catalog or information_schema, whose tables
+/// list the sources' tables.
+fn reads_catalog(state: &SessionState, statement: &DFStatement) -> bool {
+    state
+        .resolve_table_references(statement)
+        .map(|tables| {
+            tables.iter().any(|table| {
+                matches!(table.schema(), Some("pg_catalog" | "information_schema"))
+                    || (table.schema().is_none() && table.table().starts_with("pg_"))
+            })
+        })
+        .unwrap_or(false)
 }
 
 /// Recreates the persisted schemas, tables and views. An object that cannot
@@ -675,6 +724,9 @@ impl Session {
             ));
         }
         let state = self.ctx.state();
+        if reads_catalog(&state, statement) {
+            self.engine.refresh_sources().await;
+        }
         match state.statement_to_plan(statement.clone()).await {
             Ok(plan) => Ok(plan),
             Err(e) => Err(self.diagnose(statement, e).await),

@@ -23,6 +23,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 use datafusion_proto::protobuf::LogicalPlanNode;
 use strata_connectors::codec::logical_codec;
+use strata_connectors::postgres::table::PgTable;
 
 /// The job type every distributed query becomes.
 pub type DistributedQuery = DistributedQueryExec<LogicalPlanNode>;
@@ -57,10 +58,14 @@ pub fn runs_locally(plan: &LogicalPlan) -> Result<bool> {
     Ok(!shippable || local_only)
 }
 
-/// Table providers whose scans Ballista serialises natively.
+/// Table providers whose scans travel to executors: the ones Ballista
+/// serialises natively and Strata's own.
 fn ships(source: &Arc<dyn TableSource>) -> bool {
     source_as_provider(source).is_ok_and(|provider| {
-        provider.is::<ListingTable>() || provider.is::<ViewTable>() || provider.is::<EmptyTable>()
+        provider.is::<ListingTable>()
+            || provider.is::<ViewTable>()
+            || provider.is::<EmptyTable>()
+            || provider.is::<PgTable>()
     })
 }
 

@@ -1,0 +1,136 @@
+//! A PostgreSQL source as a catalog: its schemas and tables appear as
+//! `<source>.<schema>.<table>`.
+//!
+//! Looking a table up asks PostgreSQL each time, so a table created there is
+//! usable at once. Listing (information_schema, `\dt`) is synchronous in
+//! DataFusion, so it reads a list that [`PgCatalog::refresh`] keeps current;
+//! the server refreshes before each catalog query.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
+use datafusion::error::Result;
+
+use super::ReadError;
+use super::source::PgSource;
+use super::table::{PgTable, to_datafusion};
+
+/// Schemas and their tables, as last listed.
+#[derive(Debug, Default)]
+struct Listing {
+    schemas: BTreeMap<String, BTreeSet<String>>,
+    listed_at: Option<Instant>,
+}
+
+/// A PostgreSQL source as a DataFusion catalog.
+#[derive(Debug, Clone)]
+pub struct PgCatalog {
+    source: PgSource,
+    listing: Arc<RwLock<Listing>>,
+}
+
+impl PgCatalog {
+    pub fn new(source: PgSource) -> Self {
+        Self {
+            source,
+            listing: Arc::default(),
+        }
+    }
+
+    pub fn source(&self) -> &PgSource {
+        &self.source
+    }
+
+    /// Lists the source's schemas and tables again, unless the last listing
+    /// is younger than `max_age`.
+    pub async fn refresh(&self, max_age: Duration) -> Result<(), ReadError> {
+        let fresh = self
+            .listing
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .listed_at
+            .is_some_and(|at| at.elapsed() < max_age);
+        if fresh {
+            return Ok(());
+        }
+        const SQL: &str = "\
+            SELECT n.nspname::text, c.relname::text \
+            FROM pg_namespace n \
+            LEFT JOIN pg_class c ON c.relnamespace = n.oid \
+                AND c.relkind IN ('r', 'p', 'v', 'm', 'f') \
+                AND has_table_privilege(c.oid, 'SELECT') \
+            WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') \
+              AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%' \
+              AND has_schema_privilege(n.oid, 'USAGE')";
+        let client = self.source.connect().await?;
+        let rows = client.query(SQL, &[]).await?;
+        let mut schemas: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for row in rows {
+            let tables = schemas.entry(row.get(0)).or_default();
+            if let Some(table) = row.get::<_, Option<String>>(1) {
+                tables.insert(table);
+            }
+        }
+        let mut listing = self.listing.write().unwrap_or_else(|p| p.into_inner());
+        listing.schemas = schemas;
+        listing.listed_at = Some(Instant::now());
+        Ok(())
+    }
+}
+
+impl CatalogProvider for PgCatalog {
+    fn schema_names(&self) -> Vec<String> {
+        self.listing
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .schemas
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        // Any name: a schema created since the last listing is found when a
+        // table in it is looked up.
+        Some(Arc::new(PgSchema {
+            catalog: self.clone(),
+            name: name.to_owned(),
+        }))
+    }
+}
+
+/// A schema of a PostgreSQL source.
+#[derive(Debug)]
+struct PgSchema {
+    catalog: PgCatalog,
+    name: String,
+}
+
+#[async_trait]
+impl SchemaProvider for PgSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.catalog
+            .listing
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .schemas
+            .get(&self.name)
+            .map(|tables| tables.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        match PgTable::load(&self.catalog.source, &self.name, name).await {
+            Ok(table) => Ok(Some(Arc::new(table))),
+            Err(ReadError::UndefinedTable(_)) => Ok(None),
+            Err(e) => Err(to_datafusion(e)),
+        }
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.table_names().iter().any(|t| t == name)
+    }
+}

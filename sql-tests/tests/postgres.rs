@@ -1,0 +1,207 @@
+//! PostgreSQL sources through the wire protocol: a database of the
+//! PostgreSQL on this machine declared as source `pg`, its tables read as
+//! `pg.<schema>.<table>`, listed in information_schema, and joined with a lake
+//! table.
+
+use strata_connectors::postgres::source::{PasswordRef, PgSource};
+use strata_sql_tests::{Database, StrataUnderTest};
+use tokio_postgres::{Client, NoTls};
+
+async fn connect(conninfo: &str) -> Client {
+    let (client, connection) = tokio_postgres::connect(conninfo, NoTls)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot connect ({conninfo}): {e}\nPostgreSQL is needed on 127.0.0.1:5432: \
+                 pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+            )
+        });
+    tokio::spawn(connection);
+    client
+}
+
+/// A schema of the test database with `orders` and a view, dropped after.
+struct Fixture {
+    postgres: Client,
+    schema: String,
+}
+
+impl Fixture {
+    async fn new(name: &str) -> Self {
+        let postgres = connect(&Database::postgres().conninfo).await;
+        let schema = format!("strata_{name}_{}", std::process::id());
+        postgres
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
+                 CREATE TABLE {schema}.orders (
+                     id bigint PRIMARY KEY, customer int NOT NULL, amount numeric(10, 2),
+                     note text, placed date
+                 );
+                 INSERT INTO {schema}.orders
+                     SELECT g, g % 40, (g * 37 % 10000) / 100.0,
+                            CASE WHEN g % 5 = 0 THEN NULL ELSE 'note ' || g END,
+                            date '2024-01-01' + (g % 366)
+                     FROM generate_series(1, 5000) g;
+                 CREATE VIEW {schema}.big_orders AS SELECT * FROM {schema}.orders WHERE amount > 90;"
+            ))
+            .await
+            .expect("the fixture");
+        Self { postgres, schema }
+    }
+
+    async fn drop(self) {
+        let _ = self
+            .postgres
+            .batch_execute(&format!("DROP SCHEMA {} CASCADE", self.schema))
+            .await;
+    }
+}
+
+fn source() -> PgSource {
+    PgSource::new("pg", &Database::postgres().conninfo, PasswordRef::None).expect("a source")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_tables_read_list_and_join_like_in_postgres() {
+    let fixture = Fixture::new("source").await;
+    let s = &fixture.schema;
+    let data = tempfile::tempdir().unwrap();
+    let strata = StrataUnderTest::start_with(data, vec![source()])
+        .await
+        .expect("Strata");
+    let client = connect(&strata.database().conninfo).await;
+
+    // Aggregates over the table equal PostgreSQL's.
+    let sql = format!(
+        "SELECT count(*), CAST(sum(amount) AS text), count(note), min(placed) FROM pg.{s}.orders"
+    );
+    let ours = client.query_one(&sql, &[]).await.expect("read");
+    let theirs = fixture
+        .postgres
+        .query_one(
+            &format!(
+                "SELECT count(*), sum(amount)::text, count(note), min(placed) FROM {s}.orders"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(ours.get::<_, i64>(0), theirs.get::<_, i64>(0));
+    assert_eq!(ours.get::<_, String>(1), theirs.get::<_, String>(1));
+    assert_eq!(ours.get::<_, i64>(2), theirs.get::<_, i64>(2));
+    assert_eq!(
+        ours.get::<_, chrono::NaiveDate>(3),
+        theirs.get::<_, chrono::NaiveDate>(3)
+    );
+
+    // A view reads too.
+    let view = client
+        .query_one(&format!("SELECT count(*) FROM pg.{s}.big_orders"), &[])
+        .await
+        .expect("the view");
+    let expected = fixture
+        .postgres
+        .query_one(&format!("SELECT count(*) FROM {s}.big_orders"), &[])
+        .await
+        .unwrap();
+    assert_eq!(view.get::<_, i64>(0), expected.get::<_, i64>(0));
+
+    // information_schema lists the source's tables and views, and a table
+    // created in PostgreSQL shows up without a restart.
+    fixture
+        .postgres
+        .batch_execute(&format!("CREATE TABLE {s}.later (x int)"))
+        .await
+        .unwrap();
+    let listed: Vec<String> = client
+        .query(
+            &format!(
+                "SELECT table_name FROM information_schema.tables \
+                 WHERE table_catalog = 'pg' AND table_schema = '{s}' ORDER BY table_name"
+            ),
+            &[],
+        )
+        .await
+        .expect("information_schema")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(listed, vec!["big_orders", "later", "orders"]);
+
+    // EXPLAIN shows the SQL sent to PostgreSQL.
+    let plan: String = client
+        .query(&format!("EXPLAIN SELECT id FROM pg.{s}.orders"), &[])
+        .await
+        .expect("explain")
+        .iter()
+        .map(|row| row.get::<_, String>(1))
+        .collect();
+    assert!(
+        plan.contains(&format!(
+            "PgScanExec: source=pg, sql=SELECT \"id\" FROM \"{s}\".\"orders\""
+        )),
+        "{plan}"
+    );
+
+    // A join with a lake table gives PostgreSQL's answer for the same data.
+    let lake_dir = tempfile::tempdir().unwrap();
+    let customers = lake_dir.path().join("customers.csv");
+    let mut csv = String::from("customer,region\n");
+    for c in 0..40 {
+        csv += &format!("{c},{}\n", ["north", "south", "east", "west"][c % 4]);
+    }
+    std::fs::write(&customers, &csv).unwrap();
+    client
+        .batch_execute(&format!(
+            "CREATE EXTERNAL TABLE customers STORED AS CSV LOCATION '{}' \
+             OPTIONS ('format.has_header' 'true')",
+            customers.display()
+        ))
+        .await
+        .expect("the lake table");
+    fixture
+        .postgres
+        .batch_execute(&format!(
+            "CREATE TABLE {s}.customers (customer int, region text);
+             INSERT INTO {s}.customers SELECT c, (ARRAY['north','south','east','west'])[c % 4 + 1]
+             FROM generate_series(0, 39) c;"
+        ))
+        .await
+        .unwrap();
+    let join = |orders: &str, customers: &str| {
+        format!(
+            "SELECT c.region, count(*) AS n, CAST(sum(o.amount) AS text) AS total \
+             FROM {orders} o JOIN {customers} c ON o.customer = c.customer \
+             GROUP BY c.region ORDER BY c.region"
+        )
+    };
+    let ours: Vec<(String, i64, String)> = client
+        .query(&join(&format!("pg.{s}.orders"), "customers"), &[])
+        .await
+        .expect("the join")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let theirs: Vec<(String, i64, String)> = fixture
+        .postgres
+        .query(
+            &join(&format!("{s}.orders"), &format!("{s}.customers")),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(ours, theirs);
+
+    // A table that does not exist is 42P01.
+    let error = client
+        .query_one(&format!("SELECT * FROM pg.{s}.missing"), &[])
+        .await
+        .expect_err("no such table");
+    assert_eq!(error.code().map(|c| c.code()), Some("42P01"), "{error}");
+
+    drop(strata);
+    fixture.drop().await;
+}
