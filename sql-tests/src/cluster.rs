@@ -72,8 +72,22 @@ impl Cluster {
     /// each, and a server in remote mode that gives up waiting for
     /// executors after `executor_wait` seconds.
     pub async fn start(executors: usize, slots: usize, executor_wait: u64) -> Result<Self, String> {
+        Self::start_with_config(executors, slots, executor_wait, "").await
+    }
+
+    /// Like [`Cluster::start`], with `server_config` as the server's TOML
+    /// settings file (sources, say).
+    pub async fn start_with_config(
+        executors: usize,
+        slots: usize,
+        executor_wait: u64,
+        server_config: &str,
+    ) -> Result<Self, String> {
         let bin = binaries_dir()?;
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let config_path = dir.path().join("server.toml");
+        std::fs::write(&config_path, server_config).map_err(|e| e.to_string())?;
+        let config_arg = config_path.to_string_lossy().into_owned();
         let (scheduler, line) = spawn(
             &bin,
             "strata-scheduler",
@@ -98,6 +112,8 @@ impl Cluster {
                 &data_arg,
                 "--executor-wait",
                 &executor_wait.to_string(),
+                "--config",
+                &config_arg,
             ],
             dir.path(),
             "server",

@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use strata_sql_tests::cluster::Cluster;
-use strata_sql_tests::{execute, report, run_suites};
+use strata_sql_tests::{Database, execute, report, run_suites};
 use tokio::sync::Mutex;
 use tokio_postgres::{Client, NoTls};
 
@@ -122,8 +122,68 @@ async fn every_scan_reads_each_row_once_on_two_executors() {
     // every task. Each kind of table Strata scans is split into several
     // partitions here and must give the rows of one process exactly once.
     let _turn = ONE_CLUSTER_AT_A_TIME.lock().await;
-    let cluster = Cluster::start(2, 2, 15).await.expect("a cluster");
+    // A PostgreSQL table, read by PgScanExec on an executor.
+    let (pg, pg_connection) = tokio_postgres::connect(&Database::postgres().conninfo, NoTls)
+        .await
+        .expect("PostgreSQL on 127.0.0.1:5432");
+    tokio::spawn(pg_connection);
+    let pg_schema = format!("strata_cluster_{}", std::process::id());
+    pg.batch_execute(&format!(
+        "DROP SCHEMA IF EXISTS {pg_schema} CASCADE; CREATE SCHEMA {pg_schema};
+         CREATE TABLE {pg_schema}.t AS SELECT g AS k, g % 10 AS g FROM generate_series(1, 200000) g"
+    ))
+    .await
+    .expect("the PostgreSQL table");
+    let config = format!(
+        "[sources.pg]\nkind = \"postgres\"\nurl = {:?}\n",
+        Database::postgres().conninfo
+    );
+    let cluster = Cluster::start_with_config(2, 2, 15, &config)
+        .await
+        .expect("a cluster");
     let client = connect(&cluster).await;
+    let sql = format!(
+        "SELECT count(*), CAST(sum(k) AS BIGINT), CAST(sum(g) AS BIGINT) FROM pg.{pg_schema}.t WHERE g >= 0"
+    );
+    let plan: String = client
+        .query(&format!("EXPLAIN {sql}"), &[])
+        .await
+        .expect("explain")
+        .iter()
+        .map(|row| row.get::<_, String>(1))
+        .collect();
+    assert!(
+        plan.contains("ResolvedStage") && plan.contains("PgScanExec: source=pg"),
+        "the PostgreSQL scan is not part of a stage:\n{plan}"
+    );
+    let row = client
+        .query_one(&sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{}\n{}", sqlstate(&e), cluster.logs()));
+    let expected = pg
+        .query_one(
+            &format!("SELECT count(*), sum(k)::int8, sum(g)::int8 FROM {pg_schema}.t"),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            row.get::<_, i64>(0),
+            row.get::<_, i64>(1),
+            row.get::<_, i64>(2)
+        ),
+        (
+            expected.get::<_, i64>(0),
+            expected.get::<_, i64>(1),
+            expected.get::<_, i64>(2)
+        ),
+        "the PostgreSQL table on two executors"
+    );
+    let _ = pg
+        .batch_execute(&format!("DROP SCHEMA {pg_schema} CASCADE"))
+        .await;
+
     // Split files of any size, so that small test files are split too.
     client
         .batch_execute("SET datafusion.optimizer.repartition_file_min_size = 1")
