@@ -143,6 +143,66 @@ async fn postgres_tables_read_list_and_join_like_in_postgres() {
         "{plan}"
     );
 
+    // Filters PostgreSQL evaluates the same way, and a LIMIT above them, are
+    // sent with the query; the rest is filtered here. Answers match either way.
+    let filtered = format!(
+        "SELECT id, note FROM pg.{s}.orders \
+         WHERE id > 4000 AND amount BETWEEN 20 AND 60.5 AND placed >= DATE '2024-03-01' \
+         AND note IS NOT NULL ORDER BY id"
+    );
+    let plan: String = client
+        .query(&format!("EXPLAIN {filtered}"), &[])
+        .await
+        .expect("explain")
+        .iter()
+        .map(|row| row.get::<_, String>(1))
+        .collect();
+    assert!(
+        plan.contains("WHERE (\"id\" > 4000) AND (\"amount\" >= 20.00) AND (\"amount\" <= 60.50)")
+            && plan.contains("(\"placed\" >= DATE '2024-03-01')")
+            && plan.contains("(\"note\" IS NOT NULL)"),
+        "{plan}"
+    );
+    let ours: Vec<(i64, String)> = client
+        .query(&filtered, &[])
+        .await
+        .expect("filtered")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let theirs: Vec<(i64, String)> = fixture
+        .postgres
+        .query(
+            &filtered.replace(&format!("pg.{s}."), &format!("{s}.")),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert!(!theirs.is_empty());
+    assert_eq!(ours, theirs);
+    let limited = format!("SELECT id FROM pg.{s}.orders WHERE customer = 7 LIMIT 4");
+    let plan: String = client
+        .query(&format!("EXPLAIN {limited}"), &[])
+        .await
+        .expect("explain")
+        .iter()
+        .map(|row| row.get::<_, String>(1))
+        .collect();
+    assert!(plan.contains("WHERE (\"customer\" = 7) LIMIT 4"), "{plan}");
+    let rows = client.query(&limited, &[]).await.expect("limited");
+    assert_eq!(rows.len(), 4);
+    let texts = client
+        .query_one(
+            &format!("SELECT count(*) FROM pg.{s}.orders WHERE note = 'note 7'"),
+            &[],
+        )
+        .await
+        .expect("a text filter, applied here");
+    assert_eq!(texts.get::<_, i64>(0), 1);
+
     // A join with a lake table gives PostgreSQL's answer for the same data.
     let lake_dir = tempfile::tempdir().unwrap();
     let customers = lake_dir.path().join("customers.csv");

@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod copy;
+pub mod pushdown;
 pub mod source;
 pub mod table;
 pub mod types;

@@ -15,7 +15,7 @@ use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::TableProvider;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
-use datafusion::logical_expr::{Expr, TableType};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -25,6 +25,7 @@ use datafusion::physical_plan::{
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
+use super::pushdown::filter_sql;
 use super::source::{PgSource, SourceError};
 use super::{PgColumn, ReadError, arrow_schema, quote_ident, read_query, select_list};
 use crate::sqlstate::{SqlState, tag};
@@ -71,11 +72,24 @@ impl TableProvider for PgTable {
         TableType::Base
     }
 
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|filter| match filter_sql(filter, &self.columns) {
+                Some(_) => TableProviderFilterPushDown::Exact,
+                None => TableProviderFilterPushDown::Unsupported,
+            })
+            .collect())
+    }
+
     async fn scan(
         &self,
         _state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
+        filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let columns: Vec<PgColumn> = match projection {
@@ -87,6 +101,19 @@ impl TableProvider for PgTable {
             select_list(&columns),
             self.qualified_name()
         );
+        // Only the filters declared exact arrive here, all of them pushable.
+        let conditions: Vec<String> = filters
+            .iter()
+            .map(|filter| {
+                filter_sql(filter, &self.columns).ok_or_else(|| {
+                    DataFusionError::Internal(format!("filter {filter} cannot be pushed"))
+                })
+            })
+            .collect::<Result<_>>()?;
+        if !conditions.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&conditions.join(" AND "));
+        }
         if let Some(limit) = limit {
             sql.push_str(&format!(" LIMIT {limit}"));
         }
