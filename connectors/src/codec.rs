@@ -26,9 +26,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::postgres::table::{PgScanExec, PgTable};
+use crate::postgres::write::PgInsertExec;
 
 const PG_TABLE: &[u8] = b"strata:pg-table:";
 const PG_SCAN: &[u8] = b"strata:pg-scan:";
+const PG_INSERT: &[u8] = b"strata:pg-insert:";
 
 /// The logical codec: serialises the plans the server hands to the scheduler.
 pub fn logical_codec() -> Arc<dyn LogicalExtensionCodec> {
@@ -130,6 +132,18 @@ impl PhysicalExtensionCodec for StrataPhysicalCodec {
         if let Some(json) = buf.strip_prefix(PG_SCAN) {
             return Ok(Arc::new(PgScanExec::from_spec(decode(json)?)));
         }
+        if let Some(json) = buf.strip_prefix(PG_INSERT) {
+            let [input] = inputs else {
+                return Err(DataFusionError::Internal(format!(
+                    "PgInsertExec arrived with {} inputs",
+                    inputs.len()
+                )));
+            };
+            return Ok(Arc::new(PgInsertExec::new(
+                decode(json)?,
+                Arc::clone(input),
+            )));
+        }
         self.ballista.try_decode(buf, inputs, ctx, proto_converter)
     }
 
@@ -141,6 +155,9 @@ impl PhysicalExtensionCodec for StrataPhysicalCodec {
     ) -> Result<()> {
         if let Some(scan) = node.downcast_ref::<PgScanExec>() {
             return encode(PG_SCAN, &scan.spec(), buf);
+        }
+        if let Some(insert) = node.downcast_ref::<PgInsertExec>() {
+            return encode(PG_INSERT, insert.spec(), buf);
         }
         self.ballista.try_encode(node, buf, proto_converter)
     }

@@ -39,6 +39,13 @@ const KNOWN: &[SqlState] = &[
     SqlState::BAD_COPY_FILE_FORMAT,
     SqlState::FEATURE_NOT_SUPPORTED,
     SqlState::QUERY_CANCELED,
+    SqlState::INTEGRITY_CONSTRAINT_VIOLATION,
+    SqlState::NOT_NULL_VIOLATION,
+    SqlState::FOREIGN_KEY_VIOLATION,
+    SqlState::UNIQUE_VIOLATION,
+    SqlState::CHECK_VIOLATION,
+    SqlState::STRING_DATA_RIGHT_TRUNCATION,
+    SqlState::INSUFFICIENT_PRIVILEGE,
     SqlState::CONNECTION_FAILURE,
     SqlState::UNABLE_TO_CONNECT,
     SqlState::OUT_OF_MEMORY,
@@ -58,6 +65,18 @@ impl SqlState {
             .unwrap_or(SqlState::INTERNAL_ERROR)
     }
 
+    /// The known code spelled `code`, if there is one.
+    pub fn known(code: &str) -> Option<SqlState> {
+        KNOWN.iter().copied().find(|s| s.0 == code)
+    }
+
+    pub const INTEGRITY_CONSTRAINT_VIOLATION: SqlState = SqlState("23000");
+    pub const NOT_NULL_VIOLATION: SqlState = SqlState("23502");
+    pub const FOREIGN_KEY_VIOLATION: SqlState = SqlState("23503");
+    pub const UNIQUE_VIOLATION: SqlState = SqlState("23505");
+    pub const CHECK_VIOLATION: SqlState = SqlState("23514");
+    pub const STRING_DATA_RIGHT_TRUNCATION: SqlState = SqlState("22001");
+    pub const INSUFFICIENT_PRIVILEGE: SqlState = SqlState("42501");
     pub const SYNTAX_ERROR: SqlState = SqlState("42601");
     pub const SYNTAX_OR_ACCESS_RULE: SqlState = SqlState("42000");
     pub const UNDEFINED_TABLE: SqlState = SqlState("42P01");

@@ -180,6 +180,36 @@ async fn every_scan_reads_each_row_once_on_two_executors() {
         ),
         "the PostgreSQL table on two executors"
     );
+    // And written back by an executor, in one transaction.
+    pg.batch_execute(&format!("CREATE TABLE {pg_schema}.t2 (k bigint, g bigint)"))
+        .await
+        .unwrap();
+    let written = client
+        .execute(
+            &format!("INSERT INTO pg.{pg_schema}.t2 SELECT k, g FROM pg.{pg_schema}.t WHERE g < 5"),
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{}\n{}", sqlstate(&e), cluster.logs()));
+    assert_eq!(written, 100_000);
+    let copied = pg
+        .query_one(
+            &format!("SELECT count(*), sum(k)::int8 FROM {pg_schema}.t2"),
+            &[],
+        )
+        .await
+        .unwrap();
+    let source = pg
+        .query_one(
+            &format!("SELECT count(*), sum(k)::int8 FROM {pg_schema}.t WHERE g < 5"),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (copied.get::<_, i64>(0), copied.get::<_, i64>(1)),
+        (source.get::<_, i64>(0), source.get::<_, i64>(1))
+    );
     let _ = pg
         .batch_execute(&format!("DROP SCHEMA {pg_schema} CASCADE"))
         .await;

@@ -265,3 +265,113 @@ async fn postgres_tables_read_list_and_join_like_in_postgres() {
     drop(strata);
     fixture.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn inserts_into_postgres_are_atomic_and_keep_postgres_errors() {
+    let fixture = Fixture::new("writes").await;
+    let s = &fixture.schema;
+    fixture
+        .postgres
+        .batch_execute(&format!(
+            "CREATE TABLE {s}.sales (
+                 region text PRIMARY KEY, n bigint NOT NULL, total numeric(12, 2),
+                 addr inet, tags text[], at timestamptz, day date
+             )"
+        ))
+        .await
+        .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let strata = StrataUnderTest::start_with(data, vec![source()])
+        .await
+        .expect("Strata");
+    let client = connect(&strata.database().conninfo).await;
+
+    // INSERT ... SELECT from a PostgreSQL table, aggregated in Strata.
+    let inserted = client
+        .execute(
+            &format!(
+                "INSERT INTO pg.{s}.sales (region, n, total, addr, tags, at, day) \
+                 SELECT 'c' || CAST(customer AS text), count(*), sum(amount), '10.0.0.1', \
+                        make_array('x', 'y'), TIMESTAMP '2024-05-01 12:00:00', DATE '2024-05-01' \
+                 FROM pg.{s}.orders GROUP BY customer"
+            ),
+            &[],
+        )
+        .await
+        .expect("insert");
+    assert_eq!(inserted, 40);
+    let check = |sql: String| {
+        let postgres = &fixture.postgres;
+        async move { postgres.query_one(&sql, &[]).await.unwrap() }
+    };
+    let row = check(format!(
+        "SELECT count(*), sum(n)::int8, sum(total)::text, min(addr)::text, min(tags[2]), \
+         min(at AT TIME ZONE 'UTC')::text, min(day)::text FROM {s}.sales"
+    ))
+    .await;
+    let expected = check(format!("SELECT sum(amount)::text FROM {s}.orders")).await;
+    assert_eq!(row.get::<_, i64>(0), 40);
+
+    assert_eq!(row.get::<_, String>(2), expected.get::<_, String>(0));
+    assert_eq!(row.get::<_, String>(3), "10.0.0.1/32");
+    assert_eq!(row.get::<_, String>(4), "y");
+    assert_eq!(row.get::<_, String>(5), "2024-05-01 12:00:00");
+    assert_eq!(row.get::<_, String>(6), "2024-05-01");
+
+    // A duplicate key in the last row: nothing of the statement lands.
+    let error = client
+        .execute(
+            &format!(
+                "INSERT INTO pg.{s}.sales (region, n) VALUES ('new1', 1), ('new2', 2), ('c7', 3)"
+            ),
+            &[],
+        )
+        .await
+        .expect_err("a duplicate key");
+    assert_eq!(error.code().map(|c| c.code()), Some("23505"), "{error}");
+    // A NULL where PostgreSQL forbids one.
+    let error = client
+        .execute(
+            &format!("INSERT INTO pg.{s}.sales (region, n) VALUES ('new3', 1), ('new4', NULL)"),
+            &[],
+        )
+        .await
+        .expect_err("a NULL in a NOT NULL column");
+    assert_eq!(error.code().map(|c| c.code()), Some("23502"), "{error}");
+    let row = check(format!(
+        "SELECT count(*) FROM {s}.sales WHERE region LIKE 'new%'"
+    ))
+    .await;
+    assert_eq!(row.get::<_, i64>(0), 0, "the target is unchanged");
+    let row = check(format!("SELECT count(*) FROM {s}.sales")).await;
+    assert_eq!(row.get::<_, i64>(0), 40);
+
+    // INSERT OVERWRITE empties and loads in one transaction; a failing one
+    // leaves the old rows.
+    let error = client
+        .execute(
+            &format!("INSERT OVERWRITE pg.{s}.sales (region, n) VALUES ('o1', 1), ('o1', 2)"),
+            &[],
+        )
+        .await
+        .expect_err("a duplicate key");
+    assert_eq!(error.code().map(|c| c.code()), Some("23505"), "{error}");
+    let row = check(format!("SELECT count(*) FROM {s}.sales")).await;
+    assert_eq!(row.get::<_, i64>(0), 40, "the old rows stay");
+    let written = client
+        .execute(
+            &format!("INSERT OVERWRITE pg.{s}.sales (region, n) VALUES ('o1', 1), ('o2', 2)"),
+            &[],
+        )
+        .await
+        .expect("overwrite");
+    assert_eq!(written, 2);
+    let row = check(format!(
+        "SELECT string_agg(region, ',' ORDER BY region) FROM {s}.sales"
+    ))
+    .await;
+    assert_eq!(row.get::<_, String>(0), "o1,o2");
+
+    drop(strata);
+    fixture.drop().await;
+}

@@ -18,14 +18,11 @@ use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{FieldRef, IntervalMonthDayNano, SchemaRef};
 use bytes::{Buf, BytesMut};
 
-use super::types::PgKind;
+use super::numeric::numeric_to_i128;
+use super::types::{PG_EPOCH_DAYS, PG_EPOCH_MICROS, PgKind};
 
 /// The signature every binary COPY stream starts with.
 const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
-/// Microseconds from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
-const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
-/// Days from 1970-01-01 to 2000-01-01.
-const PG_EPOCH_DAYS: i32 = 10_957;
 
 /// A value the COPY stream holds that Arrow cannot.
 #[derive(Debug, thiserror::Error)]
@@ -451,92 +448,9 @@ fn timestamp(b: &[u8]) -> Result<i64, String> {
         .ok_or_else(|| "a timestamp out of range".to_owned())
 }
 
-/// A binary numeric as a Decimal128 of `scale`, rounded half away from zero.
-pub fn numeric_to_i128(b: &[u8], precision: u8, scale: i8) -> Result<i128, String> {
-    let word = |at: usize| -> Result<i16, String> {
-        b.get(at..at + 2)
-            .map(|x| i16::from_be_bytes([x[0], x[1]]))
-            .ok_or_else(|| "a truncated numeric".to_owned())
-    };
-    let ndigits = word(0)?.max(0) as usize;
-    let weight = i32::from(word(2)?);
-    let sign = word(4)? as u16;
-    match sign {
-        0x0000 | 0x4000 => {}
-        0xC000 => return Err("NaN, which has no decimal form".to_owned()),
-        _ => return Err("an infinite numeric, which has no decimal form".to_owned()),
-    }
-    let out_of_range = || format!("a value out of range for numeric({precision}, {scale})");
-    let mut value: i128 = 0;
-    let mut round_up = false;
-    for i in 0..ndigits {
-        let digit = i128::from(word(8 + 2 * i)?);
-        // The power of ten this base-10000 digit stands for, at the target scale.
-        let exponent = 4 * (weight - i as i32) + i32::from(scale);
-        if exponent >= 0 {
-            let factor = 10i128
-                .checked_pow(exponent as u32)
-                .ok_or_else(out_of_range)?;
-            value = digit
-                .checked_mul(factor)
-                .and_then(|d| value.checked_add(d))
-                .ok_or_else(out_of_range)?;
-        } else {
-            // The first digit that reaches below the scale decides rounding.
-            let divisor = 10i128.pow((-exponent).min(4) as u32);
-            if exponent > -4 {
-                value = value
-                    .checked_add(digit / divisor)
-                    .ok_or_else(out_of_range)?;
-            }
-            round_up = (digit % divisor) * 2 >= divisor;
-            break;
-        }
-    }
-    if round_up {
-        value = value.checked_add(1).ok_or_else(out_of_range)?;
-    }
-    if value >= 10i128.pow(u32::from(precision)) {
-        return Err(out_of_range());
-    }
-    Ok(if sign == 0x4000 { -value } else { value })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// PostgreSQL's binary numeric: ndigits, weight, sign, dscale, digits.
-    fn numeric(weight: i16, negative: bool, digits: &[i16]) -> Vec<u8> {
-        let mut out = Vec::new();
-        out.extend_from_slice(&(digits.len() as i16).to_be_bytes());
-        out.extend_from_slice(&weight.to_be_bytes());
-        out.extend_from_slice(&(if negative { 0x4000u16 } else { 0 }).to_be_bytes());
-        out.extend_from_slice(&0i16.to_be_bytes());
-        for d in digits {
-            out.extend_from_slice(&d.to_be_bytes());
-        }
-        out
-    }
-
-    #[test]
-    fn numerics_scale_and_round_half_away_from_zero() {
-        // 12345.678 = [1, 2345, 6780] with weight 1
-        let n = numeric(1, false, &[1, 2345, 6780]);
-        assert_eq!(numeric_to_i128(&n, 10, 2), Ok(1_234_568));
-        assert_eq!(numeric_to_i128(&n, 12, 3), Ok(12_345_678));
-        assert_eq!(numeric_to_i128(&n, 12, 0), Ok(12_346));
-        let n = numeric(1, true, &[1, 2345, 6750]);
-        assert_eq!(numeric_to_i128(&n, 10, 2), Ok(-1_234_568));
-        // 0.00005 = [5000] with weight -2
-        assert_eq!(numeric_to_i128(&numeric(-2, false, &[5000]), 5, 4), Ok(1));
-        assert_eq!(numeric_to_i128(&numeric(-2, false, &[4999]), 5, 4), Ok(0));
-        // 10^40 does not fit.
-        assert!(numeric_to_i128(&numeric(10, false, &[1]), 38, 0).is_err());
-        // 1000 does not fit numeric(3, 0).
-        assert!(numeric_to_i128(&numeric(0, false, &[1000]), 3, 0).is_err());
-        assert_eq!(numeric_to_i128(&numeric(0, false, &[]), 3, 0), Ok(0));
-    }
 
     #[test]
     fn rows_split_across_chunks_decode_once() {

@@ -4,10 +4,12 @@
 
 pub mod catalog;
 pub mod copy;
+pub mod numeric;
 pub mod pushdown;
 pub mod source;
 pub mod table;
 pub mod types;
+pub mod write;
 
 use std::collections::VecDeque;
 use std::pin::Pin;

@@ -14,6 +14,7 @@ use datafusion::common::ScalarValue;
 use datafusion::logical_expr::expr::{Between, BinaryExpr, Cast, InList};
 use datafusion::logical_expr::{Expr, Operator};
 
+use super::numeric::decimal_text;
 use super::types::PgKind;
 use super::{PgColumn, quote_ident};
 
@@ -231,21 +232,6 @@ fn literal(expr: &Expr, class: Class) -> Option<String> {
     }
 }
 
-/// `value` × 10^-`scale` as decimal text.
-fn decimal_text(value: i128, scale: i8) -> String {
-    if scale <= 0 {
-        let mut text = value.to_string();
-        text.extend(std::iter::repeat_n('0', (-scale) as usize));
-        return text;
-    }
-    let digits = value.unsigned_abs().to_string();
-    let scale = scale as usize;
-    let padded = format!("{digits:0>width$}", width = scale + 1);
-    let (int, frac) = padded.split_at(padded.len() - scale);
-    let sign = if value < 0 { "-" } else { "" };
-    format!("{sign}{int}.{frac}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,8 +318,5 @@ mod tests {
             None,
             "an OR with one side kept keeps both"
         );
-        assert_eq!(decimal_text(5, 3), "0.005");
-        assert_eq!(decimal_text(12345, 0), "12345");
-        assert_eq!(decimal_text(12, -2), "1200");
     }
 }

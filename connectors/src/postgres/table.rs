@@ -15,6 +15,7 @@ use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::TableProvider;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
+use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use super::pushdown::filter_sql;
 use super::source::{PgSource, SourceError};
+use super::write::{PgInsertExec, PgInsertSpec};
 use super::{PgColumn, ReadError, arrow_schema, quote_ident, read_query, select_list};
 use crate::sqlstate::{SqlState, tag};
 
@@ -118,6 +120,31 @@ impl TableProvider for PgTable {
             sql.push_str(&format!(" LIMIT {limit}"));
         }
         Ok(Arc::new(PgScanExec::new(self.source.clone(), sql, columns)))
+    }
+
+    async fn insert_into(
+        &self,
+        _state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let overwrite = match insert_op {
+            InsertOp::Append => false,
+            InsertOp::Overwrite => true,
+            InsertOp::Replace => {
+                return Err(DataFusionError::NotImplemented(
+                    "REPLACE INTO a PostgreSQL table".to_owned(),
+                ));
+            }
+        };
+        let spec = PgInsertSpec {
+            source: self.source.clone(),
+            schema_name: self.schema_name.clone(),
+            table_name: self.table_name.clone(),
+            columns: self.columns.clone(),
+            overwrite,
+        };
+        Ok(Arc::new(PgInsertExec::new(spec, input)))
     }
 }
 
@@ -260,6 +287,14 @@ pub fn to_datafusion(error: ReadError) -> DataFusionError {
         ),
         ReadError::UndefinedTable(_) => {
             DataFusionError::Execution(tag(SqlState::UNDEFINED_TABLE, &error.to_string()))
+        }
+        // PostgreSQL's own SQLSTATE (23505, 23502, 22003, ...) where Strata
+        // knows it, with PostgreSQL's message.
+        ReadError::Postgres(e) if e.as_db_error().is_some() => {
+            let db = e.as_db_error().map(|db| (db.code().code(), db.message()));
+            let (code, message) = db.unwrap_or(("", ""));
+            let state = SqlState::known(code).unwrap_or(SqlState::DATA_EXCEPTION);
+            DataFusionError::Execution(tag(state, message))
         }
         _ => DataFusionError::Execution(error.to_string()),
     }

@@ -36,6 +36,11 @@ pub const JSON_EXTENSION: &str = "arrow.json";
 /// Arrow's canonical UUID extension: a 16-byte fixed-size binary column.
 pub const UUID_EXTENSION: &str = "arrow.uuid";
 
+/// Microseconds from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
+pub(crate) const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+/// Days from 1970-01-01 to 2000-01-01.
+pub(crate) const PG_EPOCH_DAYS: i32 = 10_957;
+
 /// Precision and scale unconstrained `numeric` is read with.
 pub const UNCONSTRAINED_NUMERIC: (u8, i8) = (38, 10);
 

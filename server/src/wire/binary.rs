@@ -3,6 +3,7 @@
 use bytes::{BufMut, BytesMut};
 use datafusion::arrow::array::Array;
 use pgwire::api::Type;
+use strata_connectors::postgres::numeric::write_numeric;
 
 use super::value::{Cell, cell};
 
@@ -81,65 +82,6 @@ fn write_cell(value: &Cell<'_>, pg: &Type, out: &mut BytesMut) {
             }
         }
         Cell::Display(s) => out.put_slice(s.as_bytes()),
-    }
-}
-
-/// Encodes a plain decimal string (`-12.340`) as PostgreSQL's binary numeric:
-/// base-10000 digits with a weight, a sign and the display scale.
-pub fn write_numeric(decimal: &str, out: &mut BytesMut) {
-    let (negative, unsigned) = match decimal.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, decimal),
-    };
-    let (int_part, frac_part) = unsigned.split_once('.').unwrap_or((unsigned, ""));
-    let int_part = int_part.trim_start_matches('0');
-    let dscale = frac_part.len() as i16;
-
-    // Integer digits grouped by four from the right, fraction digits from the left.
-    let mut groups: Vec<i16> = Vec::new();
-    let lead = int_part.len() % 4;
-    let mut start = 0;
-    if lead > 0 {
-        groups.push(int_part[..lead].parse().unwrap_or(0));
-        start = lead;
-    }
-    while start < int_part.len() {
-        groups.push(int_part[start..start + 4].parse().unwrap_or(0));
-        start += 4;
-    }
-    let int_groups = groups.len() as i16;
-    let mut frac = frac_part.to_owned();
-    while frac.len() % 4 != 0 {
-        frac.push('0');
-    }
-    for chunk in frac.as_bytes().chunks(4) {
-        let text = std::str::from_utf8(chunk).unwrap_or("0");
-        groups.push(text.parse().unwrap_or(0));
-    }
-
-    let mut weight = int_groups - 1;
-    // Leading zero groups only shift the weight; trailing ones carry nothing.
-    let leading_zeros = groups.iter().take_while(|g| **g == 0).count();
-    groups.drain(..leading_zeros);
-    weight -= leading_zeros as i16;
-    while groups.last() == Some(&0) {
-        groups.pop();
-    }
-    if groups.is_empty() {
-        weight = 0;
-    }
-    let sign: u16 = if negative && !groups.is_empty() {
-        0x4000
-    } else {
-        0
-    };
-
-    out.put_i16(groups.len() as i16);
-    out.put_i16(weight);
-    out.put_u16(sign);
-    out.put_i16(dscale);
-    for g in groups {
-        out.put_i16(g);
     }
 }
 

@@ -611,7 +611,7 @@ mod tests {
     fn binary_numeric_round_trips() {
         for text in ["12345.678", "-0.0001", "0.00", "100000000", "7"] {
             let mut buf = bytes::BytesMut::new();
-            super::super::binary::write_numeric(text, &mut buf);
+            strata_connectors::postgres::numeric::write_numeric(text, &mut buf);
             assert_eq!(numeric_from_binary(&buf).unwrap(), text);
         }
     }
