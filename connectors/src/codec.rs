@@ -25,12 +25,14 @@ use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConve
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::postgres::sliced::{as_sliced, from_sliced};
 use crate::postgres::table::{PgScanExec, PgTable};
 use crate::postgres::write::PgInsertExec;
 
 const PG_TABLE: &[u8] = b"strata:pg-table:";
 const PG_SCAN: &[u8] = b"strata:pg-scan:";
 const PG_INSERT: &[u8] = b"strata:pg-insert:";
+const PG_SLICED: &[u8] = b"strata:pg-sliced:";
 
 /// The logical codec: serialises the plans the server hands to the scheduler.
 pub fn logical_codec() -> Arc<dyn LogicalExtensionCodec> {
@@ -132,6 +134,10 @@ impl PhysicalExtensionCodec for StrataPhysicalCodec {
         if let Some(json) = buf.strip_prefix(PG_SCAN) {
             return Ok(Arc::new(PgScanExec::from_spec(decode(json)?)));
         }
+        if let Some(json) = buf.strip_prefix(PG_SLICED) {
+            let (spec, groups) = decode(json)?;
+            return Ok(from_sliced(spec, groups));
+        }
         if let Some(json) = buf.strip_prefix(PG_INSERT) {
             let [input] = inputs else {
                 return Err(DataFusionError::Internal(format!(
@@ -155,6 +161,9 @@ impl PhysicalExtensionCodec for StrataPhysicalCodec {
     ) -> Result<()> {
         if let Some(scan) = node.downcast_ref::<PgScanExec>() {
             return encode(PG_SCAN, &scan.spec(), buf);
+        }
+        if let Some(sliced) = as_sliced(&node) {
+            return encode(PG_SLICED, &sliced, buf);
         }
         if let Some(insert) = node.downcast_ref::<PgInsertExec>() {
             return encode(PG_INSERT, insert.spec(), buf);

@@ -153,8 +153,10 @@ async fn every_scan_reads_each_row_once_on_two_executors() {
         .map(|row| row.get::<_, String>(1))
         .collect();
     assert!(
-        plan.contains("ResolvedStage") && plan.contains("PgScanExec: source=pg"),
-        "the PostgreSQL scan is not part of a stage:\n{plan}"
+        plan.contains("ResolvedStage")
+            && plan.contains("file_groups={2 groups")
+            && plan.contains("file_type=postgres, source=pg"),
+        "the PostgreSQL scan is not read in ctid slices in a stage:\n{plan}"
     );
     let row = client
         .query_one(&sql, &[])

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod copy;
 pub mod numeric;
 pub mod pushdown;
+pub mod sliced;
 pub mod source;
 pub mod table;
 pub mod types;

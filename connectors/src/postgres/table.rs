@@ -27,10 +27,14 @@ use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
 use super::pushdown::filter_sql;
+use super::sliced::{SlicedSpec, ctid_slices, sliced_scan};
 use super::source::{PgSource, SourceError};
 use super::write::{PgInsertExec, PgInsertSpec};
 use super::{PgColumn, ReadError, arrow_schema, quote_ident, read_query, select_list};
 use crate::sqlstate::{SqlState, tag};
+
+/// A table smaller than this many pages (of 8 KiB) is read by one task.
+const MIN_PAGES_PER_SLICE: u64 = 128;
 
 /// A table of a PostgreSQL source.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -52,6 +56,42 @@ impl PgTable {
             table_name: table.to_owned(),
             columns,
         })
+    }
+
+    /// ctid ranges to read the table in, when it is a table (not a view)
+    /// large enough to split, on PostgreSQL 14 or later (whose TID range
+    /// scans read just the pages of a range); `None` means one reader.
+    async fn slices(&self, target_partitions: usize) -> Result<Option<Vec<String>>> {
+        if target_partitions < 2 {
+            return Ok(None);
+        }
+        let client = self
+            .source
+            .connect()
+            .await
+            .map_err(|e| to_datafusion(e.into()))?;
+        let row = client
+            .query_opt(
+                "SELECT c.relkind::text, \
+                        pg_relation_size(c.oid) / current_setting('block_size')::int8, \
+                        current_setting('server_version_num')::int4 \
+                 FROM pg_class c WHERE c.oid = to_regclass($1)",
+                &[&self.qualified_name()],
+            )
+            .await
+            .map_err(|e| to_datafusion(ReadError::Postgres(e)))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let (kind, pages, version): (String, i64, i32) = (row.get(0), row.get(1), row.get(2));
+        if kind != "r" || version < 140_000 {
+            return Ok(None);
+        }
+        let count = (pages.max(0) as u64 / MIN_PAGES_PER_SLICE).min(target_partitions as u64);
+        if count < 2 {
+            return Ok(None);
+        }
+        Ok(Some(ctid_slices(pages as u64, count as usize)))
     }
 
     /// `"schema"."table"`.
@@ -89,7 +129,7 @@ impl TableProvider for PgTable {
 
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         limit: Option<usize>,
@@ -98,7 +138,7 @@ impl TableProvider for PgTable {
             Some(indices) => indices.iter().map(|&i| self.columns[i].clone()).collect(),
             None => self.columns.clone(),
         };
-        let mut sql = format!(
+        let select = format!(
             "SELECT {} FROM {}",
             select_list(&columns),
             self.qualified_name()
@@ -112,6 +152,19 @@ impl TableProvider for PgTable {
                 })
             })
             .collect::<Result<_>>()?;
+        if limit.is_none() {
+            let target = state.config_options().execution.target_partitions;
+            if let Some(slices) = self.slices(target).await? {
+                return Ok(sliced_scan(SlicedSpec {
+                    source: self.source.clone(),
+                    select,
+                    conditions,
+                    slices,
+                    columns,
+                }));
+            }
+        }
+        let mut sql = select;
         if !conditions.is_empty() {
             sql.push_str(" WHERE ");
             sql.push_str(&conditions.join(" AND "));
