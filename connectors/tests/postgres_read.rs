@@ -488,5 +488,42 @@ async fn a_large_table_reads_in_ctid_slices_that_each_task_can_take_alone() {
         total += batches.iter().map(RecordBatch::num_rows).sum::<usize>();
     }
     assert_eq!(total, 300_000, "every row once over the slices");
+    assert!(spec.snapshot.is_some());
+
+    // Rows committed after planning are not seen by any slice: all of them
+    // read the snapshot exported when the scan was planned.
+    let planned = ctx
+        .sql("SELECT count(*), sum(id) FROM wide WHERE id > 0")
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
+    scratch
+        .client
+        .batch_execute(&format!(
+            "INSERT INTO {s}.wide SELECT g, 'late' FROM generate_series(300001, 310000) g;
+             UPDATE {s}.wide SET id = id + 1000000 WHERE id <= 1000;
+             DELETE FROM {s}.wide WHERE id BETWEEN 150000 AND 150999;"
+        ))
+        .await
+        .unwrap();
+    let batches = datafusion::physical_plan::collect(planned, ctx.task_ctx())
+        .await
+        .unwrap();
+    let row = &batches[0];
+    assert_eq!(
+        row.column(0)
+            .as_primitive::<arrow::datatypes::Int64Type>()
+            .value(0),
+        300_000
+    );
+    assert_eq!(
+        row.column(1)
+            .as_primitive::<arrow::datatypes::Int64Type>()
+            .value(0),
+        300_000 * 300_001 / 2,
+        "one snapshot, from before the changes"
+    );
     scratch.drop().await;
 }

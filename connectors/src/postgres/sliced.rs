@@ -46,6 +46,9 @@ pub struct SlicedSpec {
     /// One predicate per slice.
     pub slices: Vec<String>,
     pub columns: Vec<PgColumn>,
+    /// A snapshot exported when the scan was planned, which every slice
+    /// reads (`SET TRANSACTION SNAPSHOT`): all of them see the same rows.
+    pub snapshot: Option<String>,
 }
 
 impl SlicedSpec {
@@ -84,17 +87,60 @@ pub fn ctid_slices(pages: u64, count: usize) -> Vec<String> {
         .collect()
 }
 
-/// The scan plan: one file group per slice.
-pub fn sliced_scan(spec: SlicedSpec) -> Arc<dyn ExecutionPlan> {
+/// Holds the transaction that exported a scan's snapshot open while the
+/// planned scan lives (it keeps the snapshot importable), at most
+/// [`SNAPSHOT_HOLD`].
+#[derive(Debug)]
+pub struct SnapshotGuard(tokio::task::JoinHandle<()>);
+
+impl Drop for SnapshotGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The longest a planned scan keeps its snapshot's transaction open.
+pub const SNAPSHOT_HOLD: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// Opens a read-only repeatable-read transaction on `source` and exports
+/// its snapshot; the transaction stays open until the guard is dropped.
+pub async fn export_snapshot(source: &PgSource) -> Result<(String, SnapshotGuard)> {
+    let client = source
+        .connect()
+        .await
+        .map_err(|e| to_datafusion(e.into()))?;
+    client
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .await
+        .map_err(|e| to_datafusion(e.into()))?;
+    let row = client
+        .query_one("SELECT pg_export_snapshot()", &[])
+        .await
+        .map_err(|e| to_datafusion(e.into()))?;
+    let snapshot: String = row.get(0);
+    let hold = tokio::spawn(async move {
+        tokio::time::sleep(SNAPSHOT_HOLD).await;
+        drop(client);
+    });
+    Ok((snapshot, SnapshotGuard(hold)))
+}
+
+/// The scan plan: one file group per slice. `guard` keeps the spec's
+/// snapshot alive for as long as the plan.
+pub fn sliced_scan(spec: SlicedSpec, guard: Option<SnapshotGuard>) -> Arc<dyn ExecutionPlan> {
     let groups: Vec<FileGroup> = (0..spec.slices.len())
         .map(|i| FileGroup::new(vec![PartitionedFile::new(format!("{SLICE_PREFIX}/{i}"), 0)]))
         .collect();
-    sliced_scan_with_groups(spec, groups)
+    sliced_scan_with_groups(spec, groups, guard.map(Arc::new))
 }
 
 /// The scan plan over `groups` (a task's share after Ballista cut it).
-pub fn sliced_scan_with_groups(spec: SlicedSpec, groups: Vec<FileGroup>) -> Arc<dyn ExecutionPlan> {
-    let source = Arc::new(PgSliceSource::new(spec));
+fn sliced_scan_with_groups(
+    spec: SlicedSpec,
+    groups: Vec<FileGroup>,
+    guard: Option<Arc<SnapshotGuard>>,
+) -> Arc<dyn ExecutionPlan> {
+    let source = Arc::new(PgSliceSource::new(spec, guard));
     let config = FileScanConfigBuilder::new(local_url(), source)
         .with_file_groups(groups)
         .build();
@@ -138,7 +184,11 @@ pub fn from_sliced(spec: SlicedSpec, groups: Vec<Vec<usize>>) -> Arc<dyn Executi
             )
         })
         .collect();
-    sliced_scan_with_groups(spec, groups)
+    sliced_scan_with_groups(spec, groups, None)
+}
+
+fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }
 
 fn slice_index(path: &str) -> Option<usize> {
@@ -152,6 +202,8 @@ fn slice_index(path: &str) -> Option<usize> {
 #[derive(Clone)]
 pub struct PgSliceSource {
     spec: Arc<SlicedSpec>,
+    /// Only on the node that planned the scan.
+    _snapshot: Option<Arc<SnapshotGuard>>,
     table_schema: TableSchema,
     metrics: ExecutionPlanMetricsSet,
     batch_size: usize,
@@ -167,10 +219,11 @@ impl fmt::Debug for PgSliceSource {
 }
 
 impl PgSliceSource {
-    fn new(spec: SlicedSpec) -> Self {
+    fn new(spec: SlicedSpec, snapshot: Option<Arc<SnapshotGuard>>) -> Self {
         let table_schema = TableSchema::from(arrow_schema(&spec.columns));
         Self {
             spec: Arc::new(spec),
+            _snapshot: snapshot,
             table_schema,
             metrics: ExecutionPlanMetricsSet::new(),
             batch_size: 8192,
@@ -188,6 +241,7 @@ impl FileSource for PgSliceSource {
         Ok(Arc::new(PgSliceOpener {
             spec: Arc::clone(&self.spec),
             batch_size: self.batch_size,
+            _snapshot: self._snapshot.clone(),
         }))
     }
 
@@ -249,6 +303,8 @@ impl FileSource for PgSliceSource {
 struct PgSliceOpener {
     spec: Arc<SlicedSpec>,
     batch_size: usize,
+    /// The plan may be gone while its streams still open slices.
+    _snapshot: Option<Arc<SnapshotGuard>>,
 }
 
 impl FileOpener for PgSliceOpener {
@@ -265,6 +321,16 @@ impl FileOpener for PgSliceOpener {
                 .connect()
                 .await
                 .map_err(|e| to_datafusion(e.into()))?;
+            if let Some(snapshot) = &spec.snapshot {
+                client
+                    .batch_execute(&format!(
+                        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
+                         SET TRANSACTION SNAPSHOT {}",
+                        quote_literal(snapshot)
+                    ))
+                    .await
+                    .map_err(|e| to_datafusion(e.into()))?;
+            }
             let stream = read_query(Arc::new(client), sql, spec.columns.clone(), batch_size)
                 .map_err(to_datafusion)
                 .boxed();

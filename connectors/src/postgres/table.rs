@@ -27,7 +27,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
 use super::pushdown::filter_sql;
-use super::sliced::{SlicedSpec, ctid_slices, sliced_scan};
+use super::sliced::{SlicedSpec, ctid_slices, export_snapshot, sliced_scan};
 use super::source::{PgSource, SourceError};
 use super::write::{PgInsertExec, PgInsertSpec};
 use super::{PgColumn, ReadError, arrow_schema, quote_ident, read_query, select_list};
@@ -155,13 +155,16 @@ impl TableProvider for PgTable {
         if limit.is_none() {
             let target = state.config_options().execution.target_partitions;
             if let Some(slices) = self.slices(target).await? {
-                return Ok(sliced_scan(SlicedSpec {
+                let (snapshot, guard) = export_snapshot(&self.source).await?;
+                let spec = SlicedSpec {
                     source: self.source.clone(),
                     select,
                     conditions,
                     slices,
                     columns,
-                }));
+                    snapshot: Some(snapshot),
+                };
+                return Ok(sliced_scan(spec, Some(guard)));
             }
         }
         let mut sql = select;
