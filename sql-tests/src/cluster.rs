@@ -253,6 +253,17 @@ impl Cluster {
             .map_err(|e| e.to_string())
     }
 
+    /// Every process's whole log.
+    pub fn logs_in_full(&self) -> String {
+        let mut nodes: Vec<&Node> = vec![&self.scheduler, &self.server];
+        nodes.extend(self.executors.iter().flatten().map(|e| &e.node));
+        nodes
+            .into_iter()
+            .map(|node| std::fs::read_to_string(&node.log).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// The tail of every process's log, for a failure message.
     pub fn logs(&self) -> String {
         let mut out = format!("--- scheduler\n{}\n", self.scheduler.log_tail(30));

@@ -547,3 +547,103 @@ async fn stopping_a_statement_stops_its_tasks() {
         .expect("the next query");
     assert_eq!(rows.get::<_, i64>(0), (ROWS / 1000) as i64);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_source_password_appears_in_no_output() {
+    let _turn = ONE_CLUSTER_AT_A_TIME.lock().await;
+    let (pg, pg_connection) = tokio_postgres::connect(&Database::postgres().conninfo, NoTls)
+        .await
+        .expect("PostgreSQL on 127.0.0.1:5432");
+    tokio::spawn(pg_connection);
+    let schema = format!("strata_secret_{}", std::process::id());
+    pg.batch_execute(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
+         CREATE TABLE {schema}.t AS SELECT g AS k, md5(g::text) AS h FROM generate_series(1, 100000) g;
+         CREATE TABLE {schema}.t2 (k bigint, h text);"
+    ))
+    .await
+    .expect("the PostgreSQL tables");
+
+    // PostgreSQL here trusts loopback connections, so any password works;
+    // what matters is that this one is never shown.
+    let secret = format!("pw-{}-never-shown-7f2c", std::process::id());
+    let secret_dir = tempfile::tempdir().unwrap();
+    let secret_file = secret_dir.path().join("pg-password");
+    std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
+    let config = format!(
+        "[sources.pg]\nkind = \"postgres\"\nurl = {:?}\npassword_file = {:?}\n",
+        Database::postgres().conninfo,
+        secret_file.display().to_string()
+    );
+    let cluster = Cluster::start_with_config(2, 1, 15, &config)
+        .await
+        .expect("a cluster");
+    let client = connect(&cluster).await;
+
+    let mut seen = String::new();
+    for sql in [
+        format!("SELECT count(*), max(h) FROM pg.{schema}.t WHERE k > 10"),
+        format!("EXPLAIN SELECT count(*) FROM pg.{schema}.t"),
+        format!("EXPLAIN VERBOSE SELECT * FROM pg.{schema}.t LIMIT 3"),
+        format!("INSERT INTO pg.{schema}.t2 SELECT k, h FROM pg.{schema}.t WHERE k < 1000"),
+        format!("SELECT * FROM pg.{schema}.missing"),
+        format!("INSERT INTO pg.{schema}.t2 (k, h) VALUES ('not a number', 'x')"),
+        "SELECT * FROM information_schema.tables WHERE table_catalog = 'pg'".to_owned(),
+        "SELECT * FROM pg_catalog.pg_settings".to_owned(),
+        "SHOW ALL".to_owned(),
+    ] {
+        match client.simple_query(&sql).await {
+            Ok(messages) => {
+                for message in messages {
+                    if let tokio_postgres::SimpleQueryMessage::Row(row) = message {
+                        for i in 0..row.len() {
+                            seen.push_str(row.get(i).unwrap_or(""));
+                            seen.push('\n');
+                        }
+                    }
+                }
+            }
+            Err(e) => seen.push_str(&format!("{e:?}\n")),
+        }
+    }
+    assert!(
+        seen.contains("PgInsertExec") || seen.contains("file_type=postgres"),
+        "{seen}"
+    );
+
+    // The scheduler's REST API shows every job's stage plans.
+    let jobs = cluster.scheduler_api("/api/jobs").await.expect("jobs");
+    seen.push_str(&jobs.to_string());
+    for job in jobs.as_array().into_iter().flatten() {
+        if let Some(id) = job["job_id"].as_str() {
+            for path in [
+                format!("/api/job/{id}/stages?plan_format=metrics"),
+                format!("/api/job/{id}/config"),
+            ] {
+                if let Ok(doc) = cluster.scheduler_api(&path).await {
+                    seen.push_str(&doc.to_string());
+                }
+            }
+        }
+    }
+    // Every process's log.
+    let logs = cluster.logs_in_full();
+    assert!(
+        logs.contains("job submitted"),
+        "the logs were read: {}",
+        &logs[..logs.len().min(500)]
+    );
+    seen.push_str(&logs);
+
+    assert!(
+        !seen.contains(&secret),
+        "the password was shown:\n{}",
+        seen.lines()
+            .filter(|l| l.contains(&secret))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let _ = pg
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await;
+}
