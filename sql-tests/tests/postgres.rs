@@ -375,3 +375,97 @@ async fn inserts_into_postgres_are_atomic_and_keep_postgres_errors() {
     drop(strata);
     fixture.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tables_are_created_and_dropped_in_a_source() {
+    let fixture = Fixture::new("ddl").await;
+    let s = &fixture.schema;
+    let data = tempfile::tempdir().unwrap();
+    let strata = StrataUnderTest::start_with(data, vec![source()])
+        .await
+        .expect("Strata");
+    let client = connect(&strata.database().conninfo).await;
+    let check = |sql: String| {
+        let postgres = &fixture.postgres;
+        async move { postgres.query(&sql, &[]).await.unwrap() }
+    };
+
+    // CREATE TABLE AS: the table gets the mapped types and the rows.
+    let created = client
+        .simple_query(&format!(
+            "CREATE TABLE pg.{s}.summary AS \
+             SELECT customer, count(*) AS n, sum(amount) AS total, min(placed) AS first_day \
+             FROM pg.{s}.orders GROUP BY customer"
+        ))
+        .await
+        .expect("create table as");
+    assert!(
+        created
+            .iter()
+            .any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::CommandComplete(40))),
+        "{created:?}"
+    );
+    let types: Vec<(String, String)> = check(format!(
+        "SELECT column_name::text, data_type::text FROM information_schema.columns \
+         WHERE table_schema = '{s}' AND table_name = 'summary' ORDER BY ordinal_position"
+    ))
+    .await
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect();
+    assert_eq!(
+        types,
+        vec![
+            ("customer".to_owned(), "integer".to_owned()),
+            ("n".to_owned(), "bigint".to_owned()),
+            ("total".to_owned(), "numeric".to_owned()),
+            ("first_day".to_owned(), "date".to_owned()),
+        ]
+    );
+    let totals = check(format!(
+        "SELECT (SELECT sum(total) FROM {s}.summary)::text, (SELECT sum(amount) FROM {s}.orders)::text"
+    ))
+    .await;
+    assert_eq!(totals[0].get::<_, String>(0), totals[0].get::<_, String>(1));
+
+    // CREATE TABLE with columns and a key.
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE pg.{s}.plain (id bigint NOT NULL, name text, PRIMARY KEY (id))"
+        ))
+        .await
+        .expect("create table");
+    client
+        .batch_execute(&format!("INSERT INTO pg.{s}.plain VALUES (1, 'one')"))
+        .await
+        .expect("insert");
+    let error = client
+        .batch_execute(&format!("INSERT INTO pg.{s}.plain VALUES (1, 'again')"))
+        .await
+        .expect_err("the key holds");
+    assert_eq!(error.code().map(|c| c.code()), Some("23505"), "{error}");
+
+    // A CREATE TABLE AS whose query fails leaves no table behind.
+    let error = client
+        .batch_execute(&format!(
+            "CREATE TABLE pg.{s}.broken AS SELECT id / (id - id) AS x FROM pg.{s}.orders"
+        ))
+        .await
+        .expect_err("division by zero");
+    assert_eq!(error.code().map(|c| c.code()), Some("22012"), "{error}");
+    let left = check(format!("SELECT to_regclass('{s}.broken')::text")).await;
+    assert_eq!(left[0].get::<_, Option<String>>(0), None);
+
+    // DROP TABLE drops it in PostgreSQL.
+    client
+        .batch_execute(&format!(
+            "DROP TABLE pg.{s}.summary; DROP TABLE IF EXISTS pg.{s}.never_was"
+        ))
+        .await
+        .expect("drop");
+    let gone = check(format!("SELECT to_regclass('{s}.summary')::text")).await;
+    assert_eq!(gone[0].get::<_, Option<String>>(0), None);
+
+    drop(strata);
+    fixture.drop().await;
+}

@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod copy;
+pub mod ddl;
 pub mod numeric;
 pub mod pushdown;
 pub mod sliced;

@@ -20,14 +20,17 @@ use ballista_core::extension::{SessionConfigExt, SessionStateExt};
 use datafusion::arrow::array::{AsArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef, UInt64Type};
 use datafusion::catalog::CatalogProviderList;
+use datafusion::catalog::default_table_source::provider_as_source;
 use datafusion::common::ParamValues;
 use datafusion::common::TableReference;
 use datafusion::common::metadata::ScalarAndMetadata;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionState;
+use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{
-    DdlStatement, DmlStatement, LogicalPlan, Statement as LogicalStatement, WriteOp,
+    DdlStatement, DmlStatement, LogicalPlan, LogicalPlanBuilder, Statement as LogicalStatement,
+    WriteOp,
 };
 use datafusion::physical_plan::{SendableRecordBatchStream, execute_stream};
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -38,6 +41,7 @@ use datafusion_pg_catalog::setup_pg_catalog;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use strata_connectors::postgres::catalog::PgCatalog;
 use strata_connectors::postgres::source::PgSource;
+use strata_connectors::postgres::table::{PgTable, to_datafusion};
 use strata_connectors::session::{DEFAULT_CATALOG, session_config, session_state};
 
 use crate::error::{Result, StrataError};
@@ -717,7 +721,10 @@ impl Session {
     /// error PostgreSQL would give when the cause can be pinned down.
     async fn plan(&self, statement: &DFStatement) -> Result<LogicalPlan> {
         if let DFStatement::Statement(sql) = statement
-            && matches!(sql.as_ref(), SqlStatement::CreateTable(_))
+            && let SqlStatement::CreateTable(create) = sql.as_ref()
+            && self
+                .source_catalog(&TableReference::from(create.name.to_string()))
+                .is_none()
         {
             return Err(StrataError::NotSupported(
                 "CREATE TABLE for managed tables (use CREATE EXTERNAL TABLE over files)".to_owned(),
@@ -795,6 +802,16 @@ impl Session {
             plan = plan.with_param_values(ParamValues::List(params))?;
         }
         match &plan {
+            LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create))
+                if self.source_catalog(&create.name).is_some() =>
+            {
+                self.create_in_source(create, control).await
+            }
+            LogicalPlan::Ddl(DdlStatement::DropTable(drop))
+                if self.source_catalog(&drop.name).is_some() =>
+            {
+                self.drop_in_source(&drop.name, drop.if_exists).await
+            }
             LogicalPlan::Ddl(ddl) => {
                 let ddl = ddl.clone();
                 self.ctx.execute_logical_plan(plan).await?.collect().await?;
@@ -874,6 +891,135 @@ impl Session {
 
     /// Checks and completes DDL before DataFusion runs it: refuses names that
     /// exist (42P07) and makes file locations absolute.
+    /// The PostgreSQL source `name` lives in, if any.
+    fn source_catalog(&self, name: &TableReference) -> Option<&PgCatalog> {
+        let options = self.ctx.state().config().options().clone();
+        let resolved = name.clone().resolve(
+            &options.catalog.default_catalog,
+            &options.catalog.default_schema,
+        );
+        self.engine
+            .sources
+            .iter()
+            .find(|catalog| catalog.source().name == *resolved.catalog)
+    }
+
+    /// `CREATE TABLE <source>.<schema>.<table> [AS SELECT ...]`: the table is
+    /// created in PostgreSQL with the mapped types, then the rows of the
+    /// query (if any) are inserted as by INSERT. If the insert fails, the
+    /// new table is dropped again.
+    async fn create_in_source(
+        &self,
+        create: &datafusion::logical_expr::CreateMemoryTable,
+        control: &QueryControl,
+    ) -> Result<Output> {
+        let catalog = self
+            .source_catalog(&create.name)
+            .ok_or_else(|| StrataError::Internal("the source went away".to_owned()))?
+            .clone();
+        let options = self.ctx.state().config().options().clone();
+        let resolved = create.name.clone().resolve(
+            &options.catalog.default_catalog,
+            &options.catalog.default_schema,
+        );
+        let qualified = format!(
+            "{}.{}",
+            strata_connectors::postgres::quote_ident(&resolved.schema),
+            strata_connectors::postgres::quote_ident(&resolved.table)
+        );
+        let schema = create.input.schema().as_arrow().clone();
+        let mut primary_key = None;
+        let mut unique = Vec::new();
+        for constraint in create.constraints.iter() {
+            match constraint {
+                datafusion::common::Constraint::PrimaryKey(columns) => {
+                    primary_key = Some(columns.clone())
+                }
+                datafusion::common::Constraint::Unique(columns) => unique.push(columns.clone()),
+            }
+        }
+        let sql = strata_connectors::postgres::ddl::create_table_sql(
+            &qualified,
+            &schema,
+            create.if_not_exists,
+            primary_key.as_deref(),
+            &unique,
+        )
+        .map_err(StrataError::NotSupported)?;
+        let client = control
+            .run(async {
+                catalog
+                    .source()
+                    .connect()
+                    .await
+                    .map_err(|e| StrataError::DataFusion(to_datafusion(e.into())))
+            })
+            .await?;
+        client
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| StrataError::DataFusion(to_datafusion(e.into())))?;
+        let has_rows = !matches!(create.input.as_ref(), LogicalPlan::EmptyRelation(_));
+        if !has_rows {
+            return Ok(Output::Command(CommandDone::tag("CREATE TABLE".to_owned())));
+        }
+        let inserted = async {
+            let table = PgTable::load(catalog.source(), &resolved.schema, &resolved.table)
+                .await
+                .map_err(|e| StrataError::DataFusion(to_datafusion(e)))?;
+            let insert = LogicalPlanBuilder::insert_into(
+                create.input.as_ref().clone(),
+                resolved.clone(),
+                provider_as_source(Arc::new(table)),
+                InsertOp::Append,
+            )?
+            .build()?;
+            let (_, stream) = self.start(insert, control).await?;
+            count_rows(stream).await
+        }
+        .await;
+        match inserted {
+            Ok(count) => Ok(Output::Command(CommandDone::tag(format!("SELECT {count}")))),
+            Err(e) => {
+                if let Err(drop) = client
+                    .batch_execute(&format!("DROP TABLE {qualified}"))
+                    .await
+                {
+                    tracing::warn!(table = %qualified, error = %drop, "cannot drop a half-created table");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// `DROP TABLE <source>.<schema>.<table>`, in PostgreSQL.
+    async fn drop_in_source(&self, name: &TableReference, if_exists: bool) -> Result<Output> {
+        let catalog = self
+            .source_catalog(name)
+            .ok_or_else(|| StrataError::Internal("the source went away".to_owned()))?;
+        let options = self.ctx.state().config().options().clone();
+        let resolved = name.clone().resolve(
+            &options.catalog.default_catalog,
+            &options.catalog.default_schema,
+        );
+        let exists = if if_exists { "IF EXISTS " } else { "" };
+        let sql = format!(
+            "DROP TABLE {exists}{}.{}",
+            strata_connectors::postgres::quote_ident(&resolved.schema),
+            strata_connectors::postgres::quote_ident(&resolved.table)
+        );
+        let client = catalog
+            .source()
+            .connect()
+            .await
+            .map_err(|e| StrataError::DataFusion(to_datafusion(e.into())))?;
+        client
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| StrataError::DataFusion(to_datafusion(e.into())))?;
+        Ok(Output::Command(CommandDone::tag("DROP TABLE".to_owned())))
+    }
+
     async fn prepare_ddl(&self, statement: &DFStatement) -> Result<DFStatement> {
         let DFStatement::CreateExternalTable(create) = statement else {
             return Ok(statement.clone());
