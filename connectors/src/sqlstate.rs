@@ -87,6 +87,7 @@ impl SqlState {
     pub const UNDEFINED_DATABASE: SqlState = SqlState("3D000");
     pub const DUPLICATE_TABLE: SqlState = SqlState("42P07");
     pub const DUPLICATE_SCHEMA: SqlState = SqlState("42P06");
+    pub const DUPLICATE_DATABASE: SqlState = SqlState("42P04");
     pub const DUPLICATE_COLUMN: SqlState = SqlState("42701");
     pub const AMBIGUOUS_COLUMN: SqlState = SqlState("42702");
     pub const DATATYPE_MISMATCH: SqlState = SqlState("42804");

@@ -24,6 +24,8 @@ pub enum StrataError {
     UndefinedDatabase(String),
     #[error("relation \"{0}\" already exists")]
     DuplicateTable(String),
+    #[error("database \"{0}\" already exists")]
+    DuplicateDatabase(String),
     #[error("function {0} does not exist")]
     UndefinedFunction(String),
     #[error("unrecognized configuration parameter \"{0}\"")]
@@ -75,6 +77,7 @@ impl StrataError {
             StrataError::UndefinedSchema(_) => SqlState::UNDEFINED_SCHEMA,
             StrataError::UndefinedDatabase(_) => SqlState::UNDEFINED_DATABASE,
             StrataError::DuplicateTable(_) => SqlState::DUPLICATE_TABLE,
+            StrataError::DuplicateDatabase(_) => SqlState::DUPLICATE_DATABASE,
             StrataError::UndefinedFunction(_) => SqlState::UNDEFINED_FUNCTION,
             StrataError::UnknownSetting(_) => SqlState::UNDEFINED_OBJECT,
             StrataError::InvalidSettingValue { .. } => SqlState::INVALID_PARAMETER_VALUE,

@@ -469,3 +469,90 @@ async fn tables_are_created_and_dropped_in_a_source() {
     drop(strata);
     fixture.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sources_attach_and_detach_with_sql_and_survive_a_restart() {
+    let fixture = Fixture::new("attach").await;
+    let s = &fixture.schema;
+    let conninfo = Database::postgres().conninfo;
+    let strata = StrataUnderTest::start().await.expect("Strata");
+    let client = connect(&strata.database().conninfo).await;
+
+    client
+        .batch_execute(&format!(
+            "ATTACH '{conninfo}' AS warehouse (TYPE postgres, PASSWORD_ENV 'STRATA_UNSET_VARIABLE')"
+        ))
+        .await
+        .expect_err("the password variable is not set");
+    client
+        .batch_execute(&format!("ATTACH '{conninfo}' AS warehouse (TYPE postgres)"))
+        .await
+        .expect("attach");
+    let count = |client: Client| {
+        let sql = format!("SELECT count(*) FROM warehouse.{s}.orders");
+        async move {
+            client
+                .query_one(&sql, &[])
+                .await
+                .map(|r| r.get::<_, i64>(0))
+        }
+    };
+    assert_eq!(
+        count(connect(&strata.database().conninfo).await)
+            .await
+            .unwrap(),
+        5000
+    );
+
+    let error = client
+        .batch_execute(&format!("ATTACH '{conninfo}' AS warehouse"))
+        .await
+        .expect_err("the name is taken");
+    assert_eq!(error.code().map(|c| c.code()), Some("42P04"), "{error}");
+    client
+        .batch_execute(&format!("ATTACH IF NOT EXISTS '{conninfo}' AS warehouse"))
+        .await
+        .expect("IF NOT EXISTS");
+    let error = client
+        .batch_execute("ATTACH 'postgres://app:hunter2@127.0.0.1/shop' AS leaky")
+        .await
+        .expect_err("a password in the URL");
+    assert_eq!(error.code().map(|c| c.code()), Some("22023"), "{error}");
+    assert!(!error.to_string().contains("hunter2"), "{error}");
+
+    // The attachment is kept across a restart.
+    drop(client);
+    let data = strata.stop();
+    let strata = StrataUnderTest::start_in(data).await.expect("Strata again");
+    let client = connect(&strata.database().conninfo).await;
+    assert_eq!(
+        count(connect(&strata.database().conninfo).await)
+            .await
+            .unwrap(),
+        5000
+    );
+
+    // DETACH forgets it, also after a restart.
+    client
+        .batch_execute("DETACH warehouse")
+        .await
+        .expect("detach");
+    let error = count(connect(&strata.database().conninfo).await)
+        .await
+        .expect_err("detached");
+    assert_eq!(error.code().map(|c| c.code()), Some("42P01"), "{error}");
+    client
+        .batch_execute("DETACH IF EXISTS warehouse")
+        .await
+        .expect("IF EXISTS");
+    drop(client);
+    let data = strata.stop();
+    let strata = StrataUnderTest::start_in(data).await.expect("Strata again");
+    let error = count(connect(&strata.database().conninfo).await)
+        .await
+        .expect_err("still detached");
+    assert_eq!(error.code().map(|c| c.code()), Some("42P01"), "{error}");
+
+    drop(strata);
+    fixture.drop().await;
+}

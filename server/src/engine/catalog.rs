@@ -11,6 +11,7 @@ use std::sync::Mutex;
 
 use datafusion::sql::parser::CreateExternalTable;
 use serde::{Deserialize, Serialize};
+use strata_connectors::postgres::source::PgSource;
 
 use crate::error::{Result, StrataError};
 
@@ -48,6 +49,9 @@ struct CatalogFile {
     version: u32,
     schemas: Vec<SchemaEntry>,
     objects: Vec<ObjectEntry>,
+    /// Sources attached with SQL (`ATTACH`); their definitions hold no secret.
+    #[serde(default)]
+    sources: Vec<PgSource>,
 }
 
 /// The persisted definitions, kept in step with the file.
@@ -114,6 +118,22 @@ impl CatalogStore {
     }
 
     /// Records a table or view, replacing an earlier one of the same name.
+    pub fn sources(&self) -> Vec<PgSource> {
+        self.lock().sources.clone()
+    }
+
+    /// Records a source attached with SQL, replacing one of the same name.
+    pub fn add_source(&self, source: PgSource) -> Result<()> {
+        self.update(|file| {
+            file.sources.retain(|s| s.name != source.name);
+            file.sources.push(source);
+        })
+    }
+
+    pub fn remove_source(&self, name: &str) -> Result<()> {
+        self.update(|file| file.sources.retain(|s| s.name != name))
+    }
+
     pub fn add_object(&self, entry: ObjectEntry) -> Result<()> {
         self.update(|file| {
             file.objects.retain(|o| {
@@ -145,6 +165,7 @@ impl CatalogStore {
             version: FORMAT_VERSION,
             schemas: file.schemas.clone(),
             objects: file.objects.clone(),
+            sources: file.sources.clone(),
         };
         change(&mut next);
         let bytes = serde_json::to_vec_pretty(&next)

@@ -55,7 +55,7 @@ pub use statement::{Command, Parsed};
 pub struct Engine {
     catalogs: Arc<dyn CatalogProviderList>,
     /// The PostgreSQL sources, also registered in `catalogs`.
-    sources: Vec<PgCatalog>,
+    sources: RwLock<Vec<PgCatalog>>,
     base: SessionState,
     store: CatalogStore,
     pg_parser: PostgresCompatibilityParser,
@@ -97,8 +97,19 @@ impl Engine {
                 .with_type_planner(Arc::new(types::StrataTypePlanner))
                 .build(),
         );
+        let store = CatalogStore::open(data_dir)?;
+        // Sources from the settings file, then those attached with SQL
+        // (the file wins a clash of names).
+        let mut all: Vec<PgSource> = sources.to_vec();
+        for attached in store.sources() {
+            if all.iter().any(|s| s.name == attached.name) {
+                tracing::warn!(source = %attached.name, "an attached source is shadowed by the settings file");
+            } else {
+                all.push(attached);
+            }
+        }
         let mut catalogs = Vec::new();
-        for source in sources {
+        for source in &all {
             let catalog = PgCatalog::new(source.clone());
             if let Err(e) = catalog.refresh(Duration::ZERO).await {
                 // The server starts anyway; the source is listed once it answers.
@@ -107,12 +118,11 @@ impl Engine {
             ctx.register_catalog(&source.name, Arc::new(catalog.clone()));
             catalogs.push(catalog);
         }
-        let store = CatalogStore::open(data_dir)?;
         replay(&ctx, &store).await;
         let base = ctx.state();
         Ok(Self {
             catalogs: Arc::clone(base.catalog_list()),
-            sources: catalogs,
+            sources: RwLock::new(catalogs),
             base,
             store,
             pg_parser: PostgresCompatibilityParser::new(),
@@ -123,12 +133,73 @@ impl Engine {
     /// Lists the sources' schemas and tables again, all at once, so that
     /// catalog queries see what exists there now.
     async fn refresh_sources(&self) {
-        let refreshes = self.sources.iter().map(|catalog| async move {
+        let sources = self.sources();
+        let refreshes = sources.iter().map(|catalog| async move {
             if let Err(e) = catalog.refresh(SOURCE_LISTING_MAX_AGE).await {
                 tracing::warn!(source = %catalog.source().name, error = %e, "cannot list a source");
             }
         });
         futures::future::join_all(refreshes).await;
+    }
+
+    /// The PostgreSQL sources, as catalogs.
+    fn sources(&self) -> Vec<PgCatalog> {
+        self.sources
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// `ATTACH`: lists the source (an unreachable one is refused), makes it a
+    /// catalog and records it so it is attached again after a restart.
+    pub async fn attach(&self, source: PgSource, if_not_exists: bool) -> Result<()> {
+        if self
+            .sources()
+            .iter()
+            .any(|c| c.source().name == source.name)
+        {
+            return if if_not_exists {
+                Ok(())
+            } else {
+                Err(StrataError::DuplicateDatabase(source.name))
+            };
+        }
+        let catalog = PgCatalog::new(source.clone());
+        catalog
+            .refresh(Duration::ZERO)
+            .await
+            .map_err(|e| StrataError::DataFusion(to_datafusion(e)))?;
+        self.store.add_source(source.clone())?;
+        self.catalogs
+            .register_catalog(source.name.clone(), Arc::new(catalog.clone()));
+        self.sources
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(catalog);
+        tracing::info!(source = %source.name, "source attached");
+        Ok(())
+    }
+
+    /// `DETACH`: the name no longer resolves to the source's tables.
+    pub fn detach(&self, name: &str, if_exists: bool) -> Result<()> {
+        let mut sources = self.sources.write().unwrap_or_else(|p| p.into_inner());
+        let Some(at) = sources.iter().position(|c| c.source().name == name) else {
+            return if if_exists {
+                Ok(())
+            } else {
+                Err(StrataError::UndefinedDatabase(name.to_owned()))
+            };
+        };
+        self.store.remove_source(name)?;
+        sources.remove(at);
+        // DataFusion's catalog list cannot forget a name: an empty catalog
+        // takes its place until a source of that name is attached again.
+        self.catalogs.register_catalog(
+            name.to_owned(),
+            Arc::new(datafusion::catalog::MemoryCatalogProvider::new()),
+        );
+        tracing::info!(source = %name, "source detached");
+        Ok(())
     }
 
     /// The catalogs (PostgreSQL databases) clients can connect to.
@@ -527,6 +598,20 @@ impl Session {
                 }
                 done
             }
+            Command::Attach {
+                source,
+                if_not_exists,
+            } => {
+                let engine = Arc::clone(&self.engine);
+                control
+                    .run(engine.attach(source.clone(), *if_not_exists))
+                    .await?;
+                CommandDone::tag("ATTACH")
+            }
+            Command::Detach { name, if_exists } => {
+                self.engine.detach(name, *if_exists)?;
+                CommandDone::tag("DETACH")
+            }
             Command::Sql(statement) => {
                 let output = self.run_sql(statement, params, control).await?;
                 return Ok(match output {
@@ -892,15 +977,15 @@ impl Session {
     /// Checks and completes DDL before DataFusion runs it: refuses names that
     /// exist (42P07) and makes file locations absolute.
     /// The PostgreSQL source `name` lives in, if any.
-    fn source_catalog(&self, name: &TableReference) -> Option<&PgCatalog> {
+    fn source_catalog(&self, name: &TableReference) -> Option<PgCatalog> {
         let options = self.ctx.state().config().options().clone();
         let resolved = name.clone().resolve(
             &options.catalog.default_catalog,
             &options.catalog.default_schema,
         );
         self.engine
-            .sources
-            .iter()
+            .sources()
+            .into_iter()
             .find(|catalog| catalog.source().name == *resolved.catalog)
     }
 
@@ -915,8 +1000,7 @@ impl Session {
     ) -> Result<Output> {
         let catalog = self
             .source_catalog(&create.name)
-            .ok_or_else(|| StrataError::Internal("the source went away".to_owned()))?
-            .clone();
+            .ok_or_else(|| StrataError::Internal("the source went away".to_owned()))?;
         let options = self.ctx.state().config().options().clone();
         let resolved = create.name.clone().resolve(
             &options.catalog.default_catalog,

@@ -6,7 +6,11 @@ use datafusion::sql::sqlparser::ast::{
     self, DiscardObject, Expr, ObjectNamePart, Set, Statement as SqlStatement, UnaryOperator, Value,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::ParserError;
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use strata_connectors::postgres::source::{PasswordRef, PgSource};
+use strata_connectors::session::DEFAULT_CATALOG;
 
 use crate::error::{Result, StrataError};
 
@@ -41,6 +45,16 @@ pub enum Command {
     DiscardAll,
     /// `DEALLOCATE name`; `None` is `DEALLOCATE ALL`.
     Deallocate(Option<String>),
+    /// `ATTACH 'postgres://...' AS name (TYPE postgres, PASSWORD_ENV '...')`.
+    Attach {
+        source: PgSource,
+        if_not_exists: bool,
+    },
+    /// `DETACH name`.
+    Detach {
+        name: String,
+        if_exists: bool,
+    },
     /// A statement for DataFusion.
     Sql(Box<DFStatement>),
 }
@@ -66,6 +80,13 @@ fn known_client_query(sql: &str) -> Option<&'static str> {
 }
 
 pub fn parse(sql: &str, pg: &PostgresCompatibilityParser) -> Result<Vec<Parsed>> {
+    if let Some(command) = parse_attach(sql)? {
+        return Ok(vec![Parsed {
+            sql: sql.trim().to_owned(),
+            command,
+            column_names: None,
+        }]);
+    }
     let sql = known_client_query(sql).unwrap_or(sql);
     // Catalog queries go through the compatibility parser first: it replaces
     // a few client queries DataFusion cannot plan (psql's policy and
@@ -105,6 +126,120 @@ pub fn parse(sql: &str, pg: &PostgresCompatibilityParser) -> Result<Vec<Parsed>>
             })
         })
         .collect()
+}
+
+/// `ATTACH` and `DETACH` (DuckDB's syntax, with Strata's options), which
+/// neither DataFusion nor the PostgreSQL dialect parse:
+///
+/// ```sql
+/// ATTACH [DATABASE] [IF NOT EXISTS] 'postgres://user@host:port/db' AS name
+///     [(TYPE postgres, PASSWORD_ENV 'VAR' | PASSWORD_FILE '/path')]
+/// DETACH [DATABASE] [IF EXISTS] name
+/// ```
+fn parse_attach(sql: &str) -> Result<Option<Command>> {
+    let dialect = PostgreSqlDialect {};
+    let tokens = Tokenizer::new(&dialect, sql)
+        .tokenize()
+        .map_err(|e| StrataError::Syntax(e.into()))?;
+    let mut words = tokens
+        .into_iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_) | Token::SemiColon))
+        .peekable();
+    let syntax = |message: &str| StrataError::Syntax(ParserError::ParserError(message.to_owned()));
+    let keyword = |token: Option<&Token>, word: &str| matches!(token, Some(Token::Word(w)) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word));
+    let attach = keyword(words.peek(), "attach");
+    if !attach && !keyword(words.peek(), "detach") {
+        return Ok(None);
+    }
+    words.next();
+    if keyword(words.peek(), "database") {
+        words.next();
+    }
+    let mut optional = false;
+    if keyword(words.peek(), "if") {
+        words.next();
+        let expected = if attach {
+            ["not", "exists"].as_slice()
+        } else {
+            ["exists"].as_slice()
+        };
+        for word in expected {
+            if !keyword(words.next().as_ref(), word) {
+                return Err(syntax(if attach {
+                    "expected IF NOT EXISTS"
+                } else {
+                    "expected IF EXISTS"
+                }));
+            }
+        }
+        optional = true;
+    }
+    let name = |token: Option<Token>| match token {
+        Some(Token::Word(w)) if w.quote_style.is_some() => Some(w.value),
+        Some(Token::Word(w)) => Some(w.value.to_ascii_lowercase()),
+        _ => None,
+    };
+    if !attach {
+        let source = name(words.next()).ok_or_else(|| syntax("DETACH needs a source name"))?;
+        if words.next().is_some() {
+            return Err(syntax("unexpected text after DETACH name"));
+        }
+        return Ok(Some(Command::Detach {
+            name: source,
+            if_exists: optional,
+        }));
+    }
+    let Some(Token::SingleQuotedString(url)) = words.next() else {
+        return Err(syntax("ATTACH needs the connection URL as a string"));
+    };
+    if !keyword(words.next().as_ref(), "as") {
+        return Err(syntax("expected AS name after the URL"));
+    }
+    let source_name = name(words.next()).ok_or_else(|| syntax("ATTACH needs a name after AS"))?;
+    let mut password = PasswordRef::None;
+    if words.peek() == Some(&Token::LParen) {
+        words.next();
+        loop {
+            let option = name(words.next()).ok_or_else(|| syntax("expected an ATTACH option"))?;
+            let value = match words.next() {
+                Some(Token::SingleQuotedString(v)) => v,
+                Some(Token::Word(w)) => w.value,
+                _ => return Err(syntax("expected a value for the ATTACH option")),
+            };
+            match option.as_str() {
+                "type"
+                    if value.eq_ignore_ascii_case("postgres")
+                        || value.eq_ignore_ascii_case("postgresql") => {}
+                "type" => {
+                    return Err(StrataError::NotSupported(format!(
+                        "sources of type {value} (the types are: postgres)"
+                    )));
+                }
+                "password_env" => password = PasswordRef::Env(value),
+                "password_file" => password = PasswordRef::File(value.into()),
+                other => return Err(syntax(&format!("unknown ATTACH option {other}"))),
+            }
+            match words.next() {
+                Some(Token::Comma) => continue,
+                Some(Token::RParen) => break,
+                _ => return Err(syntax("expected , or ) in the ATTACH options")),
+            }
+        }
+    }
+    if words.next().is_some() {
+        return Err(syntax("unexpected text after ATTACH"));
+    }
+    if source_name == DEFAULT_CATALOG {
+        return Err(StrataError::InvalidParameterValue(format!(
+            "the name \"{source_name}\" is taken by the lake"
+        )));
+    }
+    let source = PgSource::new(&source_name, &url, password)
+        .map_err(|e| StrataError::InvalidParameterValue(e.to_string()))?;
+    Ok(Some(Command::Attach {
+        source,
+        if_not_exists: optional,
+    }))
 }
 
 /// `pg` rewrites catalog statements; `None` when that already happened.
