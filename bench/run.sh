@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds Strata's release binaries and a virtualenv with tpchgen-cli and
-# psycopg, then runs the TPC-H comparison of embedded and cluster mode.
-# Arguments go to bench/tpch.py (--sf 10, --runs 5, --queries 1,3,5).
+# psycopg, then runs a benchmark:
+#   bench/run.sh [tpch] [--sf 10 --runs 5 --queries 1,3,5]   TPC-H, embedded vs cluster
+#   bench/run.sh postgres [--rows 1000000]                    the PostgreSQL connector vs psql COPY
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,5 +16,13 @@ fi
 cargo build --release --bins
 target_dir="$(cargo metadata --format-version 1 --no-deps \
     | "$venv/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+suite="tpch"
+if [ "${1:-}" = "tpch" ] || [ "${1:-}" = "postgres" ]; then
+    suite="$1"
+    shift
+fi
+if [ "$suite" = "postgres" ]; then
+    exec "$venv/bin/python" bench/postgres.py --bin-dir "$target_dir/release" "$@"
+fi
 PATH="$venv/bin:$PATH" exec "$venv/bin/python" bench/tpch.py \
     --bin-dir "$target_dir/release" --data-dir "$cache/tpch" "$@"
