@@ -444,6 +444,17 @@ async fn tables_are_created_and_dropped_in_a_source() {
         .await
         .expect_err("the key holds");
     assert_eq!(error.code().map(|c| c.code()), Some("23505"), "{error}");
+    // The same holds for rows copied straight into the table, and for an
+    // overwrite: the failed statement leaves the old rows.
+    let error = client
+        .batch_execute(&format!(
+            "INSERT OVERWRITE pg.{s}.plain VALUES (5, 'five'), (6, NULL), (5, 'again')"
+        ))
+        .await
+        .expect_err("the key holds");
+    assert_eq!(error.code().map(|c| c.code()), Some("23505"), "{error}");
+    let kept = check(format!("SELECT string_agg(id::text, ',') FROM {s}.plain")).await;
+    assert_eq!(kept[0].get::<_, String>(0), "1");
 
     // A CREATE TABLE AS whose query fails leaves no table behind.
     let error = client

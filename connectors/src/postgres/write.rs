@@ -1,12 +1,14 @@
 //! Writing to PostgreSQL tables: `INSERT INTO <source>.<schema>.<table>`
 //! and `INSERT OVERWRITE`.
 //!
-//! Rows travel by binary `COPY ... FROM STDIN` into a temporary staging
-//! table whose columns have the types Strata encodes (text for the types it
-//! reads as text); one statement then moves them into the target, casting
-//! each column to the target's exact type, and the transaction commits. A
-//! failure anywhere -- a constraint violated by the last row, a value out of
-//! range, the writer dying -- leaves the target as it was.
+//! Rows travel by binary `COPY ... FROM STDIN` inside one transaction:
+//! straight into the target when every column's binary form is the target
+//! type's own, otherwise into a temporary staging table whose columns have
+//! the types Strata encodes (text for the types it reads as text), from
+//! which one statement moves them into the target, casting each column to
+//! the target's exact type. A failure anywhere -- a constraint violated by
+//! the last row, a value out of range, the writer dying -- rolls the
+//! transaction back and leaves the target as it was.
 //!
 //! The write runs as one task: the insert plan asks for a single input
 //! partition, so one transaction covers every row.
@@ -181,33 +183,61 @@ async fn write(spec: &PgInsertSpec, mut input: SendableRecordBatchStream) -> Res
         quote_ident(&spec.schema_name),
         quote_ident(&spec.table_name)
     );
-    let targets = target_types(&client, &spec.schema_name, &spec.table_name, &spec.columns).await?;
-    let stage = "strata_stage";
-    let staged_columns: Vec<String> = spec
-        .columns
-        .iter()
-        .map(|c| format!("{} {}", quote_ident(&c.name), stage_type(&c.kind)))
-        .collect();
     let names: Vec<String> = spec.columns.iter().map(|c| quote_ident(&c.name)).collect();
-    let casts: Vec<String> = spec
+    // Rows go straight into the target when every column's binary form is
+    // the target type's own; a type read as text, or an array (whose binary
+    // form names its element type), goes through a staging table and a cast.
+    let direct = spec
         .columns
         .iter()
-        .zip(&targets)
-        .map(|(c, target_type)| format!("{}::{target_type}", quote_ident(&c.name)))
-        .collect();
-
+        .all(|c| !matches!(c.kind, PgKind::TextFallback | PgKind::Array(_)));
     let sql = |e: tokio_postgres::Error| to_datafusion(ReadError::Postgres(e));
-    client
-        .batch_execute(&format!(
-            "BEGIN; CREATE TEMPORARY TABLE {stage} ({}) ON COMMIT DROP",
+    let stage = "strata_stage";
+    let mut begin = "BEGIN".to_owned();
+    if direct {
+        if spec.overwrite {
+            begin.push_str(&format!("; TRUNCATE {target}"));
+        }
+    } else {
+        let staged_columns: Vec<String> = spec
+            .columns
+            .iter()
+            .map(|c| format!("{} {}", quote_ident(&c.name), stage_type(&c.kind)))
+            .collect();
+        begin.push_str(&format!(
+            "; CREATE TEMPORARY TABLE {stage} ({}) ON COMMIT DROP",
             staged_columns.join(", ")
-        ))
-        .await
-        .map_err(sql)?;
+        ));
+    }
+    let finish = if direct {
+        "COMMIT".to_owned()
+    } else {
+        let targets =
+            target_types(&client, &spec.schema_name, &spec.table_name, &spec.columns).await?;
+        let casts: Vec<String> = spec
+            .columns
+            .iter()
+            .zip(&targets)
+            .map(|(c, target_type)| format!("{}::{target_type}", quote_ident(&c.name)))
+            .collect();
+        let truncate = if spec.overwrite {
+            format!("TRUNCATE {target}; ")
+        } else {
+            String::new()
+        };
+        format!(
+            "{truncate}INSERT INTO {target} ({}) SELECT {} FROM {stage}; COMMIT",
+            names.join(", "),
+            casts.join(", ")
+        )
+    };
+    let copy_into = if direct { target.as_str() } else { stage };
+
+    client.batch_execute(&begin).await.map_err(sql)?;
     let result = async {
         let sink = client
             .copy_in::<_, Bytes>(&format!(
-                "COPY {stage} ({}) FROM STDIN (FORMAT binary)",
+                "COPY {copy_into} ({}) FROM STDIN (FORMAT binary)",
                 names.join(", ")
             ))
             .await
@@ -225,20 +255,7 @@ async fn write(spec: &PgInsertSpec, mut input: SendableRecordBatchStream) -> Res
         buffer.put_i16(-1);
         sink.send(buffer.freeze()).await.map_err(sql)?;
         let rows = sink.as_mut().finish().await.map_err(sql)?;
-        if spec.overwrite {
-            client
-                .batch_execute(&format!("TRUNCATE {target}"))
-                .await
-                .map_err(sql)?;
-        }
-        client
-            .batch_execute(&format!(
-                "INSERT INTO {target} ({}) SELECT {} FROM {stage}; COMMIT",
-                names.join(", "),
-                casts.join(", ")
-            ))
-            .await
-            .map_err(sql)?;
+        client.batch_execute(&finish).await.map_err(sql)?;
         Ok(rows)
     }
     .await;
