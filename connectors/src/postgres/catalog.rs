@@ -30,6 +30,9 @@ struct Listing {
 pub struct PgCatalog {
     source: PgSource,
     listing: Arc<RwLock<Listing>>,
+    /// Strata's own pg_catalog, which a session connected to this source's
+    /// database (`psql -d pg`) reads for `\dt` and friends.
+    system: Option<Arc<dyn SchemaProvider>>,
 }
 
 impl PgCatalog {
@@ -37,7 +40,14 @@ impl PgCatalog {
         Self {
             source,
             listing: Arc::default(),
+            system: None,
         }
+    }
+
+    /// Answers `pg_catalog` with `schema` instead of the source's own.
+    pub fn with_pg_catalog(mut self, schema: Arc<dyn SchemaProvider>) -> Self {
+        self.system = Some(schema);
+        self
     }
 
     pub fn source(&self) -> &PgSource {
@@ -93,6 +103,11 @@ impl CatalogProvider for PgCatalog {
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        if name == "pg_catalog"
+            && let Some(system) = &self.system
+        {
+            return Some(Arc::clone(system));
+        }
         // Any name: a schema created since the last listing is found when a
         // table in it is looked up.
         Some(Arc::new(PgSchema {

@@ -108,9 +108,15 @@ impl Engine {
                 all.push(attached);
             }
         }
+        let pg_catalog = ctx
+            .catalog(DEFAULT_CATALOG)
+            .and_then(|lake| lake.schema("pg_catalog"));
         let mut catalogs = Vec::new();
         for source in &all {
-            let catalog = PgCatalog::new(source.clone());
+            let mut catalog = PgCatalog::new(source.clone());
+            if let Some(system) = &pg_catalog {
+                catalog = catalog.with_pg_catalog(Arc::clone(system));
+            }
             if let Err(e) = catalog.refresh(Duration::ZERO).await {
                 // The server starts anyway; the source is listed once it answers.
                 tracing::warn!(source = %source.name, error = %e, "cannot list a source");
@@ -164,7 +170,14 @@ impl Engine {
                 Err(StrataError::DuplicateDatabase(source.name))
             };
         }
-        let catalog = PgCatalog::new(source.clone());
+        let mut catalog = PgCatalog::new(source.clone());
+        if let Some(system) = self
+            .catalogs
+            .catalog(DEFAULT_CATALOG)
+            .and_then(|lake| lake.schema("pg_catalog"))
+        {
+            catalog = catalog.with_pg_catalog(system);
+        }
         catalog
             .refresh(Duration::ZERO)
             .await
