@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::error::Result;
+use tokio_postgres::Client;
 
 use super::ReadError;
 use super::source::PgSource;
@@ -30,6 +31,11 @@ struct Listing {
 pub struct PgCatalog {
     source: PgSource,
     listing: Arc<RwLock<Listing>>,
+    /// One connection for listings and table lookups (tokio-postgres
+    /// pipelines concurrent queries on it), opened on first use and again
+    /// once it breaks: catalog queries and planning do not pay a connection
+    /// setup each.
+    connection: Arc<tokio::sync::Mutex<Option<Arc<Client>>>>,
     /// Strata's own pg_catalog, which a session connected to this source's
     /// database (`psql -d pg`) reads for `\dt` and friends.
     system: Option<Arc<dyn SchemaProvider>>,
@@ -40,8 +46,22 @@ impl PgCatalog {
         Self {
             source,
             listing: Arc::default(),
+            connection: Arc::default(),
             system: None,
         }
+    }
+
+    /// The catalog's connection, opened again if it broke.
+    async fn client(&self) -> Result<Arc<Client>, ReadError> {
+        let mut slot = self.connection.lock().await;
+        if let Some(client) = slot.as_ref()
+            && !client.is_closed()
+        {
+            return Ok(Arc::clone(client));
+        }
+        let client = Arc::new(self.source.connect().await?);
+        *slot = Some(Arc::clone(&client));
+        Ok(client)
     }
 
     /// Answers `pg_catalog` with `schema` instead of the source's own.
@@ -75,8 +95,7 @@ impl PgCatalog {
             WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') \
               AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%' \
               AND has_schema_privilege(n.oid, 'USAGE')";
-        let client = self.source.connect().await?;
-        let rows = client.query(SQL, &[]).await?;
+        let rows = self.client().await?.query(SQL, &[]).await?;
         let mut schemas: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for row in rows {
             let tables = schemas.entry(row.get(0)).or_default();
@@ -138,7 +157,8 @@ impl SchemaProvider for PgSchema {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        match PgTable::load(&self.catalog.source, &self.name, name).await {
+        let client = self.catalog.client().await.map_err(to_datafusion)?;
+        match PgTable::load_on(&client, &self.catalog.source, &self.name, name).await {
             Ok(table) => Ok(Some(Arc::new(table))),
             Err(ReadError::UndefinedTable(_)) => Ok(None),
             Err(e) => Err(to_datafusion(e)),

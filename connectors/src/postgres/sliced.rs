@@ -27,6 +27,7 @@ use datafusion::physical_plan::{DisplayFormatType, ExecutionPlan};
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStore;
 use serde::{Deserialize, Serialize};
+use tokio_postgres::Client;
 
 use super::source::PgSource;
 use super::table::to_datafusion;
@@ -102,13 +103,10 @@ impl Drop for SnapshotGuard {
 /// The longest a planned scan keeps its snapshot's transaction open.
 pub const SNAPSHOT_HOLD: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
-/// Opens a read-only repeatable-read transaction on `source` and exports
-/// its snapshot; the transaction stays open until the guard is dropped.
-pub async fn export_snapshot(source: &PgSource) -> Result<(String, SnapshotGuard)> {
-    let client = source
-        .connect()
-        .await
-        .map_err(|e| to_datafusion(e.into()))?;
+/// Opens a read-only repeatable-read transaction on `client` and exports
+/// its snapshot; the transaction (and the connection) stays open until the
+/// guard is dropped.
+pub async fn export_snapshot(client: Client) -> Result<(String, SnapshotGuard)> {
     client
         .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .await

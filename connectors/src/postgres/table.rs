@@ -25,6 +25,7 @@ use datafusion::physical_plan::{
 };
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
+use tokio_postgres::Client;
 
 use super::pushdown::filter_sql;
 use super::sliced::{SlicedSpec, ctid_slices, export_snapshot, sliced_scan};
@@ -46,10 +47,19 @@ pub struct PgTable {
 }
 
 impl PgTable {
-    /// Looks the table up in its database.
+    /// Looks the table up in its database, on a connection of its own.
     pub async fn load(source: &PgSource, schema: &str, table: &str) -> Result<Self, ReadError> {
-        let client = source.connect().await?;
-        let columns = super::describe(&client, schema, table).await?;
+        Self::load_on(&source.connect().await?, source, schema, table).await
+    }
+
+    /// Looks the table up on `client`, a connection to `source`.
+    pub async fn load_on(
+        client: &Client,
+        source: &PgSource,
+        schema: &str,
+        table: &str,
+    ) -> Result<Self, ReadError> {
+        let columns = super::describe(client, schema, table).await?;
         Ok(Self {
             source: source.clone(),
             schema_name: schema.to_owned(),
@@ -61,15 +71,11 @@ impl PgTable {
     /// ctid ranges to read the table in, when it is a table (not a view)
     /// large enough to split, on PostgreSQL 14 or later (whose TID range
     /// scans read just the pages of a range); `None` means one reader.
-    async fn slices(&self, target_partitions: usize) -> Result<Option<Vec<String>>> {
-        if target_partitions < 2 {
-            return Ok(None);
-        }
-        let client = self
-            .source
-            .connect()
-            .await
-            .map_err(|e| to_datafusion(e.into()))?;
+    async fn slices(
+        &self,
+        client: &Client,
+        target_partitions: usize,
+    ) -> Result<Option<Vec<String>>> {
         let row = client
             .query_opt(
                 "SELECT c.relkind::text, \
@@ -152,10 +158,16 @@ impl TableProvider for PgTable {
                 })
             })
             .collect::<Result<_>>()?;
-        if limit.is_none() {
-            let target = state.config_options().execution.target_partitions;
-            if let Some(slices) = self.slices(target).await? {
-                let (snapshot, guard) = export_snapshot(&self.source).await?;
+        let target = state.config_options().execution.target_partitions;
+        if limit.is_none() && target >= 2 {
+            let client = self
+                .source
+                .connect()
+                .await
+                .map_err(|e| to_datafusion(e.into()))?;
+            if let Some(slices) = self.slices(&client, target).await? {
+                // The same connection exports the snapshot and holds it.
+                let (snapshot, guard) = export_snapshot(client).await?;
                 let spec = SlicedSpec {
                     source: self.source.clone(),
                     select,
@@ -332,6 +344,14 @@ pub fn to_datafusion(error: ReadError) -> DataFusionError {
     let io = |kind: std::io::ErrorKind, state: SqlState| {
         DataFusionError::IoError(std::io::Error::new(kind, tag(state, &error.to_string())))
     };
+    // PostgreSQL's own SQLSTATE (23505, 23502, 22003, ...) where Strata
+    // knows it, with PostgreSQL's message.
+    if let ReadError::Postgres(e) = &error
+        && let Some(db) = e.as_db_error()
+    {
+        let state = SqlState::known(db.code().code()).unwrap_or(SqlState::DATA_EXCEPTION);
+        return DataFusionError::Execution(tag(state, db.message()));
+    }
     match &error {
         ReadError::Postgres(e) if e.is_closed() => io(
             std::io::ErrorKind::ConnectionReset,
@@ -343,14 +363,6 @@ pub fn to_datafusion(error: ReadError) -> DataFusionError {
         ),
         ReadError::UndefinedTable(_) => {
             DataFusionError::Execution(tag(SqlState::UNDEFINED_TABLE, &error.to_string()))
-        }
-        // PostgreSQL's own SQLSTATE (23505, 23502, 22003, ...) where Strata
-        // knows it, with PostgreSQL's message.
-        ReadError::Postgres(e) if e.as_db_error().is_some() => {
-            let db = e.as_db_error().map(|db| (db.code().code(), db.message()));
-            let (code, message) = db.unwrap_or(("", ""));
-            let state = SqlState::known(code).unwrap_or(SqlState::DATA_EXCEPTION);
-            DataFusionError::Execution(tag(state, message))
         }
         _ => DataFusionError::Execution(error.to_string()),
     }
