@@ -6,6 +6,9 @@
 
 use datafusion::error::DataFusionError;
 use datafusion::sql::sqlparser::parser::ParserError;
+use strata_connectors::postgres::ReadError;
+use strata_connectors::postgres::source::SourceError;
+use strata_connectors::postgres::table::to_datafusion;
 pub use strata_connectors::sqlstate::SqlState;
 use strata_connectors::sqlstate::{self, root};
 
@@ -63,6 +66,24 @@ pub enum StrataError {
 }
 
 pub type Result<T, E = StrataError> = std::result::Result<T, E>;
+
+impl From<ReadError> for StrataError {
+    fn from(error: ReadError) -> Self {
+        StrataError::DataFusion(to_datafusion(error))
+    }
+}
+
+impl From<SourceError> for StrataError {
+    fn from(error: SourceError) -> Self {
+        ReadError::from(error).into()
+    }
+}
+
+impl From<tokio_postgres::Error> for StrataError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        ReadError::from(error).into()
+    }
+}
 
 impl StrataError {
     /// The SQLSTATE a client receives for this error.

@@ -22,8 +22,8 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef,
 use datafusion::catalog::CatalogProviderList;
 use datafusion::catalog::default_table_source::provider_as_source;
 use datafusion::common::ParamValues;
-use datafusion::common::TableReference;
 use datafusion::common::metadata::ScalarAndMetadata;
+use datafusion::common::{ResolvedTableReference, TableReference};
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionState;
@@ -41,7 +41,7 @@ use datafusion_pg_catalog::setup_pg_catalog;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use strata_connectors::postgres::catalog::PgCatalog;
 use strata_connectors::postgres::source::PgSource;
-use strata_connectors::postgres::table::{PgTable, to_datafusion};
+use strata_connectors::postgres::table::PgTable;
 use strata_connectors::session::{DEFAULT_CATALOG, session_config, session_state};
 
 use crate::error::{Result, StrataError};
@@ -108,15 +108,9 @@ impl Engine {
                 all.push(attached);
             }
         }
-        let pg_catalog = ctx
-            .catalog(DEFAULT_CATALOG)
-            .and_then(|lake| lake.schema("pg_catalog"));
         let mut catalogs = Vec::new();
         for source in &all {
-            let mut catalog = PgCatalog::new(source.clone());
-            if let Some(system) = &pg_catalog {
-                catalog = catalog.with_pg_catalog(Arc::clone(system));
-            }
+            let catalog = source_catalog(ctx.state().catalog_list().as_ref(), source);
             if let Err(e) = catalog.refresh(Duration::ZERO).await {
                 // The server starts anyway; the source is listed once it answers.
                 tracing::warn!(source = %source.name, error = %e, "cannot list a source");
@@ -170,18 +164,8 @@ impl Engine {
                 Err(StrataError::DuplicateDatabase(source.name))
             };
         }
-        let mut catalog = PgCatalog::new(source.clone());
-        if let Some(system) = self
-            .catalogs
-            .catalog(DEFAULT_CATALOG)
-            .and_then(|lake| lake.schema("pg_catalog"))
-        {
-            catalog = catalog.with_pg_catalog(system);
-        }
-        catalog
-            .refresh(Duration::ZERO)
-            .await
-            .map_err(|e| StrataError::DataFusion(to_datafusion(e)))?;
+        let catalog = source_catalog(self.catalogs.as_ref(), &source);
+        catalog.refresh(Duration::ZERO).await?;
         self.store.add_source(source.clone())?;
         self.catalogs
             .register_catalog(source.name.clone(), Arc::new(catalog.clone()));
@@ -293,6 +277,19 @@ fn base_config() -> SessionConfig {
     // The client learns the job id as soon as the job is accepted, so a
     // cancel can reach the scheduler while the job runs.
     config.set_bool("ballista.client.pull", true)
+}
+
+/// A source as a catalog, answering `pg_catalog` with the lake's (Strata's
+/// own) for sessions connected to the source's database.
+fn source_catalog(catalogs: &dyn CatalogProviderList, source: &PgSource) -> PgCatalog {
+    let catalog = PgCatalog::new(source.clone());
+    match catalogs
+        .catalog(DEFAULT_CATALOG)
+        .and_then(|lake| lake.schema("pg_catalog"))
+    {
+        Some(system) => catalog.with_pg_catalog(system),
+        None => catalog,
+    }
 }
 
 /// How old a source's listing may be when a catalog query reads it: none,
@@ -871,11 +868,7 @@ impl Session {
     }
 
     async fn table_exists(&self, table: &TableReference) -> bool {
-        let options = self.ctx.state().config().options().clone();
-        let resolved = table.clone().resolve(
-            &options.catalog.default_catalog,
-            &options.catalog.default_schema,
-        );
+        let resolved = self.resolve(table);
         let Some(schema) = self
             .engine
             .catalogs
@@ -987,15 +980,18 @@ impl Session {
         Ok((schema, stream))
     }
 
-    /// Checks and completes DDL before DataFusion runs it: refuses names that
-    /// exist (42P07) and makes file locations absolute.
-    /// The PostgreSQL source `name` lives in, if any.
-    fn source_catalog(&self, name: &TableReference) -> Option<PgCatalog> {
+    /// `name` completed with the session's database and schema.
+    fn resolve(&self, name: &TableReference) -> ResolvedTableReference {
         let options = self.ctx.state().config().options().clone();
-        let resolved = name.clone().resolve(
+        name.clone().resolve(
             &options.catalog.default_catalog,
             &options.catalog.default_schema,
-        );
+        )
+    }
+
+    /// The PostgreSQL source `name` lives in, if any.
+    fn source_catalog(&self, name: &TableReference) -> Option<PgCatalog> {
+        let resolved = self.resolve(name);
         self.engine
             .sources()
             .into_iter()
@@ -1014,11 +1010,7 @@ impl Session {
         let catalog = self
             .source_catalog(&create.name)
             .ok_or_else(|| StrataError::Internal("the source went away".to_owned()))?;
-        let options = self.ctx.state().config().options().clone();
-        let resolved = create.name.clone().resolve(
-            &options.catalog.default_catalog,
-            &options.catalog.default_schema,
-        );
+        let resolved = self.resolve(&create.name);
         let qualified = format!(
             "{}.{}",
             strata_connectors::postgres::quote_ident(&resolved.schema),
@@ -1044,26 +1036,15 @@ impl Session {
         )
         .map_err(StrataError::NotSupported)?;
         let client = control
-            .run(async {
-                catalog
-                    .source()
-                    .connect()
-                    .await
-                    .map_err(|e| StrataError::DataFusion(to_datafusion(e.into())))
-            })
+            .run(async { catalog.source().connect().await.map_err(StrataError::from) })
             .await?;
-        client
-            .batch_execute(&sql)
-            .await
-            .map_err(|e| StrataError::DataFusion(to_datafusion(e.into())))?;
+        client.batch_execute(&sql).await?;
         let has_rows = !matches!(create.input.as_ref(), LogicalPlan::EmptyRelation(_));
         if !has_rows {
             return Ok(Output::Command(CommandDone::tag("CREATE TABLE".to_owned())));
         }
         let inserted = async {
-            let table = PgTable::load(catalog.source(), &resolved.schema, &resolved.table)
-                .await
-                .map_err(|e| StrataError::DataFusion(to_datafusion(e)))?;
+            let table = PgTable::load(catalog.source(), &resolved.schema, &resolved.table).await?;
             let insert = LogicalPlanBuilder::insert_into(
                 create.input.as_ref().clone(),
                 resolved.clone(),
@@ -1094,29 +1075,20 @@ impl Session {
         let catalog = self
             .source_catalog(name)
             .ok_or_else(|| StrataError::Internal("the source went away".to_owned()))?;
-        let options = self.ctx.state().config().options().clone();
-        let resolved = name.clone().resolve(
-            &options.catalog.default_catalog,
-            &options.catalog.default_schema,
-        );
+        let resolved = self.resolve(name);
         let exists = if if_exists { "IF EXISTS " } else { "" };
         let sql = format!(
             "DROP TABLE {exists}{}.{}",
             strata_connectors::postgres::quote_ident(&resolved.schema),
             strata_connectors::postgres::quote_ident(&resolved.table)
         );
-        let client = catalog
-            .source()
-            .connect()
-            .await
-            .map_err(|e| StrataError::DataFusion(to_datafusion(e.into())))?;
-        client
-            .batch_execute(&sql)
-            .await
-            .map_err(|e| StrataError::DataFusion(to_datafusion(e.into())))?;
+        let client = catalog.source().connect().await?;
+        client.batch_execute(&sql).await?;
         Ok(Output::Command(CommandDone::tag("DROP TABLE".to_owned())))
     }
 
+    /// Checks and completes DDL before DataFusion runs it: refuses names that
+    /// exist (42P07) and makes file locations absolute.
     async fn prepare_ddl(&self, statement: &DFStatement) -> Result<DFStatement> {
         let DFStatement::CreateExternalTable(create) = statement else {
             return Ok(statement.clone());
