@@ -90,6 +90,14 @@ fn col<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> &'a T {
         })
 }
 
+/// Row 0 of an Int64 column.
+fn int64(batch: &RecordBatch, column: usize) -> i64 {
+    batch
+        .column(column)
+        .as_primitive::<arrow::datatypes::Int64Type>()
+        .value(0)
+}
+
 fn micros(text: &str) -> i64 {
     NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
         .expect("a timestamp")
@@ -309,18 +317,8 @@ async fn a_table_reads_through_datafusion_and_its_plans_travel_without_the_passw
     let sql = "SELECT count(*), sum(id), max(label) FROM items WHERE id > 10";
     let expected = ctx.sql(sql).await.unwrap().collect().await.unwrap();
     let row = &expected[0];
-    assert_eq!(
-        row.column(0)
-            .as_primitive::<arrow::datatypes::Int64Type>()
-            .value(0),
-        990
-    );
-    assert_eq!(
-        row.column(1)
-            .as_primitive::<arrow::datatypes::Int64Type>()
-            .value(0),
-        (11..=1000).sum::<i64>()
-    );
+    assert_eq!(int64(row, 0), 990);
+    assert_eq!(int64(row, 1), (11..=1000).sum::<i64>());
 
     // EXPLAIN shows the SQL sent to PostgreSQL.
     let explain = ctx
@@ -441,18 +439,8 @@ async fn a_large_table_reads_in_ctid_slices_that_each_task_can_take_alone() {
     let sql = "SELECT count(*), sum(id) FROM wide WHERE id > 0";
     let answer = ctx.sql(sql).await.unwrap().collect().await.unwrap();
     let row = &answer[0];
-    assert_eq!(
-        row.column(0)
-            .as_primitive::<arrow::datatypes::Int64Type>()
-            .value(0),
-        300_000
-    );
-    assert_eq!(
-        row.column(1)
-            .as_primitive::<arrow::datatypes::Int64Type>()
-            .value(0),
-        300_000 * 300_001 / 2
-    );
+    assert_eq!(int64(row, 0), 300_000);
+    assert_eq!(int64(row, 1), 300_000 * 300_001 / 2);
 
     // The scan is four slices; a plan holding only some of them (what
     // Ballista hands one task) reads only those rows, and survives the codec.
@@ -512,16 +500,9 @@ async fn a_large_table_reads_in_ctid_slices_that_each_task_can_take_alone() {
         .await
         .unwrap();
     let row = &batches[0];
+    assert_eq!(int64(row, 0), 300_000);
     assert_eq!(
-        row.column(0)
-            .as_primitive::<arrow::datatypes::Int64Type>()
-            .value(0),
-        300_000
-    );
-    assert_eq!(
-        row.column(1)
-            .as_primitive::<arrow::datatypes::Int64Type>()
-            .value(0),
+        int64(row, 1),
         300_000 * 300_001 / 2,
         "one snapshot, from before the changes"
     );

@@ -8,6 +8,7 @@
 mod client;
 pub mod cluster;
 mod decode;
+pub mod postgres;
 
 use std::path::{Path, PathBuf};
 

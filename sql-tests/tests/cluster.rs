@@ -9,6 +9,7 @@
 use std::time::{Duration, Instant};
 
 use strata_sql_tests::cluster::Cluster;
+use strata_sql_tests::postgres::{PgScratch, explain};
 use strata_sql_tests::{Database, execute, report, run_suites};
 use tokio::sync::Mutex;
 use tokio_postgres::{Client, NoTls};
@@ -123,17 +124,13 @@ async fn every_scan_reads_each_row_once_on_two_executors() {
     // partitions here and must give the rows of one process exactly once.
     let _turn = ONE_CLUSTER_AT_A_TIME.lock().await;
     // A PostgreSQL table, read by PgScanExec on an executor.
-    let (pg, pg_connection) = tokio_postgres::connect(&Database::postgres().conninfo, NoTls)
-        .await
-        .expect("PostgreSQL on 127.0.0.1:5432");
-    tokio::spawn(pg_connection);
-    let pg_schema = format!("strata_cluster_{}", std::process::id());
-    pg.batch_execute(&format!(
-        "DROP SCHEMA IF EXISTS {pg_schema} CASCADE; CREATE SCHEMA {pg_schema};
-         CREATE TABLE {pg_schema}.t AS SELECT g AS k, g % 10 AS g FROM generate_series(1, 200000) g"
-    ))
-    .await
-    .expect("the PostgreSQL table");
+    let scratch = PgScratch::new("cluster").await;
+    let (pg, pg_schema) = (&scratch.client, &scratch.schema);
+    scratch
+        .run(&format!(
+            "CREATE TABLE {pg_schema}.t AS SELECT g AS k, g % 10 AS g FROM generate_series(1, 200000) g"
+        ))
+        .await;
     let config = format!(
         "[sources.pg]\nkind = \"postgres\"\nurl = {:?}\n",
         Database::postgres().conninfo
@@ -145,13 +142,7 @@ async fn every_scan_reads_each_row_once_on_two_executors() {
     let sql = format!(
         "SELECT count(*), CAST(sum(k) AS BIGINT), CAST(sum(g) AS BIGINT) FROM pg.{pg_schema}.t WHERE g >= 0"
     );
-    let plan: String = client
-        .query(&format!("EXPLAIN {sql}"), &[])
-        .await
-        .expect("explain")
-        .iter()
-        .map(|row| row.get::<_, String>(1))
-        .collect();
+    let plan = explain(&client, &sql).await;
     assert!(
         plan.contains("ResolvedStage")
             && plan.contains("file_groups={2 groups")
@@ -212,9 +203,7 @@ async fn every_scan_reads_each_row_once_on_two_executors() {
         (copied.get::<_, i64>(0), copied.get::<_, i64>(1)),
         (source.get::<_, i64>(0), source.get::<_, i64>(1))
     );
-    let _ = pg
-        .batch_execute(&format!("DROP SCHEMA {pg_schema} CASCADE"))
-        .await;
+    scratch.drop().await;
 
     // Split files of any size, so that small test files are split too.
     client
@@ -240,16 +229,11 @@ async fn every_scan_reads_each_row_once_on_two_executors() {
             ))
             .await
             .unwrap_or_else(|e| panic!("{table}: {}\n{}", sqlstate(&e), cluster.logs()));
-        let plan: String = client
-            .query(
-                &format!("EXPLAIN SELECT count(*), sum(k), sum(g) FROM {table} WHERE g >= 0"),
-                &[],
-            )
-            .await
-            .expect("explain")
-            .iter()
-            .map(|row| row.get::<_, String>(1))
-            .collect();
+        let plan = explain(
+            &client,
+            &format!("SELECT count(*), sum(k), sum(g) FROM {table} WHERE g >= 0"),
+        )
+        .await;
         assert!(
             plan.contains("ResolvedStage[stage_id=1"),
             "EXPLAIN shows no stages:\n{plan}"
@@ -551,18 +535,14 @@ async fn stopping_a_statement_stops_its_tasks() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_source_password_appears_in_no_output() {
     let _turn = ONE_CLUSTER_AT_A_TIME.lock().await;
-    let (pg, pg_connection) = tokio_postgres::connect(&Database::postgres().conninfo, NoTls)
-        .await
-        .expect("PostgreSQL on 127.0.0.1:5432");
-    tokio::spawn(pg_connection);
-    let schema = format!("strata_secret_{}", std::process::id());
-    pg.batch_execute(&format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
-         CREATE TABLE {schema}.t AS SELECT g AS k, md5(g::text) AS h FROM generate_series(1, 100000) g;
-         CREATE TABLE {schema}.t2 (k bigint, h text);"
-    ))
-    .await
-    .expect("the PostgreSQL tables");
+    let scratch = PgScratch::new("secret").await;
+    let schema = &scratch.schema;
+    scratch
+        .run(&format!(
+            "CREATE TABLE {schema}.t AS SELECT g AS k, md5(g::text) AS h FROM generate_series(1, 100000) g;
+             CREATE TABLE {schema}.t2 (k bigint, h text);"
+        ))
+        .await;
 
     // PostgreSQL here trusts loopback connections, so any password works;
     // what matters is that this one is never shown.
@@ -643,7 +623,5 @@ async fn a_source_password_appears_in_no_output() {
             .collect::<Vec<_>>()
             .join("\n")
     );
-    let _ = pg
-        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-        .await;
+    scratch.drop().await;
 }

@@ -4,57 +4,39 @@
 //! table.
 
 use strata_connectors::postgres::source::{PasswordRef, PgSource};
+use strata_sql_tests::postgres::{PgScratch, connect, explain};
 use strata_sql_tests::{Database, StrataUnderTest};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
-async fn connect(conninfo: &str) -> Client {
-    let (client, connection) = tokio_postgres::connect(conninfo, NoTls)
+/// A scratch schema holding `orders` (5000 rows) and a view over it.
+async fn fixture(name: &str) -> PgScratch {
+    let scratch = PgScratch::new(name).await;
+    let schema = &scratch.schema;
+    scratch
+        .run(&format!(
+            "CREATE TABLE {schema}.orders (
+                 id bigint PRIMARY KEY, customer int NOT NULL, amount numeric(10, 2),
+                 note text, placed date
+             );
+             INSERT INTO {schema}.orders
+                 SELECT g, g % 40, (g * 37 % 10000) / 100.0,
+                        CASE WHEN g % 5 = 0 THEN NULL ELSE 'note ' || g END,
+                        date '2024-01-01' + (g % 366)
+                 FROM generate_series(1, 5000) g;
+             CREATE VIEW {schema}.big_orders AS SELECT * FROM {schema}.orders WHERE amount > 90;"
+        ))
+        .await;
+    scratch
+}
+
+/// Strata with the test PostgreSQL as source `pg`, and a connection to it.
+async fn strata_with_source() -> (StrataUnderTest, Client) {
+    let data = tempfile::tempdir().unwrap();
+    let strata = StrataUnderTest::start_with(data, vec![source()])
         .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot connect ({conninfo}): {e}\nPostgreSQL is needed on 127.0.0.1:5432: \
-                 pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
-            )
-        });
-    tokio::spawn(connection);
-    client
-}
-
-/// A schema of the test database with `orders` and a view, dropped after.
-struct Fixture {
-    postgres: Client,
-    schema: String,
-}
-
-impl Fixture {
-    async fn new(name: &str) -> Self {
-        let postgres = connect(&Database::postgres().conninfo).await;
-        let schema = format!("strata_{name}_{}", std::process::id());
-        postgres
-            .batch_execute(&format!(
-                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
-                 CREATE TABLE {schema}.orders (
-                     id bigint PRIMARY KEY, customer int NOT NULL, amount numeric(10, 2),
-                     note text, placed date
-                 );
-                 INSERT INTO {schema}.orders
-                     SELECT g, g % 40, (g * 37 % 10000) / 100.0,
-                            CASE WHEN g % 5 = 0 THEN NULL ELSE 'note ' || g END,
-                            date '2024-01-01' + (g % 366)
-                     FROM generate_series(1, 5000) g;
-                 CREATE VIEW {schema}.big_orders AS SELECT * FROM {schema}.orders WHERE amount > 90;"
-            ))
-            .await
-            .expect("the fixture");
-        Self { postgres, schema }
-    }
-
-    async fn drop(self) {
-        let _ = self
-            .postgres
-            .batch_execute(&format!("DROP SCHEMA {} CASCADE", self.schema))
-            .await;
-    }
+        .expect("Strata");
+    let client = connect(&strata.database().conninfo).await;
+    (strata, client)
 }
 
 fn source() -> PgSource {
@@ -63,13 +45,9 @@ fn source() -> PgSource {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_tables_read_list_and_join_like_in_postgres() {
-    let fixture = Fixture::new("source").await;
+    let fixture = fixture("source").await;
     let s = &fixture.schema;
-    let data = tempfile::tempdir().unwrap();
-    let strata = StrataUnderTest::start_with(data, vec![source()])
-        .await
-        .expect("Strata");
-    let client = connect(&strata.database().conninfo).await;
+    let (strata, client) = strata_with_source().await;
 
     // Aggregates over the table equal PostgreSQL's.
     let sql = format!(
@@ -77,7 +55,7 @@ async fn postgres_tables_read_list_and_join_like_in_postgres() {
     );
     let ours = client.query_one(&sql, &[]).await.expect("read");
     let theirs = fixture
-        .postgres
+        .client
         .query_one(
             &format!(
                 "SELECT count(*), sum(amount)::text, count(note), min(placed) FROM {s}.orders"
@@ -100,7 +78,7 @@ async fn postgres_tables_read_list_and_join_like_in_postgres() {
         .await
         .expect("the view");
     let expected = fixture
-        .postgres
+        .client
         .query_one(&format!("SELECT count(*) FROM {s}.big_orders"), &[])
         .await
         .unwrap();
@@ -109,7 +87,7 @@ async fn postgres_tables_read_list_and_join_like_in_postgres() {
     // information_schema lists the source's tables and views, and a table
     // created in PostgreSQL shows up without a restart.
     fixture
-        .postgres
+        .client
         .batch_execute(&format!("CREATE TABLE {s}.later (x int)"))
         .await
         .unwrap();
@@ -167,13 +145,7 @@ async fn postgres_tables_read_list_and_join_like_in_postgres() {
     );
 
     // EXPLAIN shows the SQL sent to PostgreSQL.
-    let plan: String = client
-        .query(&format!("EXPLAIN SELECT id FROM pg.{s}.orders"), &[])
-        .await
-        .expect("explain")
-        .iter()
-        .map(|row| row.get::<_, String>(1))
-        .collect();
+    let plan = explain(&client, &format!("SELECT id FROM pg.{s}.orders")).await;
     assert!(
         plan.contains(&format!(
             "PgScanExec: source=pg, sql=SELECT \"id\" FROM \"{s}\".\"orders\""
@@ -188,13 +160,7 @@ async fn postgres_tables_read_list_and_join_like_in_postgres() {
          WHERE id > 4000 AND amount BETWEEN 20 AND 60.5 AND placed >= DATE '2024-03-01' \
          AND note IS NOT NULL ORDER BY id"
     );
-    let plan: String = client
-        .query(&format!("EXPLAIN {filtered}"), &[])
-        .await
-        .expect("explain")
-        .iter()
-        .map(|row| row.get::<_, String>(1))
-        .collect();
+    let plan = explain(&client, &filtered).await;
     assert!(
         plan.contains("WHERE (\"id\" > 4000) AND (\"amount\" >= 20.00) AND (\"amount\" <= 60.50)")
             && plan.contains("(\"placed\" >= DATE '2024-03-01')")
@@ -209,7 +175,7 @@ async fn postgres_tables_read_list_and_join_like_in_postgres() {
         .map(|r| (r.get(0), r.get(1)))
         .collect();
     let theirs: Vec<(i64, String)> = fixture
-        .postgres
+        .client
         .query(
             &filtered.replace(&format!("pg.{s}."), &format!("{s}.")),
             &[],
@@ -222,13 +188,7 @@ async fn postgres_tables_read_list_and_join_like_in_postgres() {
     assert!(!theirs.is_empty());
     assert_eq!(ours, theirs);
     let limited = format!("SELECT id FROM pg.{s}.orders WHERE customer = 7 LIMIT 4");
-    let plan: String = client
-        .query(&format!("EXPLAIN {limited}"), &[])
-        .await
-        .expect("explain")
-        .iter()
-        .map(|row| row.get::<_, String>(1))
-        .collect();
+    let plan = explain(&client, &limited).await;
     assert!(plan.contains("WHERE (\"customer\" = 7) LIMIT 4"), "{plan}");
     let rows = client.query(&limited, &[]).await.expect("limited");
     assert_eq!(rows.len(), 4);
@@ -258,7 +218,7 @@ async fn postgres_tables_read_list_and_join_like_in_postgres() {
         .await
         .expect("the lake table");
     fixture
-        .postgres
+        .client
         .batch_execute(&format!(
             "CREATE TABLE {s}.customers (customer int, region text);
              INSERT INTO {s}.customers SELECT c, (ARRAY['north','south','east','west'])[c % 4 + 1]
@@ -281,7 +241,7 @@ async fn postgres_tables_read_list_and_join_like_in_postgres() {
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect();
     let theirs: Vec<(String, i64, String)> = fixture
-        .postgres
+        .client
         .query(
             &join(&format!("{s}.orders"), &format!("{s}.customers")),
             &[],
@@ -306,10 +266,10 @@ async fn postgres_tables_read_list_and_join_like_in_postgres() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn inserts_into_postgres_are_atomic_and_keep_postgres_errors() {
-    let fixture = Fixture::new("writes").await;
+    let fixture = fixture("writes").await;
     let s = &fixture.schema;
     fixture
-        .postgres
+        .client
         .batch_execute(&format!(
             "CREATE TABLE {s}.sales (
                  region text PRIMARY KEY, n bigint NOT NULL, total numeric(12, 2),
@@ -318,11 +278,7 @@ async fn inserts_into_postgres_are_atomic_and_keep_postgres_errors() {
         ))
         .await
         .unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let strata = StrataUnderTest::start_with(data, vec![source()])
-        .await
-        .expect("Strata");
-    let client = connect(&strata.database().conninfo).await;
+    let (strata, client) = strata_with_source().await;
 
     // INSERT ... SELECT from a PostgreSQL table, aggregated in Strata.
     let inserted = client
@@ -339,7 +295,7 @@ async fn inserts_into_postgres_are_atomic_and_keep_postgres_errors() {
         .expect("insert");
     assert_eq!(inserted, 40);
     let check = |sql: String| {
-        let postgres = &fixture.postgres;
+        let postgres = &fixture.client;
         async move { postgres.query_one(&sql, &[]).await.unwrap() }
     };
     let row = check(format!(
@@ -416,15 +372,11 @@ async fn inserts_into_postgres_are_atomic_and_keep_postgres_errors() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tables_are_created_and_dropped_in_a_source() {
-    let fixture = Fixture::new("ddl").await;
+    let fixture = fixture("ddl").await;
     let s = &fixture.schema;
-    let data = tempfile::tempdir().unwrap();
-    let strata = StrataUnderTest::start_with(data, vec![source()])
-        .await
-        .expect("Strata");
-    let client = connect(&strata.database().conninfo).await;
+    let (strata, client) = strata_with_source().await;
     let check = |sql: String| {
-        let postgres = &fixture.postgres;
+        let postgres = &fixture.client;
         async move { postgres.query(&sql, &[]).await.unwrap() }
     };
 
@@ -521,7 +473,7 @@ async fn tables_are_created_and_dropped_in_a_source() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sources_attach_and_detach_with_sql_and_survive_a_restart() {
-    let fixture = Fixture::new("attach").await;
+    let fixture = fixture("attach").await;
     let s = &fixture.schema;
     let conninfo = Database::postgres().conninfo;
     let strata = StrataUnderTest::start().await.expect("Strata");
