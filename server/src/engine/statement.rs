@@ -137,6 +137,11 @@ pub fn parse(sql: &str, pg: &PostgresCompatibilityParser) -> Result<Vec<Parsed>>
 /// DETACH [DATABASE] [IF EXISTS] name
 /// ```
 fn parse_attach(sql: &str) -> Result<Option<Command>> {
+    // Every query passes here: only these two words are worth tokenizing.
+    let first = sql.trim_start().get(..6).unwrap_or_default();
+    if !first.eq_ignore_ascii_case("attach") && !first.eq_ignore_ascii_case("detach") {
+        return Ok(None);
+    }
     let dialect = PostgreSqlDialect {};
     let tokens = Tokenizer::new(&dialect, sql)
         .tokenize()
