@@ -10,6 +10,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::codec::{logical_codec, physical_codec};
+use crate::postgres::topn::PgTopN;
 
 /// The catalog a connection lands in when it names no database.
 pub const DEFAULT_CATALOG: &str = "lake";
@@ -39,6 +40,7 @@ pub fn session_state(config: SessionConfig) -> Result<datafusion::execution::Ses
         .with_default_features()
         .with_config(config)
         .with_runtime_env(runtime)
+        .with_physical_optimizer_rule(Arc::new(PgTopN))
         .build())
 }
 

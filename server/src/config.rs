@@ -2,12 +2,14 @@
 //! environment variables < command-line flags. Every key is documented in
 //! the README's Settings section.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
 use serde::Deserialize;
 use strata_connectors::node::{CommonArgs, Logging};
+use strata_connectors::postgres::options::TableOptions;
 use strata_connectors::postgres::source::PgSource;
 
 /// Where the server listens when nothing says otherwise.
@@ -81,6 +83,9 @@ pub struct ServerConfig {
     pub executor_wait: Duration,
     /// PostgreSQL databases users query as catalogs (`[sources.<name>]`).
     pub sources: Vec<PgSource>,
+    /// How the settings file says their tables are read, by source name,
+    /// then `schema.table` (`[sources.<name>.tables."schema.table"]`).
+    pub source_tables: BTreeMap<String, TableOptions>,
 }
 
 impl Default for ServerConfig {
@@ -93,6 +98,7 @@ impl Default for ServerConfig {
             executor_slots: None,
             executor_wait: Duration::from_secs(15),
             sources: Vec::new(),
+            source_tables: BTreeMap::new(),
         }
     }
 }
@@ -103,6 +109,7 @@ impl ServerConfig {
     pub fn resolve(args: Args) -> Result<Self, ConfigError> {
         let file: FileSettings = args.common.read()?;
         let defaults = ServerConfig::default();
+        let (sources, source_tables) = sources(file.sources)?;
         Ok(Self {
             listen: args.listen.or(file.listen).unwrap_or(defaults.listen),
             data_dir: args.data_dir.or(file.data_dir).unwrap_or(defaults.data_dir),
@@ -113,14 +120,19 @@ impl ServerConfig {
                 .executor_wait
                 .or(file.executor_wait)
                 .map_or(defaults.executor_wait, Duration::from_secs),
-            sources: sources(file.sources)?,
+            sources,
+            source_tables,
         })
     }
 }
 
+/// The sources a settings file declares, and their tables' read options.
+type DeclaredSources = (Vec<PgSource>, BTreeMap<String, TableOptions>);
+
 /// The sources a settings file declares.
-fn sources(table: Option<toml::Table>) -> Result<Vec<PgSource>, ConfigError> {
+fn sources(table: Option<toml::Table>) -> Result<DeclaredSources, ConfigError> {
     let mut sources = Vec::new();
+    let mut tables = BTreeMap::new();
     for (name, value) in table.unwrap_or_default() {
         let toml::Value::Table(settings) = value else {
             return Err(ConfigError::Source(format!(
@@ -132,12 +144,12 @@ fn sources(table: Option<toml::Table>) -> Result<Vec<PgSource>, ConfigError> {
                 "source \"{name}\": the name is taken by the lake"
             )));
         }
-        sources.push(
-            PgSource::from_settings(&name, settings)
-                .map_err(|e| ConfigError::Source(e.to_string()))?,
-        );
+        let (source, options) = PgSource::from_settings(&name, settings)
+            .map_err(|e| ConfigError::Source(e.to_string()))?;
+        tables.insert(name, options);
+        sources.push(source);
     }
-    Ok(sources)
+    Ok((sources, tables))
 }
 
 #[cfg(test)]

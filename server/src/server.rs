@@ -98,7 +98,15 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, StartError> {
         }
     };
     let cluster_handle = ClusterHandle::new(&scheduler_url, config.executor_wait)?;
-    let engine = Arc::new(Engine::new(&config.data_dir, cluster_handle, &config.sources).await?);
+    let engine = Arc::new(
+        Engine::new(
+            &config.data_dir,
+            cluster_handle,
+            &config.sources,
+            &config.source_tables,
+        )
+        .await?,
+    );
     let listener =
         TcpListener::bind(&config.listen)
             .await

@@ -60,7 +60,12 @@ pub async fn explain(client: &Client, sql: &str) -> String {
     client
         .query(&format!("EXPLAIN {sql}"), &[])
         .await
-        .unwrap_or_else(|e| panic!("EXPLAIN {sql}: {e}"))
+        .unwrap_or_else(|e| {
+            panic!(
+                "EXPLAIN {sql}: {}",
+                e.as_db_error().map_or(e.to_string(), |d| d.to_string())
+            )
+        })
         .iter()
         .map(|row| row.get::<_, String>(1))
         .collect::<Vec<_>>()

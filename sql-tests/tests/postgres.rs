@@ -198,7 +198,7 @@ async fn postgres_tables_read_list_and_join_like_in_postgres() {
             &[],
         )
         .await
-        .expect("a text filter, applied here");
+        .expect("a text equality, sent to PostgreSQL");
     assert_eq!(texts.get::<_, i64>(0), 1);
 
     // A join with a lake table gives PostgreSQL's answer for the same data.
@@ -556,4 +556,288 @@ async fn sources_attach_and_detach_with_sql_and_survive_a_restart() {
 
     drop(strata);
     fixture.drop().await;
+}
+
+/// The text of every row of `sql`, as the server sends it (the text format
+/// psql shows); `None` for NULL.
+async fn text_rows(client: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
+    client
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .into_iter()
+        .filter_map(|message| match message {
+            tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                (0..row.len())
+                    .map(|i| row.get(i).map(str::to_owned))
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_mapped_type_reads_as_psql_shows_it() {
+    let scratch = PgScratch::new("types").await;
+    let s = &scratch.schema;
+    scratch
+        .run(&format!(
+            "CREATE TYPE {s}.mood AS ENUM ('sad', 'ok', 'happy');
+             CREATE TABLE {s}.types (
+                 id int PRIMARY KEY, i2 smallint, i4 integer, i8 bigint,
+                 n numeric, n102 numeric(10, 2), n380 numeric(38, 0), n_neg numeric(5, -2),
+                 r real, d double precision,
+                 t text, vc varchar(20), c char(5), b boolean, by bytea,
+                 dt date, tm time, ts timestamp, tstz timestamptz, iv interval,
+                 u uuid, j json, jb jsonb, m {s}.mood, ai int[], at text[], cash money
+             );
+             INSERT INTO {s}.types VALUES
+             (1, -32768, 2147483647, -9223372036854775808,
+              12345.6789, -99999999.99, 12345678901234567890123456789012345678, 12300,
+              3.25, -1.5e-7, 'héllo, wörld', 'vc', 'ab', true, '\\x00ff10',
+              '2024-02-29', '23:59:59.999999', '1999-12-31 23:59:59.5', '2024-06-01 12:00:00+02',
+              '1 year 2 mons 3 days 04:05:06.7',
+              'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{{\"a\": [1, 2]}}', '{{\"b\": null, \"a\": 1}}',
+              'happy', '{{1,NULL,3}}', '{{\"x y\",z}}', 12.5),
+             (2, 0, 0, 0, 0, 0, 0, 0, 0, 0, '', '', '', false, '\\x', '0001-01-01', '00:00',
+              '2000-01-01 00:00', '1970-01-01 00:00+00', '-1 days -00:00:01', '00000000-0000-0000-0000-000000000000',
+              '[]', '[]', 'sad', '{{}}', '{{}}', 0),
+             (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+              NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);"
+        ))
+        .await;
+    let (strata, client) = strata_with_source().await;
+    scratch.run("SET TimeZone = 'UTC'").await;
+    client.batch_execute("SET TimeZone = 'UTC'").await.unwrap();
+
+    let theirs = text_rows(
+        &scratch.client,
+        &format!("SELECT * FROM {s}.types ORDER BY id"),
+    )
+    .await;
+    let ours = text_rows(&client, &format!("SELECT * FROM pg.{s}.types ORDER BY id")).await;
+    let names: Vec<String> = scratch
+        .client
+        .query(
+            &format!(
+                "SELECT attname::text FROM pg_attribute WHERE attrelid = '{s}.types'::regclass \
+                 AND attnum > 0 ORDER BY attnum"
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(ours.len(), theirs.len());
+    let mut differences = Vec::new();
+    for (row, (ours, theirs)) in ours.iter().zip(&theirs).enumerate() {
+        for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
+            if a != b {
+                differences.push(format!("row {row} {}: Strata {a:?}, psql {b:?}", names[i]));
+            }
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    drop(strata);
+    scratch.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn text_filters_top_n_and_partition_options_reach_postgres() {
+    let scratch = PgScratch::new("readopts").await;
+    let s = &scratch.schema;
+    scratch
+        .run(&format!(
+            "CREATE TABLE {s}.items (
+                 id bigint PRIMARY KEY, code text COLLATE \"C\", label text,
+                 placed date, amount numeric(10, 2), ratio float8
+             );
+             INSERT INTO {s}.items
+                 SELECT g, 'c' || lpad(g::text, 6, '0'), CASE WHEN g % 7 = 0 THEN NULL ELSE 'Label ' || (g % 50) END,
+                        date '2024-01-01' + (g % 300), (g * 37 % 100000) / 100.0, g / 3.0
+                 FROM generate_series(1, 30000) g;
+             ANALYZE {s}.items;"
+        ))
+        .await;
+    let data = tempfile::tempdir().unwrap();
+    let strata = StrataUnderTest::start_with(data, vec![source()])
+        .await
+        .expect("Strata");
+    let client = connect(&strata.database().conninfo).await;
+    let here = |sql: &str| sql.replace(&format!("pg.{s}."), &format!("{s}."));
+    let rows_of = |rows: Vec<tokio_postgres::Row>| -> Vec<(i64, Option<String>)> {
+        rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+    };
+
+    // Text ranges go to PostgreSQL under the C collation; under another
+    // collation only equality does.
+    let ranged = format!(
+        "SELECT id, code FROM pg.{s}.items WHERE code >= 'c001000' AND code < 'c001100' ORDER BY id"
+    );
+    let plan = explain(&client, &ranged).await;
+    assert!(
+        plan.contains("(\"code\" >= 'c001000') AND (\"code\" < 'c001100')"),
+        "{plan}"
+    );
+    let ours = rows_of(client.query(&ranged, &[]).await.expect("text range"));
+    let theirs = rows_of(scratch.client.query(&here(&ranged), &[]).await.unwrap());
+    assert_eq!(ours.len(), 100);
+    assert_eq!(ours, theirs);
+    let plan = explain(
+        &client,
+        &format!("SELECT id FROM pg.{s}.items WHERE label > 'Label 4'"),
+    )
+    .await;
+    assert!(!plan.contains("\"label\" >"), "{plan}");
+    let equal = format!("SELECT count(*) FROM pg.{s}.items WHERE label IN ('Label 3', 'Label 4')");
+    let plan = explain(&client, &equal).await;
+    assert!(
+        plan.contains("(\"label\" = 'Label 3') OR (\"label\" = 'Label 4')"),
+        "{plan}"
+    );
+    let ours: i64 = client.query_one(&equal, &[]).await.unwrap().get(0);
+    let theirs: i64 = scratch
+        .client
+        .query_one(&here(&equal), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(ours, theirs);
+
+    // ORDER BY ... LIMIT goes to PostgreSQL with the order DataFusion uses.
+    for (top, pushed) in [
+        (
+            format!("SELECT id, code FROM pg.{s}.items ORDER BY code DESC LIMIT 5"),
+            "ORDER BY \"code\" COLLATE \"C\" DESC NULLS FIRST LIMIT 5",
+        ),
+        (
+            format!(
+                "SELECT id, label FROM pg.{s}.items WHERE id > 100 ORDER BY label NULLS FIRST, id DESC LIMIT 7"
+            ),
+            "ORDER BY \"label\" COLLATE \"C\" ASC NULLS FIRST, \"id\" DESC NULLS FIRST LIMIT 7",
+        ),
+        (
+            format!(
+                "SELECT id, CAST(amount AS text) AS a FROM pg.{s}.items ORDER BY amount, id LIMIT 3"
+            ),
+            "ORDER BY \"amount\" ASC NULLS LAST, \"id\" ASC NULLS LAST LIMIT 3",
+        ),
+    ] {
+        let plan = explain(&client, &top).await;
+        assert!(plan.contains(pushed), "{top}\n{plan}");
+        let ours = rows_of(client.query(&top, &[]).await.expect("top-N"));
+        let theirs_sql = here(&top).replace("ORDER BY label", "ORDER BY label COLLATE \"C\"");
+        let theirs = rows_of(scratch.client.query(&theirs_sql, &[]).await.unwrap());
+        assert_eq!(ours, theirs, "{top}");
+    }
+    let plan = explain(
+        &client,
+        &format!("SELECT id FROM pg.{s}.items ORDER BY ratio LIMIT 3"),
+    )
+    .await;
+    assert!(
+        !plan.contains("ORDER BY \"ratio\""),
+        "floats are ordered here: {plan}"
+    );
+
+    // Spark's partitioning options, set with ALTER TABLE: four ranges of id,
+    // which together read every row once.
+    let count =
+        format!("SELECT count(*), CAST(sum(amount) AS text), count(DISTINCT id) FROM pg.{s}.items");
+    let expected = scratch
+        .client
+        .query_one(
+            &format!("SELECT count(*), sum(amount)::text, count(DISTINCT id) FROM {s}.items"),
+            &[],
+        )
+        .await
+        .unwrap();
+    let same = |row: tokio_postgres::Row| {
+        assert_eq!(row.get::<_, i64>(0), expected.get::<_, i64>(0));
+        assert_eq!(row.get::<_, String>(1), expected.get::<_, String>(1));
+        assert_eq!(row.get::<_, i64>(2), expected.get::<_, i64>(2));
+    };
+    client
+        .batch_execute(&format!(
+            "ALTER TABLE pg.{s}.items SET (partition_column = 'id', lower_bound = 1, \
+             upper_bound = 30001, num_partitions = 4)"
+        ))
+        .await
+        .expect("partition options");
+    let plan = explain(&client, &count).await;
+    assert!(
+        plan.contains(
+            "slices=4: [(\"id\" < 7501 OR \"id\" IS NULL); \"id\" >= 7501 AND \"id\" < 15001"
+        ),
+        "{plan}"
+    );
+    same(
+        client
+            .query_one(&count, &[])
+            .await
+            .expect("partitioned read"),
+    );
+    // Spark's own spelling; num_partitions alone sets ctid ranges.
+    client
+        .batch_execute(&format!(
+            "ALTER TABLE pg.{s}.items SET TBLPROPERTIES ('partitionColumn' = NULL, \
+             'lowerBound' = NULL, 'upperBound' = NULL, 'numPartitions' = '3')"
+        ))
+        .await
+        .expect("TBLPROPERTIES");
+    let plan = explain(&client, &count).await;
+    assert!(plan.contains("slices=3: [ctid >= '(0,0)'::tid"), "{plan}");
+    same(client.query_one(&count, &[]).await.expect("ctid ranges"));
+
+    for (bad, words) in [
+        (
+            "partition_column = 'label', lower_bound = 1, upper_bound = 9, num_partitions = 2",
+            "integer, date or timestamp",
+        ),
+        ("partition_column = 'id'", "go together"),
+        ("num_partitions = 0", "num_partitions"),
+        ("fetch_size = 10", "unrecognized table option"),
+    ] {
+        let error = client
+            .batch_execute(&format!("ALTER TABLE pg.{s}.items SET ({bad})"))
+            .await
+            .expect_err(bad);
+        let message = error.as_db_error().map(|d| d.message().to_owned());
+        assert_eq!(error.code().map(|c| c.code()), Some("22023"), "{message:?}");
+        assert!(
+            message.unwrap_or_default().contains(words),
+            "{bad}: {error:?}"
+        );
+    }
+    let error = client
+        .batch_execute(
+            "CREATE TABLE lake_only (x int); ALTER TABLE lake_only SET (num_partitions = 2)",
+        )
+        .await
+        .expect_err("not a source table");
+    assert_eq!(error.code().map(|c| c.code()), Some("0A000"), "{error}");
+
+    // The options outlive a restart.
+    drop(client);
+    let data = strata.stop();
+    let strata = StrataUnderTest::start_with(data, vec![source()])
+        .await
+        .expect("Strata again");
+    let client = connect(&strata.database().conninfo).await;
+    let plan = explain(&client, &count).await;
+    assert!(plan.contains("slices=3:"), "{plan}");
+    client
+        .batch_execute(&format!(
+            "ALTER TABLE pg.{s}.items SET (num_partitions = DEFAULT)"
+        ))
+        .await
+        .expect("clearing an option");
+    let plan = explain(&client, &count).await;
+    assert!(!plan.contains("slices=3:"), "{plan}");
+
+    drop(strata);
+    scratch.drop().await;
 }

@@ -16,6 +16,7 @@ use datafusion::error::Result;
 use tokio_postgres::Client;
 
 use super::ReadError;
+use super::options::{ReadOptions, TableOptions};
 use super::source::PgSource;
 use super::table::{PgTable, to_datafusion};
 
@@ -39,6 +40,8 @@ pub struct PgCatalog {
     /// Strata's own pg_catalog, which a session connected to this source's
     /// database (`psql -d pg`) reads for `\dt` and friends.
     system: Option<Arc<dyn SchemaProvider>>,
+    /// How tables are read, by `schema.table`.
+    options: Arc<RwLock<TableOptions>>,
 }
 
 impl PgCatalog {
@@ -48,7 +51,37 @@ impl PgCatalog {
             listing: Arc::default(),
             connection: Arc::default(),
             system: None,
+            options: Arc::default(),
         }
+    }
+
+    /// The read options of every table that has some, by `schema.table`.
+    pub fn table_options(&self) -> TableOptions {
+        self.options
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Sets the read options of `schema.table`; empty options clear them.
+    pub fn set_table_options(&self, schema: &str, table: &str, options: ReadOptions) {
+        let mut all = self.options.write().unwrap_or_else(|p| p.into_inner());
+        let key = format!("{schema}.{table}");
+        if options.is_empty() {
+            all.remove(&key);
+        } else {
+            all.insert(key, options);
+        }
+    }
+
+    /// The read options of `schema.table`.
+    fn options_of(&self, schema: &str, table: &str) -> ReadOptions {
+        self.options
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&format!("{schema}.{table}"))
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The catalog's connection, opened again if it broke.
@@ -159,7 +192,10 @@ impl SchemaProvider for PgSchema {
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         let client = self.catalog.client().await.map_err(to_datafusion)?;
         match PgTable::load_on(&client, &self.catalog.source, &self.name, name).await {
-            Ok(table) => Ok(Some(Arc::new(table))),
+            Ok(table) => {
+                let options = self.catalog.options_of(&self.name, name);
+                Ok(Some(Arc::new(table.with_options(options))))
+            }
             Err(ReadError::UndefinedTable(_)) => Ok(None),
             Err(e) => Err(to_datafusion(e)),
         }

@@ -381,7 +381,9 @@ fn decoder_for(kind: &PgKind, field: &arrow::datatypes::Field) -> Box<dyn Column
         PgKind::Float8 => scalar(Float64Builder::new(), |b: &[u8]| {
             Ok(f64::from_be_bytes(fixed(b, "double precision")?))
         }),
-        PgKind::Numeric { precision, scale } => {
+        PgKind::Numeric {
+            precision, scale, ..
+        } => {
             let (precision, scale) = (*precision, *scale);
             Box::new(Scalar {
                 builder: Decimal128Builder::new().with_data_type(field.data_type().clone()),

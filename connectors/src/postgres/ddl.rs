@@ -110,6 +110,7 @@ mod tests {
             PgKind::Numeric {
                 precision: 12,
                 scale: 2,
+                unconstrained: false,
             },
             PgKind::Text,
             PgKind::Bytea,

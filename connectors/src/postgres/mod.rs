@@ -6,10 +6,12 @@ pub mod catalog;
 pub mod copy;
 pub mod ddl;
 pub mod numeric;
+pub mod options;
 pub mod pushdown;
 pub mod sliced;
 pub mod source;
 pub mod table;
+pub mod topn;
 pub mod types;
 pub mod write;
 
@@ -43,11 +45,35 @@ pub enum ReadError {
 pub struct PgColumn {
     pub name: String,
     pub kind: PgKind,
+    /// How PostgreSQL compares the column's text, which decides the text
+    /// filters that mean the same there as in DataFusion.
+    #[serde(default)]
+    pub text_order: TextOrder,
+}
+
+/// How PostgreSQL compares the values of a `text` or `varchar` column.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum TextOrder {
+    /// Not a text column, or one whose comparisons differ from DataFusion's
+    /// (`char(n)` ignores trailing blanks, nondeterministic collations).
+    #[default]
+    Other,
+    /// A deterministic collation: equal exactly when the bytes are equal,
+    /// but ordered by the collation's rules.
+    Equality,
+    /// The C (POSIX) collation: ordered by bytes, as DataFusion orders.
+    Bytes,
 }
 
 /// `ident` quoted for PostgreSQL.
 pub fn quote_ident(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+/// `text` as a PostgreSQL string literal (standard_conforming_strings, on
+/// since PostgreSQL 9.1, keeps backslashes as they are).
+pub fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// The columns of `schema.table`, in order, with the kinds they are read as.
@@ -59,11 +85,22 @@ pub async fn describe(
     const SQL: &str = "\
         SELECT a.attname::text, b.oid::int8, b.typtype::text, \
                CASE WHEN b.typcategory = 'A' THEN e.oid::int8 END, e.typtype::text, \
-               CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END \
+               CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END, \
+               CASE WHEN b.oid IN (25, 1043) THEN \
+                 CASE WHEN co.collname IN ('C', 'POSIX') \
+                        OR (co.collname = 'default' AND (\
+                          SELECT d.datcollate IN ('C', 'POSIX') \
+                                 AND coalesce(to_jsonb(d) ->> 'datlocprovider', 'c') = 'c' \
+                          FROM pg_database d WHERE d.datname = current_database())) \
+                      THEN 'bytes' \
+                      WHEN coalesce((to_jsonb(co) ->> 'collisdeterministic')::bool, true) \
+                      THEN 'equality' END \
+               END \
         FROM pg_attribute a \
         JOIN pg_type t ON t.oid = a.atttypid \
         JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END \
         LEFT JOIN pg_type e ON e.oid = b.typelem \
+        LEFT JOIN pg_collation co ON co.oid = a.attcollation \
         WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped \
         ORDER BY a.attnum";
     let qualified = format!("{}.{}", quote_ident(schema), quote_ident(table));
@@ -82,9 +119,15 @@ pub async fn describe(
                 element: element.map(|oid| (oid as u32, typtype(row.get(4)))),
                 typmod: row.get(5),
             };
+            let text_order = match row.get::<_, Option<&str>>(6) {
+                Some("bytes") => TextOrder::Bytes,
+                Some("equality") => TextOrder::Equality,
+                _ => TextOrder::Other,
+            };
             PgColumn {
                 name: row.get(0),
                 kind: PgKind::of(&info),
+                text_order,
             }
         })
         .collect())

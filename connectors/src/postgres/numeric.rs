@@ -58,6 +58,9 @@ pub fn numeric_to_i128(b: &[u8], precision: u8, scale: i8) -> Result<i128, Strin
 pub fn decimal_text(value: i128, scale: i8) -> String {
     if scale <= 0 {
         let mut text = value.to_string();
+        if value == 0 {
+            return text;
+        }
         text.extend(std::iter::repeat_n('0', (-scale) as usize));
         return text;
     }
@@ -170,6 +173,7 @@ mod tests {
         assert_eq!(decimal_text(-5, 3), "-0.005");
         assert_eq!(decimal_text(12345, 0), "12345");
         assert_eq!(decimal_text(12, -2), "1200");
+        assert_eq!(decimal_text(0, -2), "0");
     }
 
     #[test]

@@ -3,10 +3,13 @@
 //!
 //! Pushed: comparisons, `BETWEEN`, `IN` lists and `IS [NOT] NULL` on
 //! integer, numeric, boolean, date and timestamp columns against literals,
-//! combined with `AND`, `OR` and `NOT`. Kept in DataFusion: text (collations
-//! and `char(n)` padding compare differently), floating point (PostgreSQL
-//! orders NaN above every number), and anything with a function or a cast
-//! that could change a value.
+//! combined with `AND`, `OR` and `NOT`; on `text` and `varchar` columns
+//! equality and `IN` under any deterministic collation, and ranges only
+//! under the C collation, whose byte order is DataFusion's. Kept in
+//! DataFusion: other text comparisons (a collation orders differently,
+//! `char(n)` ignores trailing blanks), floating point (PostgreSQL orders NaN
+//! above every number), and anything with a function or a cast that could
+//! change a value.
 
 use arrow::datatypes::DataType;
 use chrono::{DateTime, NaiveDate};
@@ -16,7 +19,7 @@ use datafusion::logical_expr::{Expr, Operator};
 
 use super::numeric::decimal_text;
 use super::types::PgKind;
-use super::{PgColumn, quote_ident};
+use super::{PgColumn, TextOrder, quote_ident, quote_literal};
 
 /// How values of a column compare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,10 +29,19 @@ enum Class {
     Date,
     Timestamp,
     TimestampTz,
+    /// Text in byte order: every comparison.
+    Text,
+    /// Text in another deterministic collation: equality only.
+    TextEquality,
 }
 
-fn class_of(kind: &PgKind) -> Option<Class> {
-    match kind {
+fn class_of(column: &PgColumn) -> Option<Class> {
+    match &column.kind {
+        PgKind::Text => match column.text_order {
+            TextOrder::Bytes => Some(Class::Text),
+            TextOrder::Equality => Some(Class::TextEquality),
+            TextOrder::Other => None,
+        },
         PgKind::Int2 | PgKind::Int4 | PgKind::Int8 | PgKind::Numeric { .. } => Some(Class::Number),
         PgKind::Bool => Some(Class::Bool),
         PgKind::Date => Some(Class::Date),
@@ -66,7 +78,11 @@ impl Writer<'_> {
                 | Operator::LtEq
                 | Operator::Gt
                 | Operator::GtEq => {
-                    let (l, r) = self.comparable(left, right)?;
+                    let (l, r, class) = self.comparable(left, right)?;
+                    let equality = matches!(op, Operator::Eq | Operator::NotEq);
+                    if class == Class::TextEquality && !equality {
+                        return None;
+                    }
                     Some(format!("({l} {} {r})", op_text(*op)?))
                 }
                 _ => None,
@@ -82,6 +98,9 @@ impl Writer<'_> {
                 high,
             }) => {
                 let (column, class) = self.column(expr)?;
+                if class == Class::TextEquality {
+                    return None;
+                }
                 let low = literal(low, class)?;
                 let high = literal(high, class)?;
                 let not = if *negated { "NOT " } else { "" };
@@ -104,13 +123,14 @@ impl Writer<'_> {
         }
     }
 
-    /// A column and a literal of the same class, in the order given.
-    fn comparable(&self, left: &Expr, right: &Expr) -> Option<(String, String)> {
+    /// A column and a literal of the same class, in the order given, and
+    /// their class.
+    fn comparable(&self, left: &Expr, right: &Expr) -> Option<(String, String, Class)> {
         if let Some((column, class)) = self.column(left) {
-            return Some((column, literal(right, class)?));
+            return Some((column, literal(right, class)?, class));
         }
         let (column, class) = self.column(right)?;
-        Some((literal(left, class)?, column))
+        Some((literal(left, class)?, column, class))
     }
 
     fn find(&self, expr: &Expr) -> Option<&PgColumn> {
@@ -135,7 +155,7 @@ impl Writer<'_> {
             }
             _ => {
                 let pg = self.find(expr)?;
-                Some((quote_ident(&pg.name), class_of(&pg.kind)?))
+                Some((quote_ident(&pg.name), class_of(pg)?))
             }
         }
     }
@@ -148,9 +168,9 @@ fn widens(kind: &PgKind, to: &DataType) -> bool {
         PgKind::Int2 => (5, 0),
         PgKind::Int4 => (10, 0),
         PgKind::Int8 => (19, 0),
-        PgKind::Numeric { precision, scale } => {
-            (i32::from(*precision) - i32::from(*scale), i32::from(*scale))
-        }
+        PgKind::Numeric {
+            precision, scale, ..
+        } => (i32::from(*precision) - i32::from(*scale), i32::from(*scale)),
         _ => return false,
     };
     match to {
@@ -201,6 +221,12 @@ fn literal(expr: &Expr, class: Class) -> Option<String> {
             Some(decimal_text(*v, *scale))
         }
         (Class::Bool, ScalarValue::Boolean(Some(v))) => Some(v.to_string()),
+        (
+            Class::Text | Class::TextEquality,
+            ScalarValue::Utf8(Some(v))
+            | ScalarValue::LargeUtf8(Some(v))
+            | ScalarValue::Utf8View(Some(v)),
+        ) => (!v.contains('\0')).then(|| quote_literal(v)), // PostgreSQL text holds no NUL
         (Class::Date, ScalarValue::Date32(Some(days))) => {
             let date = NaiveDate::from_ymd_opt(1970, 1, 1)?
                 .checked_add_signed(chrono::Duration::days(i64::from(*days)))?;
@@ -245,16 +271,24 @@ mod tests {
                 PgKind::Numeric {
                     precision: 10,
                     scale: 2,
+                    unconstrained: false,
                 },
             ),
             ("note", PgKind::Text),
             ("ratio", PgKind::Float8),
             ("placed", PgKind::Date),
+            ("code", PgKind::Text),
+            ("label", PgKind::Text),
         ]
         .into_iter()
         .map(|(name, kind)| PgColumn {
             name: name.to_owned(),
             kind,
+            text_order: match name {
+                "code" => TextOrder::Bytes,
+                "label" => TextOrder::Equality,
+                _ => TextOrder::Other,
+            },
         })
         .collect()
     }
@@ -312,6 +346,25 @@ mod tests {
             "a narrowing cast stays"
         );
         assert_eq!(filter_sql(&col("note").eq(lit("x")), &c), None);
+        assert_eq!(
+            filter_sql(&col("code").between(lit("a"), lit("it's")), &c).as_deref(),
+            Some("(\"code\" BETWEEN 'a' AND 'it''s')"),
+            "text ranges under the C collation"
+        );
+        assert_eq!(
+            filter_sql(&col("label").eq(lit("x")), &c).as_deref(),
+            Some("(\"label\" = 'x')")
+        );
+        assert_eq!(
+            filter_sql(&col("label").in_list(vec![lit("x"), lit("y")], false), &c).as_deref(),
+            Some("(\"label\" IN ('x', 'y'))")
+        );
+        assert_eq!(
+            filter_sql(&col("label").gt(lit("x")), &c),
+            None,
+            "no text ranges under another collation"
+        );
+        assert_eq!(filter_sql(&col("code").eq(lit("a\0b")), &c), None);
         assert_eq!(filter_sql(&col("ratio").gt(lit(0.5)), &c), None);
         assert_eq!(
             filter_sql(&col("id").gt(lit(1i64)).or(col("note").eq(lit("x"))), &c),

@@ -31,7 +31,7 @@ use tokio_postgres::Client;
 
 use super::source::PgSource;
 use super::table::to_datafusion;
-use super::{PgColumn, arrow_schema, read_query};
+use super::{PgColumn, arrow_schema, quote_literal, read_query};
 
 /// The path prefix of the "files" that stand for ranges.
 const SLICE_PREFIX: &str = "strata-postgres-slice";
@@ -50,6 +50,9 @@ pub struct SlicedSpec {
     /// A snapshot exported when the scan was planned, which every slice
     /// reads (`SET TRANSACTION SNAPSHOT`): all of them see the same rows.
     pub snapshot: Option<String>,
+    /// `ORDER BY ... LIMIT n` each slice ends with (a pushed top-N).
+    #[serde(default)]
+    pub top_n: Option<String>,
 }
 
 impl SlicedSpec {
@@ -60,11 +63,12 @@ impl SlicedSpec {
         })?;
         let mut conditions = self.conditions.clone();
         conditions.push(slice.clone());
-        Ok(format!(
-            "{} WHERE {}",
-            self.select,
-            conditions.join(" AND ")
-        ))
+        let mut sql = format!("{} WHERE {}", self.select, conditions.join(" AND "));
+        if let Some(top_n) = &self.top_n {
+            sql.push(' ');
+            sql.push_str(top_n);
+        }
+        Ok(sql)
     }
 }
 
@@ -169,6 +173,33 @@ pub fn as_sliced(plan: &Arc<dyn ExecutionPlan>) -> Option<(SlicedSpec, Vec<Vec<u
     Some((source.spec.as_ref().clone(), groups))
 }
 
+/// `plan`, a sliced scan, with each slice's query ending in `ORDER BY
+/// order LIMIT limit`, where `order` is what `order_by` makes of its
+/// columns; `None` if `plan` is no sliced scan, already has a top-N, or
+/// `order_by` finds the order cannot be pushed.
+pub fn with_top_n(
+    plan: &Arc<dyn ExecutionPlan>,
+    order_by: impl FnOnce(&[PgColumn]) -> Option<String>,
+    limit: usize,
+) -> Option<Arc<dyn ExecutionPlan>> {
+    let exec = plan.downcast_ref::<DataSourceExec>()?;
+    let config = exec.data_source().downcast_ref::<FileScanConfig>()?;
+    let source = config.file_source().downcast_ref::<PgSliceSource>()?;
+    if source.spec.top_n.is_some() {
+        return None;
+    }
+    let mut spec = source.spec.as_ref().clone();
+    spec.top_n = Some(format!(
+        "ORDER BY {} LIMIT {limit}",
+        order_by(&spec.columns)?
+    ));
+    Some(sliced_scan_with_groups(
+        spec,
+        config.file_groups.clone(),
+        source._snapshot.clone(),
+    ))
+}
+
 /// Rebuilds a sliced scan from its spec and the slice indices per group.
 pub fn from_sliced(spec: SlicedSpec, groups: Vec<Vec<usize>>) -> Arc<dyn ExecutionPlan> {
     let groups = groups
@@ -183,10 +214,6 @@ pub fn from_sliced(spec: SlicedSpec, groups: Vec<Vec<usize>>) -> Arc<dyn Executi
         })
         .collect();
     sliced_scan_with_groups(spec, groups, None)
-}
-
-fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }
 
 fn slice_index(path: &str) -> Option<usize> {
@@ -269,16 +296,35 @@ impl FileSource for PgSliceSource {
     }
 
     fn fmt_extra(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        // Every slice up to a few, else the first two and the last.
+        const SHOWN: usize = 6;
+        let slices = &self.spec.slices;
+        let shown = if slices.len() <= SHOWN {
+            slices.join("; ")
+        } else {
+            format!(
+                "{}; {}; ...; {}",
+                slices[0],
+                slices[1],
+                slices[slices.len() - 1]
+            )
+        };
         write!(
             f,
-            ", source={}, sql={} WHERE {}<slice>",
+            ", source={}, sql={} WHERE {}<slice>{}, slices={}: [{shown}]",
             self.spec.source.name,
             self.spec.select,
             self.spec
                 .conditions
                 .iter()
                 .map(|c| format!("{c} AND "))
-                .collect::<String>()
+                .collect::<String>(),
+            self.spec
+                .top_n
+                .as_ref()
+                .map(|t| format!(" {t}"))
+                .unwrap_or_default(),
+            slices.len()
         )
     }
 

@@ -6,11 +6,14 @@
 //! node that runs part of a query reads the password from its own
 //! environment or files when it connects.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use tokio_postgres::{Client, Config, NoTls};
+
+use super::options::{ReadOptions, TableOptions};
 
 /// Where a node finds a source's password.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +44,9 @@ struct SourceSettings {
     url: String,
     password_env: Option<String>,
     password_file: Option<PathBuf>,
+    /// `[sources.<name>.tables."schema.table"]`: how tables are read.
+    #[serde(default)]
+    tables: BTreeMap<String, toml::Table>,
 }
 
 /// Errors defining or reaching a source.
@@ -53,8 +59,12 @@ pub enum SourceError {
 }
 
 impl PgSource {
-    /// A source from its `[sources.<name>]` table.
-    pub fn from_settings(name: &str, table: toml::Table) -> Result<Self, SourceError> {
+    /// A source from its `[sources.<name>]` table, and the read options of
+    /// its tables (`[sources.<name>.tables."schema.table"]`).
+    pub fn from_settings(
+        name: &str,
+        table: toml::Table,
+    ) -> Result<(Self, TableOptions), SourceError> {
         let invalid = |message: String| SourceError::Invalid {
             name: name.to_owned(),
             message,
@@ -78,7 +88,18 @@ impl PgSource {
             (None, Some(path)) => PasswordRef::File(path),
             (None, None) => PasswordRef::None,
         };
-        Self::new(name, &settings.url, password)
+        let mut tables = TableOptions::new();
+        for (key, options) in &settings.tables {
+            if key.split('.').count() != 2 {
+                return Err(invalid(format!(
+                    "tables.\"{key}\": name tables as \"schema.table\""
+                )));
+            }
+            let options = ReadOptions::from_toml(options)
+                .map_err(|message| invalid(format!("tables.\"{key}\": {message}")))?;
+            tables.insert(key.clone(), options);
+        }
+        Ok((Self::new(name, &settings.url, password)?, tables))
     }
 
     /// A source named `name` at `url`, which must not hold a password.
@@ -158,15 +179,17 @@ mod tests {
 
     #[test]
     fn sources_come_from_settings_without_passwords() {
-        let source = PgSource::from_settings(
+        let (source, tables) = PgSource::from_settings(
             "pg",
             table(
                 "kind = \"postgres\"\nurl = \"postgres://app@db:5432/shop?sslmode=prefer\"\n\
-                 password_env = \"PG_SHOP_PASSWORD\"\n",
+                 password_env = \"PG_SHOP_PASSWORD\"\n\
+                 [tables.\"public.orders\"]\nnum_partitions = 4\n",
             ),
         )
         .unwrap();
         assert_eq!(source.password, PasswordRef::Env("PG_SHOP_PASSWORD".into()));
+        assert_eq!(tables["public.orders"].num_partitions, Some(4));
 
         let with_password = PgSource::from_settings(
             "pg",
@@ -180,6 +203,8 @@ mod tests {
             "kind = \"mysql\"\nurl = \"postgres://db/x\"\n",
             "kind = \"postgres\"\nurl = \"postgres://db/x\"\npassword_env = \"A\"\npassword_file = \"/b\"\n",
             "kind = \"postgres\"\nurl = \"postgres://db/x\"\nuser = \"x\"\n",
+            "kind = \"postgres\"\nurl = \"postgres://db/x\"\n[tables.orders]\nnum_partitions = 4\n",
+            "kind = \"postgres\"\nurl = \"postgres://db/x\"\n[tables.\"s.t\"]\nfetch = 4\n",
         ] {
             assert!(PgSource::from_settings("pg", table(bad)).is_err(), "{bad}");
         }

@@ -27,6 +27,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Client;
 
+use super::options::ReadOptions;
 use super::pushdown::filter_sql;
 use super::sliced::{SlicedSpec, ctid_slices, export_snapshot, sliced_scan};
 use super::source::{PgSource, SourceError};
@@ -44,6 +45,9 @@ pub struct PgTable {
     pub schema_name: String,
     pub table_name: String,
     pub columns: Vec<PgColumn>,
+    /// How the table is read (Spark's partitioning options).
+    #[serde(default)]
+    pub options: ReadOptions,
 }
 
 impl PgTable {
@@ -65,16 +69,49 @@ impl PgTable {
             schema_name: schema.to_owned(),
             table_name: table.to_owned(),
             columns,
+            options: ReadOptions::default(),
         })
     }
 
-    /// ctid ranges to read the table in, when it is a table (not a view)
-    /// large enough to split, on PostgreSQL 14 or later (whose TID range
-    /// scans read just the pages of a range); `None` means one reader.
-    async fn slices(
+    /// The table read with `options`.
+    pub fn with_options(mut self, options: ReadOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The slices to read the table in, `None` for one reader: ranges of
+    /// the partition column when one is set, else ctid ranges.
+    async fn plan_slices(
         &self,
         client: &Client,
         target_partitions: usize,
+    ) -> Result<Option<Vec<String>>> {
+        if self.options.partition_column.is_some() {
+            return self.options.range_slices(&self.columns).map_err(|message| {
+                DataFusionError::Execution(tag(
+                    SqlState::INVALID_PARAMETER_VALUE,
+                    &format!("table {}: {message}", self.qualified_name()),
+                ))
+            });
+        }
+        match self.options.num_partitions {
+            Some(count) => self.slices(client, count as usize, 1).await,
+            None => {
+                self.slices(client, target_partitions, MIN_PAGES_PER_SLICE)
+                    .await
+            }
+        }
+    }
+
+    /// At most `count` ctid ranges of at least `min_pages` pages to read the
+    /// table in, when it is a table (not a view) large enough to split, on
+    /// PostgreSQL 14 or later (whose TID range scans read just the pages of
+    /// a range); `None` means one reader.
+    async fn slices(
+        &self,
+        client: &Client,
+        count: usize,
+        min_pages: u64,
     ) -> Result<Option<Vec<String>>> {
         let row = client
             .query_opt(
@@ -93,7 +130,7 @@ impl PgTable {
         if kind != "r" || version < 140_000 {
             return Ok(None);
         }
-        let count = (pages.max(0) as u64 / MIN_PAGES_PER_SLICE).min(target_partitions as u64);
+        let count = (pages.max(0) as u64 / min_pages).min(count as u64);
         if count < 2 {
             return Ok(None);
         }
@@ -159,13 +196,14 @@ impl TableProvider for PgTable {
             })
             .collect::<Result<_>>()?;
         let target = state.config_options().execution.target_partitions;
-        if limit.is_none() && target >= 2 {
+        let wants_slices = target >= 2 || self.options.num_partitions.is_some_and(|n| n >= 2);
+        if limit.is_none() && wants_slices {
             let client = self
                 .source
                 .connect()
                 .await
                 .map_err(|e| to_datafusion(e.into()))?;
-            if let Some(slices) = self.slices(&client, target).await? {
+            if let Some(slices) = self.plan_slices(&client, target).await? {
                 // The same connection exports the snapshot and holds it.
                 let (snapshot, guard) = export_snapshot(client).await?;
                 let spec = SlicedSpec {
@@ -175,6 +213,7 @@ impl TableProvider for PgTable {
                     slices,
                     columns,
                     snapshot: Some(snapshot),
+                    top_n: None,
                 };
                 return Ok(sliced_scan(spec, Some(guard)));
             }
@@ -184,10 +223,11 @@ impl TableProvider for PgTable {
             sql.push_str(" WHERE ");
             sql.push_str(&conditions.join(" AND "));
         }
+        let mut scan = PgScanExec::new(self.source.clone(), sql, columns);
         if let Some(limit) = limit {
-            sql.push_str(&format!(" LIMIT {limit}"));
+            scan = scan.with_limit(None, limit);
         }
-        Ok(Arc::new(PgScanExec::new(self.source.clone(), sql, columns)))
+        Ok(Arc::new(scan))
     }
 
     async fn insert_into(
@@ -222,6 +262,8 @@ pub struct PgScanExec {
     source: PgSource,
     sql: String,
     columns: Vec<PgColumn>,
+    /// True once the query ends in LIMIT (and perhaps ORDER BY).
+    limited: bool,
     properties: Arc<PlanProperties>,
 }
 
@@ -232,6 +274,8 @@ pub struct PgScanSpec {
     pub source: PgSource,
     pub sql: String,
     pub columns: Vec<PgColumn>,
+    #[serde(default)]
+    pub limited: bool,
 }
 
 impl PgScanExec {
@@ -247,8 +291,31 @@ impl PgScanExec {
             source,
             sql,
             columns,
+            limited: false,
             properties,
         }
+    }
+
+    /// The scan with `ORDER BY order LIMIT limit` (or just the LIMIT) added
+    /// to its query. The rows still need ordering here: they are not
+    /// declared ordered.
+    pub fn with_limit(mut self, order: Option<&str>, limit: usize) -> Self {
+        if let Some(order) = order {
+            self.sql.push_str(&format!(" ORDER BY {order}"));
+        }
+        self.sql.push_str(&format!(" LIMIT {limit}"));
+        self.limited = true;
+        self
+    }
+
+    /// True once the query ends in LIMIT.
+    pub fn is_limited(&self) -> bool {
+        self.limited
+    }
+
+    /// The columns the scan reads.
+    pub fn columns(&self) -> &[PgColumn] {
+        &self.columns
     }
 
     /// The query sent to PostgreSQL.
@@ -261,11 +328,14 @@ impl PgScanExec {
             source: self.source.clone(),
             sql: self.sql.clone(),
             columns: self.columns.clone(),
+            limited: self.limited,
         }
     }
 
     pub fn from_spec(spec: PgScanSpec) -> Self {
-        Self::new(spec.source, spec.sql, spec.columns)
+        let mut scan = Self::new(spec.source, spec.sql, spec.columns);
+        scan.limited = spec.limited;
+        scan
     }
 }
 
@@ -344,12 +414,23 @@ pub fn to_datafusion(error: ReadError) -> DataFusionError {
     let io = |kind: std::io::ErrorKind, state: SqlState| {
         DataFusionError::IoError(std::io::Error::new(kind, tag(state, &error.to_string())))
     };
-    // PostgreSQL's own SQLSTATE (23505, 23502, 22003, ...) where Strata
-    // knows it, with PostgreSQL's message.
     if let ReadError::Postgres(e) = &error
         && let Some(db) = e.as_db_error()
     {
-        let state = SqlState::known(db.code().code()).unwrap_or(SqlState::DATA_EXCEPTION);
+        let code = db.code().code();
+        // The server ended the session (an administrator's
+        // pg_terminate_backend, a restart, a crash) or is out of
+        // connections: worth another try, like a lost connection.
+        if code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300") {
+            let state = SqlState::known(code).unwrap_or(SqlState::CONNECTION_FAILURE);
+            return DataFusionError::IoError(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                tag(state, db.message()),
+            ));
+        }
+        // PostgreSQL's own SQLSTATE (23505, 23502, 22003, ...) where Strata
+        // knows it, with PostgreSQL's message.
+        let state = SqlState::known(code).unwrap_or(SqlState::DATA_EXCEPTION);
         return DataFusionError::Execution(tag(state, db.message()));
     }
     match &error {

@@ -41,6 +41,12 @@ pub(crate) const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 /// Days from 1970-01-01 to 2000-01-01.
 pub(crate) const PG_EPOCH_DAYS: i32 = 10_957;
 
+/// The Arrow field metadata key that names the PostgreSQL type a column
+/// stands for, where its Arrow type alone does not say.
+pub const PG_TYPE_KEY: &str = "strata.pg_type";
+/// [`PG_TYPE_KEY`]'s value for `numeric` without precision and scale.
+pub const UNCONSTRAINED_NUMERIC_TYPE: &str = "numeric";
+
 /// Precision and scale unconstrained `numeric` is read with.
 pub const UNCONSTRAINED_NUMERIC: (u8, i8) = (38, 10);
 
@@ -56,6 +62,10 @@ pub enum PgKind {
     Numeric {
         precision: u8,
         scale: i8,
+        /// Declared without precision (or with more than Arrow's 38
+        /// digits): read as numeric(38, 10), shown without trailing zeros.
+        #[serde(default)]
+        unconstrained: bool,
     },
     Text,
     Bytea,
@@ -135,6 +145,13 @@ impl PgKind {
             PgKind::Json | PgKind::Jsonb => {
                 Field::new(name, DataType::Utf8, true).with_metadata(extension(JSON_EXTENSION))
             }
+            PgKind::Numeric {
+                unconstrained: true,
+                ..
+            } => Field::new(name, self.data_type(), true).with_metadata(HashMap::from([(
+                PG_TYPE_KEY.to_owned(),
+                UNCONSTRAINED_NUMERIC_TYPE.to_owned(),
+            )])),
             PgKind::Array(element) => {
                 let item = element.field("item");
                 Field::new(name, DataType::List(Arc::new(item)), true)
@@ -151,7 +168,9 @@ impl PgKind {
             PgKind::Int8 => DataType::Int64,
             PgKind::Float4 => DataType::Float32,
             PgKind::Float8 => DataType::Float64,
-            PgKind::Numeric { precision, scale } => DataType::Decimal128(*precision, *scale),
+            PgKind::Numeric {
+                precision, scale, ..
+            } => DataType::Decimal128(*precision, *scale),
             PgKind::Text | PgKind::TextFallback | PgKind::Json | PgKind::Jsonb => DataType::Utf8,
             PgKind::Bytea => DataType::Binary,
             PgKind::Date => DataType::Date32,
@@ -169,7 +188,11 @@ impl PgKind {
 fn numeric_kind(typmod: i32) -> PgKind {
     let (precision, scale) = UNCONSTRAINED_NUMERIC;
     if typmod < 4 {
-        return PgKind::Numeric { precision, scale };
+        return PgKind::Numeric {
+            precision,
+            scale,
+            unconstrained: true,
+        };
     }
     let modifier = typmod - 4;
     let p = (modifier >> 16) & 0xffff;
@@ -179,8 +202,13 @@ fn numeric_kind(typmod: i32) -> PgKind {
         (Ok(p), Ok(s)) if (1..=38).contains(&p) && s <= p as i8 => PgKind::Numeric {
             precision: p,
             scale: s,
+            unconstrained: false,
         },
-        _ => PgKind::Numeric { precision, scale },
+        _ => PgKind::Numeric {
+            precision,
+            scale,
+            unconstrained: true,
+        },
     }
 }
 
@@ -204,14 +232,16 @@ mod tests {
             PgKind::of(&base(1700, (12 << 16 | 2) + 4)),
             PgKind::Numeric {
                 precision: 12,
-                scale: 2
+                scale: 2,
+                unconstrained: false,
             }
         );
         assert_eq!(
             PgKind::of(&base(1700, -1)),
             PgKind::Numeric {
                 precision: 38,
-                scale: 10
+                scale: 10,
+                unconstrained: true,
             }
         );
         // numeric(60, 5) does not fit Decimal128.
@@ -219,7 +249,8 @@ mod tests {
             PgKind::of(&base(1700, (60 << 16 | 5) + 4)),
             PgKind::Numeric {
                 precision: 38,
-                scale: 10
+                scale: 10,
+                unconstrained: true,
             }
         );
     }

@@ -6,11 +6,14 @@
 //! start. The file is rewritten whole through a temporary file and a rename, so
 //! a crash leaves either the old or the new catalog, never half of one.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use datafusion::sql::parser::CreateExternalTable;
 use serde::{Deserialize, Serialize};
+use strata_connectors::postgres::options::{ReadOptions, TableOptions};
+use strata_connectors::postgres::quote_literal;
 use strata_connectors::postgres::source::PgSource;
 
 use crate::error::{Result, StrataError};
@@ -52,6 +55,10 @@ struct CatalogFile {
     /// Sources attached with SQL (`ATTACH`); their definitions hold no secret.
     #[serde(default)]
     sources: Vec<PgSource>,
+    /// Read options set with `ALTER TABLE ... SET (...)`, by source, then
+    /// `schema.table`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    table_options: BTreeMap<String, TableOptions>,
 }
 
 /// The persisted definitions, kept in step with the file.
@@ -130,8 +137,37 @@ impl CatalogStore {
         })
     }
 
+    /// Forgets a source attached with SQL, and its tables' read options.
     pub fn remove_source(&self, name: &str) -> Result<()> {
-        self.update(|file| file.sources.retain(|s| s.name != name))
+        self.update(|file| {
+            file.sources.retain(|s| s.name != name);
+            file.table_options.remove(name);
+        })
+    }
+
+    /// The read options set with SQL on the tables of `source`.
+    pub fn table_options(&self, source: &str) -> TableOptions {
+        self.lock()
+            .table_options
+            .get(source)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Records the read options of `source`'s table `key` (`schema.table`);
+    /// empty options are forgotten.
+    pub fn set_table_options(&self, source: &str, key: &str, options: ReadOptions) -> Result<()> {
+        self.update(|file| {
+            let tables = file.table_options.entry(source.to_owned()).or_default();
+            if options.is_empty() {
+                tables.remove(key);
+            } else {
+                tables.insert(key.to_owned(), options);
+            }
+            if tables.is_empty() {
+                file.table_options.remove(source);
+            }
+        })
     }
 
     pub fn add_object(&self, entry: ObjectEntry) -> Result<()> {
@@ -166,6 +202,7 @@ impl CatalogStore {
             schemas: file.schemas.clone(),
             objects: file.objects.clone(),
             sources: file.sources.clone(),
+            table_options: file.table_options.clone(),
         };
         change(&mut next);
         let bytes = serde_json::to_vec_pretty(&next)
@@ -227,11 +264,6 @@ pub fn quote_ident(name: &str) -> String {
     } else {
         format!("\"{}\"", name.replace('"', "\"\""))
     }
-}
-
-/// Quotes a string literal.
-pub fn quote_literal(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
 }
 
 /// Makes a local path absolute against the server's working directory, so a

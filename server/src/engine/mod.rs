@@ -12,6 +12,7 @@ pub mod settings;
 pub mod statement;
 mod types;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -40,6 +41,7 @@ use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::setup_pg_catalog;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use strata_connectors::postgres::catalog::PgCatalog;
+use strata_connectors::postgres::options::TableOptions;
 use strata_connectors::postgres::source::PgSource;
 use strata_connectors::postgres::table::PgTable;
 use strata_connectors::session::{DEFAULT_CATALOG, session_config, session_state};
@@ -87,6 +89,7 @@ impl Engine {
         data_dir: &Path,
         cluster: ClusterHandle,
         sources: &[PgSource],
+        source_tables: &BTreeMap<String, TableOptions>,
     ) -> Result<Self> {
         let config = base_config();
         let ctx = SessionContext::new_with_state(session_state(config)?);
@@ -111,6 +114,16 @@ impl Engine {
         let mut catalogs = Vec::new();
         for source in &all {
             let catalog = source_catalog(ctx.state().catalog_list().as_ref(), source);
+            // The settings file's read options, under those set with SQL.
+            let declared = source_tables.get(&source.name).cloned().unwrap_or_default();
+            for (key, options) in declared
+                .into_iter()
+                .chain(store.table_options(&source.name))
+            {
+                if let Some((schema, table)) = key.split_once('.') {
+                    catalog.set_table_options(schema, table, options);
+                }
+            }
             if let Err(e) = catalog.refresh(Duration::ZERO).await {
                 // The server starts anyway; the source is listed once it answers.
                 tracing::warn!(source = %source.name, error = %e, "cannot list a source");
@@ -622,6 +635,10 @@ impl Session {
                 self.engine.detach(name, *if_exists)?;
                 CommandDone::tag("DETACH")
             }
+            Command::SetTableOptions { table, options } => {
+                control.run(self.set_table_options(table, options)).await?;
+                CommandDone::tag("ALTER TABLE")
+            }
             Command::Sql(statement) => {
                 let output = self.run_sql(statement, params, control).await?;
                 return Ok(match output {
@@ -1068,6 +1085,39 @@ impl Session {
                 Err(e)
             }
         }
+    }
+
+    /// `ALTER TABLE <source>.<schema>.<table> SET (...)`: checks the
+    /// options against the table and keeps them (across restarts too).
+    async fn set_table_options(
+        &self,
+        table: &str,
+        changes: &[(String, Option<String>)],
+    ) -> Result<()> {
+        let name = TableReference::from(table);
+        let catalog = self.source_catalog(&name).ok_or_else(|| {
+            StrataError::NotSupported(
+                "ALTER TABLE ... SET (...) on a table that is not in a PostgreSQL source"
+                    .to_owned(),
+            )
+        })?;
+        let resolved = self.resolve(&name);
+        let pg_table = PgTable::load(catalog.source(), &resolved.schema, &resolved.table).await?;
+        let key = format!("{}.{}", resolved.schema, resolved.table);
+        let mut options = catalog.table_options().remove(&key).unwrap_or_default();
+        for (option, value) in changes {
+            options
+                .set(option, value.clone())
+                .map_err(StrataError::InvalidParameterValue)?;
+        }
+        options
+            .validate(&pg_table.columns)
+            .map_err(|message| StrataError::InvalidParameterValue(format!("{table}: {message}")))?;
+        self.engine
+            .store
+            .set_table_options(&catalog.source().name, &key, options.clone())?;
+        catalog.set_table_options(&resolved.schema, &resolved.table, options);
+        Ok(())
     }
 
     /// `DROP TABLE <source>.<schema>.<table>`, in PostgreSQL.

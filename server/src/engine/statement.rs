@@ -55,6 +55,13 @@ pub enum Command {
         name: String,
         if_exists: bool,
     },
+    /// `ALTER TABLE name SET (option = value, ...)` (or Spark's `SET
+    /// TBLPROPERTIES`): read options of a source's table; a `None` value
+    /// (`NULL` or `DEFAULT`) clears the option.
+    SetTableOptions {
+        table: String,
+        options: Vec<(String, Option<String>)>,
+    },
     /// A statement for DataFusion.
     Sql(Box<DFStatement>),
 }
@@ -323,6 +330,25 @@ fn classify(statement: DFStatement, pg: Option<&PostgresCompatibilityParser>) ->
                 Command::Deallocate(Some(name.value))
             }
         }
+        SqlStatement::AlterTable(alter)
+            if matches!(
+                alter.operations.as_slice(),
+                [ast::AlterTableOperation::SetOptionsParens { .. }
+                    | ast::AlterTableOperation::SetTblProperties { .. }]
+            ) =>
+        {
+            let (ast::AlterTableOperation::SetOptionsParens { options }
+            | ast::AlterTableOperation::SetTblProperties {
+                table_properties: options,
+            }) = &alter.operations[0]
+            else {
+                unreachable!("matched above");
+            };
+            Command::SetTableOptions {
+                table: alter.name.to_string(),
+                options: options.iter().map(table_option).collect::<Result<_>>()?,
+            }
+        }
         SqlStatement::Reset(reset) => match reset.reset {
             ast::Reset::ALL => Command::ResetAll,
             ast::Reset::ConfigurationParameter(name) => Command::Reset(object_name(&name)),
@@ -337,6 +363,56 @@ fn classify(statement: DFStatement, pg: Option<&PostgresCompatibilityParser>) ->
             Command::Sql(Box::new(DFStatement::Statement(Box::new(other))))
         }
     })
+}
+
+/// A table option as a name and a value (`None`: `NULL` or `DEFAULT`).
+/// Spark's camel-case names (`'numPartitions'`) are accepted too.
+fn table_option(option: &ast::SqlOption) -> Result<(String, Option<String>)> {
+    let ast::SqlOption::KeyValue { key, value } = option else {
+        return Err(StrataError::Syntax(ParserError::ParserError(format!(
+            "expected name = value, not {option}"
+        ))));
+    };
+    let name = match key.value.to_ascii_lowercase().as_str() {
+        "partitioncolumn" => "partition_column".to_owned(),
+        "lowerbound" => "lower_bound".to_owned(),
+        "upperbound" => "upper_bound".to_owned(),
+        "numpartitions" => "num_partitions".to_owned(),
+        other => other.to_owned(),
+    };
+    let value = match value {
+        Expr::Value(v) => match &v.value {
+            Value::Null => None,
+            Value::SingleQuotedString(s) | Value::Number(s, _) => Some(s.clone()),
+            other => Some(other.to_string()),
+        },
+        Expr::Identifier(ident)
+            if ident.quote_style.is_none() && ident.value.eq_ignore_ascii_case("default") =>
+        {
+            None
+        }
+        Expr::Identifier(ident) => Some(ident.value.clone()),
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } => match expr.as_ref() {
+            Expr::Value(v) => match &v.value {
+                Value::Number(n, _) => Some(format!("-{n}")),
+                _ => None,
+            },
+            _ => None,
+        }
+        .map(Some)
+        .ok_or_else(|| {
+            StrataError::InvalidParameterValue(format!("{name}: expected a value, not {value}"))
+        })?,
+        other => {
+            return Err(StrataError::InvalidParameterValue(format!(
+                "{name}: expected a value, not {other}"
+            )));
+        }
+    };
+    Ok((name, value))
 }
 
 /// `'\x00ff'::bytea` is hex in PostgreSQL; DataFusion would cast the text's
@@ -598,6 +674,32 @@ mod tests {
         assert!(matches!(one("DISCARD ALL"), Command::DiscardAll));
         assert!(matches!(one("DEALLOCATE ALL"), Command::Deallocate(None)));
         assert!(matches!(one("SELECT 1"), Command::Sql(_)));
+        match one(
+            "ALTER TABLE pg.public.t SET (partition_column = id, lower_bound = -5, \
+             upper_bound = '2024-01-01', num_partitions = 4, x = NULL, y = DEFAULT)",
+        ) {
+            Command::SetTableOptions { table, options } => {
+                assert_eq!(table, "pg.public.t");
+                let expected = [
+                    ("partition_column", Some("id")),
+                    ("lower_bound", Some("-5")),
+                    ("upper_bound", Some("2024-01-01")),
+                    ("num_partitions", Some("4")),
+                    ("x", None),
+                    ("y", None),
+                ];
+                let expected: Vec<(String, Option<String>)> = expected
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.map(str::to_owned)))
+                    .collect();
+                assert_eq!(options, expected);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            one("ALTER TABLE t SET TBLPROPERTIES ('numPartitions' = '8')"),
+            Command::SetTableOptions { options, .. } if options == [("num_partitions".to_owned(), Some("8".to_owned()))]
+        ));
         assert!(matches!(
             one("CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '/tmp/x'"),
             Command::Sql(s) if matches!(*s, DFStatement::CreateExternalTable(_))

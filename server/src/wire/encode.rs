@@ -14,8 +14,10 @@ use pgwire::messages::data::DataRow;
 
 use super::binary::write_binary;
 use super::text::{TextOptions, write_text};
-use super::types::{pg_type, type_modifier, type_size};
+use super::types::{is_unconstrained_numeric, pg_type, type_modifier, type_size};
+use super::value::{Cell, cell};
 use crate::error::{Result, StrataError};
+use strata_connectors::postgres::numeric::write_numeric;
 
 /// The RowDescription fields for `schema` in the formats the client asked for.
 pub fn field_infos(schema: &Schema, format: &Format) -> Vec<FieldInfo> {
@@ -26,17 +28,31 @@ pub fn field_infos(schema: &Schema, format: &Format) -> Vec<FieldInfo> {
         .map(|(i, field)| {
             let pg = pg_type(field);
             let size = type_size(&pg);
+            let modifier = if is_unconstrained_numeric(field) {
+                -1
+            } else {
+                type_modifier(field.data_type())
+            };
             FieldInfo::new(field.name().clone(), None, None, pg, format.format_for(i))
                 .with_type_size(size)
-                .with_type_modifier(type_modifier(field.data_type()))
+                .with_type_modifier(modifier)
         })
         .collect()
+}
+
+/// How one column is encoded.
+#[derive(Debug, Clone)]
+struct ColumnEncoding {
+    pg: Type,
+    format: FieldFormat,
+    /// A numeric without a type modifier: written without trailing zeros.
+    trim_zeros: bool,
 }
 
 /// Encodes batches of one result into rows.
 #[derive(Debug, Clone)]
 pub struct RowEncoder {
-    columns: Arc<Vec<(Type, FieldFormat)>>,
+    columns: Arc<Vec<ColumnEncoding>>,
     text: TextOptions,
 }
 
@@ -46,7 +62,11 @@ impl RowEncoder {
             columns: Arc::new(
                 fields
                     .iter()
-                    .map(|f| (f.datatype().clone(), f.format()))
+                    .map(|f| ColumnEncoding {
+                        pg: f.datatype().clone(),
+                        format: f.format(),
+                        trim_zeros: *f.datatype() == Type::NUMERIC && f.type_modifier() == -1,
+                    })
                     .collect(),
             ),
             text,
@@ -66,12 +86,22 @@ impl RowEncoder {
         let mut rows = Vec::with_capacity(batch.num_rows());
         let mut buf = BytesMut::with_capacity(64 * arrays.len().max(1));
         for row in 0..batch.num_rows() {
-            for (array, (pg, format)) in arrays.iter().zip(self.columns.iter()) {
+            for (array, column) in arrays.iter().zip(self.columns.iter()) {
                 let at = buf.len();
                 buf.put_i32(-1);
-                let written = match format {
-                    FieldFormat::Text => write_text(array.as_ref(), row, pg, &self.text, &mut buf),
-                    FieldFormat::Binary => write_binary(array.as_ref(), row, pg, &mut buf),
+                let pg = &column.pg;
+                let written = match (column.format, column.trim_zeros) {
+                    (format, true) => write_trimmed_numeric(array.as_ref(), row, format, &mut buf)
+                        .unwrap_or_else(|| match format {
+                            FieldFormat::Text => {
+                                write_text(array.as_ref(), row, pg, &self.text, &mut buf)
+                            }
+                            FieldFormat::Binary => write_binary(array.as_ref(), row, pg, &mut buf),
+                        }),
+                    (FieldFormat::Text, false) => {
+                        write_text(array.as_ref(), row, pg, &self.text, &mut buf)
+                    }
+                    (FieldFormat::Binary, false) => write_binary(array.as_ref(), row, pg, &mut buf),
                 };
                 if written {
                     let len = (buf.len() - at - 4) as i32;
@@ -82,6 +112,34 @@ impl RowEncoder {
         }
         Ok(rows)
     }
+}
+
+/// Writes a decimal without the trailing fraction zeros its fixed scale
+/// adds, as PostgreSQL shows an unconstrained numeric; `None` when the
+/// value is no decimal, `Some(false)` for NULL.
+fn write_trimmed_numeric(
+    array: &dyn Array,
+    row: usize,
+    format: FieldFormat,
+    out: &mut BytesMut,
+) -> Option<bool> {
+    let text = match cell(array, row) {
+        Cell::Null => return Some(false),
+        Cell::Numeric(text) => text,
+        _ => return None,
+    };
+    let trimmed = match text.split_once('.') {
+        Some((int, fraction)) => match fraction.trim_end_matches('0') {
+            "" => int.to_owned(),
+            fraction => format!("{int}.{fraction}"),
+        },
+        None => text,
+    };
+    match format {
+        FieldFormat::Text => out.put_slice(trimmed.as_bytes()),
+        FieldFormat::Binary => write_numeric(&trimmed, out),
+    }
+    Some(true)
 }
 
 /// Unpacks dictionary and run-end encoded columns to plain arrays.

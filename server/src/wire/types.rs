@@ -15,8 +15,9 @@ pub const UUID_EXTENSION: &str = "arrow.uuid";
 /// pg_catalog's marker for oid columns (see datafusion-pg-catalog's oid_field).
 const OID_ALIAS_KEY: &str = datafusion_pg_catalog::pg_catalog::oid_field::OID_ALIAS_KEY;
 
-/// Marks a JSON column that a client declared as `jsonb`.
-pub const PG_TYPE_KEY: &str = "strata.pg_type";
+/// Marks a JSON column that a client declared as `jsonb`, and a decimal
+/// column read from an unconstrained PostgreSQL `numeric`.
+pub use strata_connectors::postgres::types::PG_TYPE_KEY;
 
 /// The PostgreSQL type a column of `field` is sent as.
 pub fn pg_type(field: &Field) -> Type {
@@ -188,6 +189,14 @@ pub fn arrow_field_for(t: &Type) -> Option<FieldRef> {
 
 /// `pg_attribute.atttypmod` for a column: precision and scale for numerics,
 /// -1 ("none") for everything else.
+/// True for a decimal column read from an unconstrained PostgreSQL
+/// `numeric`: described without a type modifier, shown without trailing
+/// zeros.
+pub fn is_unconstrained_numeric(field: &Field) -> bool {
+    field.metadata().get(PG_TYPE_KEY).map(String::as_str)
+        == Some(strata_connectors::postgres::types::UNCONSTRAINED_NUMERIC_TYPE)
+}
+
 pub fn type_modifier(data_type: &DataType) -> i32 {
     match data_type {
         DataType::Decimal32(p, s)

@@ -229,6 +229,10 @@ fn big_decimal_string(digits: &str, scale: i8) -> String {
     }
     if scale <= 0 {
         out.push_str(digits);
+        if digits.trim_start_matches('0').is_empty() {
+            // Zero has no trailing zeros to show, whatever the scale.
+            return out;
+        }
         for _ in 0..(-i32::from(scale)) {
             out.push('0');
         }
@@ -259,6 +263,8 @@ mod tests {
         assert_eq!(decimal_string(12345, 2), "123.45");
         assert_eq!(decimal_string(-5, 3), "-0.005");
         assert_eq!(decimal_string(0, 2), "0.00");
+        assert_eq!(decimal_string(0, -2), "0");
+        assert_eq!(decimal_string(123, -2), "12300");
         assert_eq!(decimal_string(7, 0), "7");
         assert_eq!(decimal_string(7, -2), "700");
     }
