@@ -625,3 +625,162 @@ async fn a_source_password_appears_in_no_output() {
     );
     scratch.drop().await;
 }
+
+/// Totals of a PostgreSQL table `m` (id, v): count, sum(v) and a checksum
+/// that depends on which v goes with which id.
+const TOTALS: &str = "count(*), CAST(sum(v) AS BIGINT), CAST(sum((id % 1000) * v) AS BIGINT)";
+
+async fn totals(client: &Client, table: &str) -> Result<(i64, i64, i64), tokio_postgres::Error> {
+    let row = client
+        .query_one(&format!("SELECT {TOTALS} FROM {table}"), &[])
+        .await?;
+    Ok((row.get(0), row.get(1), row.get(2)))
+}
+
+/// The backends of Strata's reads of a table whose name ends in `table`.
+fn copy_backends(table: &str) -> String {
+    format!(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = 'strata' \
+         AND query LIKE 'COPY (SELECT%' AND query LIKE '%.\"{table}\" WHERE%'"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_million_postgres_rows_read_in_one_snapshot_and_written_atomically() {
+    let _turn = ONE_CLUSTER_AT_A_TIME.lock().await;
+    let scratch = PgScratch::new("million").await;
+    let (pg, s) = (&scratch.client, &scratch.schema);
+    scratch
+        .run(&format!(
+            "CREATE TABLE {s}.m AS SELECT g::int8 AS id, (g::int8 * 7919) % 1000003 AS v \
+             FROM generate_series(1, 1000000) g;
+             CREATE TABLE {s}.target (id bigint PRIMARY KEY, g int NOT NULL);
+             ANALYZE {s}.m;"
+        ))
+        .await;
+    // Four ranges of id, read by two executors of one slot each: two waves.
+    let config = format!(
+        "[sources.pg]\nkind = \"postgres\"\nurl = {:?}\n\
+         [sources.pg.tables.\"{s}.m\"]\npartition_column = \"id\"\nlower_bound = 1\n\
+         upper_bound = 1000001\nnum_partitions = 4\n",
+        Database::postgres().conninfo
+    );
+    let cluster = Cluster::start_with_config(2, 1, 15, &config)
+        .await
+        .expect("a cluster");
+    let client = connect(&cluster).await;
+    let table = format!("pg.{s}.m");
+    let plan = explain(&client, &format!("SELECT {TOTALS} FROM {table}")).await;
+    assert!(
+        plan.contains("file_groups={4 groups") && plan.contains("slices=4"),
+        "{plan}"
+    );
+    let before = totals(pg, &format!("{s}.m")).await.unwrap();
+    let ours = totals(&client, &table)
+        .await
+        .unwrap_or_else(|e| panic!("{}\n{}", sqlstate(&e), cluster.logs()));
+    assert_eq!(ours, before, "a million rows in four partitions");
+
+    // Updates committed while the first partitions are read are not seen by
+    // the later ones: every partition reads the snapshot of the start.
+    let reader = connect(&cluster).await;
+    let read = tokio::spawn({
+        let table = table.clone();
+        async move { totals(&reader, &table).await }
+    });
+    let reading = eventually(Duration::from_secs(30), || async {
+        !pg.query(&copy_backends("m"), &[]).await.unwrap().is_empty()
+    })
+    .await;
+    assert!(reading, "no read of m was seen in PostgreSQL");
+    pg.batch_execute(&format!("UPDATE {s}.m SET v = v + 1 WHERE id % 1000 = 0"))
+        .await
+        .unwrap();
+    assert!(
+        !read.is_finished(),
+        "the read ended before the update; it proves nothing on this machine"
+    );
+    let during = read
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{}", sqlstate(&e)));
+    assert_eq!(during, before, "the read saw part of a later commit");
+    let after = totals(pg, &format!("{s}.m")).await.unwrap();
+    assert_ne!(after, before);
+
+    // A read whose PostgreSQL session is ended mid-COPY is retried.
+    let reader = connect(&cluster).await;
+    let read = tokio::spawn({
+        let table = table.clone();
+        async move { totals(&reader, &table).await }
+    });
+    let terminated = eventually(Duration::from_secs(30), || async {
+        let pids = pg.query(&copy_backends("m"), &[]).await.unwrap();
+        match pids.first() {
+            Some(row) => pg
+                .query_one("SELECT pg_terminate_backend($1)", &[&row.get::<_, i32>(0)])
+                .await
+                .unwrap()
+                .get::<_, bool>(0),
+            None => false,
+        }
+    })
+    .await;
+    assert!(terminated, "no read of m was ended");
+    let retried = read
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{}\n{}", sqlstate(&e), cluster.logs()));
+    assert_eq!(retried, after, "the retried read");
+
+    // A million rows from the lake into PostgreSQL, in one transaction.
+    let dir = cluster.scratch().join("src");
+    client
+        .batch_execute(&format!(
+            "COPY (SELECT value AS id, CAST(value % 97 AS INT) AS g FROM generate_series(1, 1000000)) \
+             TO '{dir}/' STORED AS PARQUET; \
+             CREATE EXTERNAL TABLE src STORED AS PARQUET LOCATION '{dir}/'",
+            dir = dir.display()
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{}\n{}", sqlstate(&e), cluster.logs()));
+    let target = format!("pg.{s}.target");
+    let written = client
+        .execute(&format!("INSERT INTO {target} SELECT id, g FROM src"), &[])
+        .await
+        .unwrap_or_else(|e| panic!("{}\n{}", sqlstate(&e), cluster.logs()));
+    assert_eq!(written, 1_000_000);
+    let count_sum = format!("SELECT count(*), sum(id)::int8, sum(g)::int8 FROM {s}.target");
+    let loaded = pg.query_one(&count_sum, &[]).await.unwrap();
+    let loaded: (i64, i64, i64) = (loaded.get(0), loaded.get(1), loaded.get(2));
+    let lake = client
+        .query_one(
+            "SELECT count(*), CAST(sum(id) AS BIGINT), CAST(sum(g) AS BIGINT) FROM src",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(loaded, (lake.get(0), lake.get(1), lake.get(2)));
+    // The same again with one bad row at the end: nothing is written.
+    for (bad_row, code) in [("1, 1", "23505"), ("5000000, NULL", "23502")] {
+        let error = client
+            .execute(
+                &format!(
+                    "INSERT INTO {target} SELECT id + 2000000, g FROM src \
+                     UNION ALL SELECT * FROM (VALUES ({bad_row})) AS bad(id, g)"
+                ),
+                &[],
+            )
+            .await
+            .expect_err(bad_row);
+        assert_eq!(
+            error.code().map(|c| c.code()),
+            Some(code),
+            "{}",
+            sqlstate(&error)
+        );
+        let now = pg.query_one(&count_sum, &[]).await.unwrap();
+        assert_eq!((now.get(0), now.get(1), now.get(2)), loaded, "{bad_row}");
+    }
+    scratch.drop().await;
+}
