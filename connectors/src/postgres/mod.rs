@@ -11,6 +11,7 @@ pub mod pushdown;
 pub mod sliced;
 pub mod source;
 pub mod table;
+pub mod tls;
 pub mod topn;
 pub mod types;
 pub mod write;

@@ -13,7 +13,10 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::{Client, Config, NoTls};
 
+use tokio_postgres_rustls::MakeRustlsConnect;
+
 use super::options::{ReadOptions, TableOptions};
+use super::tls::TlsSettings;
 
 /// Where a node finds a source's password.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,8 +111,10 @@ impl PgSource {
             name: name.to_owned(),
             message,
         };
-        let config = Config::from_str(url)
+        let (plain_url, tls) = TlsSettings::split(url).map_err(invalid)?;
+        let config = Config::from_str(&plain_url)
             .map_err(|_| invalid("the url is not a PostgreSQL connection URL".to_owned()))?;
+        tls.client_config().map_err(invalid)?;
         if config.get_password().is_some() {
             return Err(invalid(
                 "the url holds a password; name an environment variable (password_env) or a \
@@ -133,7 +138,8 @@ impl PgSource {
             name: self.name.clone(),
             message,
         };
-        let mut config = Config::from_str(&self.url).map_err(|e| unreachable(e.to_string()))?;
+        let (plain_url, tls) = TlsSettings::split(&self.url).map_err(unreachable)?;
+        let mut config = Config::from_str(&plain_url).map_err(|e| unreachable(e.to_string()))?;
         match &self.password {
             PasswordRef::None => {}
             PasswordRef::Env(var) => {
@@ -155,16 +161,34 @@ impl PgSource {
         if config.get_application_name().is_none() {
             config.application_name("strata");
         }
-        let (client, connection) = config
-            .connect(NoTls)
-            .await
-            .map_err(|e| unreachable(e.to_string()))?;
         let name = self.name.clone();
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(source = %name, error = %e, "connection to a source ended");
+        let ended = move |e: tokio_postgres::Error| {
+            tracing::debug!(source = %name, error = %e, "connection to a source ended");
+        };
+        // The error's source says why (a certificate refused, a handshake
+        // failed); tokio-postgres's own text alone does not.
+        let failed = |e: tokio_postgres::Error| {
+            use std::error::Error;
+            unreachable(match e.source() {
+                Some(cause) => format!("{e}: {cause}"),
+                None => e.to_string(),
+            })
+        };
+        let client = match tls.client_config().map_err(unreachable)? {
+            None => {
+                let (client, connection) = config.connect(NoTls).await.map_err(failed)?;
+                tokio::spawn(async move { connection.await.unwrap_or_else(ended) });
+                client
             }
-        });
+            Some(tls) => {
+                let (client, connection) = config
+                    .connect(MakeRustlsConnect::new(tls))
+                    .await
+                    .map_err(failed)?;
+                tokio::spawn(async move { connection.await.unwrap_or_else(ended) });
+                client
+            }
+        };
         Ok(client)
     }
 }
