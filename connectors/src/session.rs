@@ -6,6 +6,7 @@ use std::sync::Arc;
 use ballista_core::extension::SessionConfigExt;
 use datafusion::error::Result;
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::registry::FunctionRegistry;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
@@ -36,12 +37,14 @@ pub fn session_config() -> SessionConfig {
 /// configuration the client sent, so settings made in a session reach them.
 pub fn session_state(config: SessionConfig) -> Result<datafusion::execution::SessionState> {
     let runtime = RuntimeEnvBuilder::new().build_arc()?;
-    Ok(SessionStateBuilder::new()
+    let mut state = SessionStateBuilder::new()
         .with_default_features()
         .with_config(config)
         .with_runtime_env(runtime)
         .with_physical_optimizer_rule(Arc::new(PgTopN))
-        .build())
+        .build();
+    state.register_udf(crate::postgres::defaults::udf())?;
+    Ok(state)
 }
 
 /// A plain DataFusion context over Strata's session state, for code that runs

@@ -366,6 +366,71 @@ async fn inserts_into_postgres_are_atomic_and_keep_postgres_errors() {
     .await;
     assert_eq!(row.get::<_, String>(0), "o1,o2");
 
+    // Columns an INSERT leaves out get PostgreSQL's defaults: serial,
+    // identity, DEFAULT expressions; a column without one gets NULL.
+    fixture
+        .client
+        .batch_execute(&format!(
+            "CREATE TABLE {s}.events (
+                 id serial PRIMARY KEY, seq bigint GENERATED ALWAYS AS IDENTITY,
+                 kind text NOT NULL, note text, at timestamptz NOT NULL DEFAULT now(),
+                 state text DEFAULT 'new', doubled int GENERATED ALWAYS AS (length(kind) * 2) STORED
+             )"
+        ))
+        .await
+        .unwrap();
+    let written = client
+        .execute(
+            &format!(
+                "INSERT INTO pg.{s}.events (kind) SELECT region FROM pg.{s}.sales ORDER BY region"
+            ),
+            &[],
+        )
+        .await
+        .expect("an insert relying on defaults");
+    assert_eq!(written, 2);
+    client
+        .execute(
+            &format!("INSERT INTO pg.{s}.events (kind, state) VALUES ('x', NULL)"),
+            &[],
+        )
+        .await
+        .expect("an explicit NULL");
+    let rows = fixture
+        .client
+        .query(
+            &format!(
+                "SELECT id, seq, kind, note, at > now() - interval '1 hour', state, doubled                  FROM {s}.events ORDER BY id"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    // id, seq, kind, note, at is recent, state, doubled
+    type Event = (i32, i64, String, Option<String>, bool, Option<String>, i32);
+    let seen: Vec<Event> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.get(0),
+                r.get(1),
+                r.get(2),
+                r.get(3),
+                r.get(4),
+                r.get(5),
+                r.get(6),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (1, 1, "o1".into(), None, true, Some("new".into()), 4),
+            (2, 2, "o2".into(), None, true, Some("new".into()), 4),
+            (3, 3, "x".into(), None, true, None, 2),
+        ]
+    );
+
     drop(strata);
     fixture.drop().await;
 }

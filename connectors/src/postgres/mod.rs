@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod copy;
 pub mod ddl;
+pub mod defaults;
 pub mod numeric;
 pub mod options;
 pub mod pushdown;
@@ -50,6 +51,10 @@ pub struct PgColumn {
     /// filters that mean the same there as in DataFusion.
     #[serde(default)]
     pub text_order: TextOrder,
+    /// PostgreSQL fills the column in when an INSERT leaves it out (a
+    /// default, serial, identity or generated column).
+    #[serde(default)]
+    pub has_default: bool,
 }
 
 /// How PostgreSQL compares the values of a `text` or `varchar` column.
@@ -96,7 +101,8 @@ pub async fn describe(
                       THEN 'bytes' \
                       WHEN coalesce((to_jsonb(co) ->> 'collisdeterministic')::bool, true) \
                       THEN 'equality' END \
-               END \
+               END, \
+               a.atthasdef OR coalesce(to_jsonb(a) ->> 'attidentity', '') <> '' \
         FROM pg_attribute a \
         JOIN pg_type t ON t.oid = a.atttypid \
         JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END \
@@ -129,6 +135,7 @@ pub async fn describe(
                 name: row.get(0),
                 kind: PgKind::of(&info),
                 text_order,
+                has_default: row.get(7),
             }
         })
         .collect())

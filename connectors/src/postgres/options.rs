@@ -274,6 +274,7 @@ mod tests {
             name: name.to_owned(),
             kind,
             text_order: TextOrder::Other,
+            has_default: false,
         })
         .collect()
     }

@@ -289,6 +289,7 @@ mod tests {
                 "label" => TextOrder::Equality,
                 _ => TextOrder::Other,
             },
+            has_default: false,
         })
         .collect()
     }

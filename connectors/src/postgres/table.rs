@@ -27,6 +27,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Client;
 
+use super::defaults::{pg_column_default, without_defaulted};
 use super::options::ReadOptions;
 use super::pushdown::filter_sql;
 use super::sliced::{SlicedSpec, ctid_slices, export_snapshot, sliced_scan};
@@ -230,6 +231,13 @@ impl TableProvider for PgTable {
         Ok(Arc::new(scan))
     }
 
+    fn get_column_default(&self, column: &str) -> Option<&Expr> {
+        self.columns
+            .iter()
+            .any(|c| c.name == column && c.has_default)
+            .then(pg_column_default)
+    }
+
     async fn insert_into(
         &self,
         _state: &dyn Session,
@@ -245,11 +253,13 @@ impl TableProvider for PgTable {
                 ));
             }
         };
+        // Columns the INSERT leaves out are PostgreSQL's to fill in.
+        let (input, columns) = without_defaulted(input, &self.columns)?;
         let spec = PgInsertSpec {
             source: self.source.clone(),
             schema_name: self.schema_name.clone(),
             table_name: self.table_name.clone(),
-            columns: self.columns.clone(),
+            columns,
             overwrite,
         };
         Ok(Arc::new(PgInsertExec::new(spec, input)))
