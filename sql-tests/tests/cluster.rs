@@ -665,7 +665,7 @@ async fn a_million_postgres_rows_read_in_one_snapshot_and_written_atomically() {
          upper_bound = 1000001\nnum_partitions = 4\n",
         Database::postgres().conninfo
     );
-    let cluster = Cluster::start_with_config(2, 1, 15, &config)
+    let mut cluster = Cluster::start_with_config(2, 1, 15, &config)
         .await
         .expect("a cluster");
     let client = connect(&cluster).await;
@@ -782,5 +782,56 @@ async fn a_million_postgres_rows_read_in_one_snapshot_and_written_atomically() {
         let now = pg.query_one(&count_sum, &[]).await.unwrap();
         assert_eq!((now.get(0), now.get(1), now.get(2)), loaded, "{bad_row}");
     }
+
+    // The executor writing dies mid-COPY: its transaction rolls back, the
+    // task runs again on the other executor, every row lands once.
+    pg.batch_execute(&format!("TRUNCATE {s}.target"))
+        .await
+        .unwrap();
+    let writer = connect(&cluster).await;
+    let write = tokio::spawn({
+        let target = target.clone();
+        async move {
+            writer
+                .execute(&format!("INSERT INTO {target} SELECT id, g FROM src"), &[])
+                .await
+        }
+    });
+    let copying = eventually(Duration::from_secs(30), || async {
+        !pg.query(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'strata' \
+             AND query LIKE 'COPY %target% FROM STDIN%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .is_empty()
+    })
+    .await;
+    assert!(copying, "the write was not seen in PostgreSQL");
+    let mut busy = None;
+    for index in 0..2 {
+        if matches!(cluster.task_counts(index).await, Ok(c) if c.running > 0) {
+            busy = Some(index);
+        }
+    }
+    let busy = busy.expect("no executor runs the write");
+    cluster.kill_executor(busy).await;
+    assert!(
+        !write.is_finished(),
+        "the write ended before its executor was killed; this proves nothing"
+    );
+    let written = tokio::time::timeout(Duration::from_secs(120), write)
+        .await
+        .expect("the write ended")
+        .expect("the write task")
+        .unwrap_or_else(|e| panic!("{}\n{}", sqlstate(&e), cluster.logs()));
+    assert_eq!(written, 1_000_000);
+    let now = pg.query_one(&count_sum, &[]).await.unwrap();
+    assert_eq!(
+        (now.get(0), now.get(1), now.get(2)),
+        loaded,
+        "every row once after the writer died"
+    );
     scratch.drop().await;
 }
