@@ -46,6 +46,7 @@ const KNOWN: &[SqlState] = &[
     SqlState::CHECK_VIOLATION,
     SqlState::STRING_DATA_RIGHT_TRUNCATION,
     SqlState::INSUFFICIENT_PRIVILEGE,
+    SqlState::READ_ONLY_SQL_TRANSACTION,
     SqlState::CONNECTION_FAILURE,
     SqlState::UNABLE_TO_CONNECT,
     SqlState::OUT_OF_MEMORY,
@@ -77,6 +78,7 @@ impl SqlState {
     pub const CHECK_VIOLATION: SqlState = SqlState("23514");
     pub const STRING_DATA_RIGHT_TRUNCATION: SqlState = SqlState("22001");
     pub const INSUFFICIENT_PRIVILEGE: SqlState = SqlState("42501");
+    pub const READ_ONLY_SQL_TRANSACTION: SqlState = SqlState("25006");
     pub const SYNTAX_ERROR: SqlState = SqlState("42601");
     pub const SYNTAX_OR_ACCESS_RULE: SqlState = SqlState("42000");
     pub const UNDEFINED_TABLE: SqlState = SqlState("42P01");
@@ -107,6 +109,7 @@ impl SqlState {
     pub const UNABLE_TO_CONNECT: SqlState = SqlState("08001");
     pub const INVALID_PREPARED_STATEMENT: SqlState = SqlState("26000");
     pub const INVALID_CURSOR_NAME: SqlState = SqlState("34000");
+    pub const DUPLICATE_CURSOR: SqlState = SqlState("42P03");
     pub const OUT_OF_MEMORY: SqlState = SqlState("53200");
     /// No executor can run the query (Trino calls this NO_NODES_AVAILABLE,
     /// an insufficient-resources error).

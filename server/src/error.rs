@@ -49,6 +49,12 @@ pub enum StrataError {
     InFailedTransaction,
     #[error("prepared statement \"{0}\" does not exist")]
     UndefinedPreparedStatement(String),
+    #[error("cursor \"{0}\" does not exist")]
+    UndefinedCursor(String),
+    #[error("cursor \"{0}\" already exists")]
+    DuplicateCursor(String),
+    #[error("DECLARE CURSOR can only be used in transaction blocks")]
+    CursorOutsideBlock,
     #[error("{0}")]
     Protocol(String),
     #[error("{message}")]
@@ -108,6 +114,9 @@ impl StrataError {
             StrataError::Cancelled | StrataError::StatementTimeout => SqlState::QUERY_CANCELED,
             StrataError::InFailedTransaction => SqlState::IN_FAILED_TRANSACTION,
             StrataError::UndefinedPreparedStatement(_) => SqlState::INVALID_PREPARED_STATEMENT,
+            StrataError::UndefinedCursor(_) => SqlState::INVALID_CURSOR_NAME,
+            StrataError::DuplicateCursor(_) => SqlState::DUPLICATE_CURSOR,
+            StrataError::CursorOutsideBlock => SqlState::NO_ACTIVE_TRANSACTION,
             StrataError::Protocol(_) => SqlState::PROTOCOL_VIOLATION,
             StrataError::Remote { state, .. } => *state,
             StrataError::ClusterUnavailable(_) => SqlState::CONNECTION_FAILURE,

@@ -133,3 +133,45 @@ def test_asyncpg_reads_rows_in_binary():
 
     rows = asyncio.run(run())
     assert [tuple(r) for r in rows] == [(1, 1.5, "n1"), (2, 3.0, "n2"), (3, 4.5, "n3")]
+
+
+def test_asyncpg_pool_resets_a_released_connection():
+    # Releasing a connection to an asyncpg pool runs its reset query:
+    # pg_advisory_unlock_all(), CLOSE ALL, UNLISTEN *, RESET ALL.
+    async def run():
+        pool = await asyncpg.create_pool(
+            host="127.0.0.1", port=PORT, user="strata", database="lake", min_size=1, max_size=1
+        )
+        try:
+            async with pool.acquire() as conn:
+                await conn.execute("SET application_name = 'changed'")
+            async with pool.acquire() as conn:
+                return await conn.fetchval("SHOW application_name")
+        finally:
+            await pool.close()
+
+    assert asyncio.run(run()) != "changed"
+
+
+def test_psycopg2_named_cursor_pages_through_a_result():
+    import psycopg2
+
+    conn = psycopg2.connect(DSN)
+    try:
+        # A named cursor is DECLARE ... CURSOR WITHOUT HOLD, then FETCH
+        # FORWARD itersize FROM it, inside the driver's transaction.
+        with conn.cursor(name="pages") as cur:
+            cur.itersize = 1000
+            cur.execute("SELECT value AS n FROM generate_series(1, 25000) ORDER BY n")
+            first = cur.fetchmany(3)
+            rest = [row[0] for row in cur]
+        conn.commit()
+        with conn.cursor(name="held", withhold=True) as cur:
+            cur.execute("SELECT 'x' AS s")
+            conn.commit()
+            held = cur.fetchall()
+    finally:
+        conn.close()
+    assert first == [(1,), (2,), (3,)]
+    assert rest == list(range(4, 25001))
+    assert held == [("x",)]

@@ -586,6 +586,36 @@ async fn sources_attach_and_detach_with_sql_and_survive_a_restart() {
     assert_eq!(error.code().map(|c| c.code()), Some("22023"), "{error}");
     assert!(!error.to_string().contains("hunter2"), "{error}");
 
+    // SESSION_INIT runs on every connection: here, a read-only source.
+    client
+        .batch_execute(&format!(
+            "ATTACH '{conninfo}' AS readonly \
+             (TYPE postgres, SESSION_INIT 'SET default_transaction_read_only = on')"
+        ))
+        .await
+        .expect("attach with a session_init");
+    let error = client
+        .execute(
+            &format!("INSERT INTO readonly.{s}.orders (id, customer) VALUES (999999, 1)"),
+            &[],
+        )
+        .await
+        .expect_err("a read-only source");
+    assert_eq!(error.code().map(|c| c.code()), Some("25006"), "{error:?}");
+    let error = client
+        .batch_execute(&format!(
+            "ATTACH '{conninfo}' AS broken (TYPE postgres, SESSION_INIT 'SET no_such_setting = 1')"
+        ))
+        .await
+        .expect_err("a failing session_init");
+    assert_eq!(error.code().map(|c| c.code()), Some("42704"), "{error:?}");
+    assert!(
+        error
+            .as_db_error()
+            .is_some_and(|db| db.message().contains("session_init")),
+        "{error:?}"
+    );
+
     // The attachment is kept across a restart.
     drop(client);
     let data = strata.stop();

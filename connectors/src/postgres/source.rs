@@ -37,6 +37,10 @@ pub struct PgSource {
     /// `postgres://user@host:port/database?options`, with no password.
     pub url: String,
     pub password: PasswordRef,
+    /// SQL run on every new connection (Spark's `sessionInitStatement`):
+    /// `SET search_path TO shop`, `SET statement_timeout = '5min'`, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_init: Option<String>,
 }
 
 /// The settings of a `[sources.<name>]` table with `kind = "postgres"`.
@@ -47,6 +51,7 @@ struct SourceSettings {
     url: String,
     password_env: Option<String>,
     password_file: Option<PathBuf>,
+    session_init: Option<String>,
     /// `[sources.<name>.tables."schema.table"]`: how tables are read.
     #[serde(default)]
     tables: BTreeMap<String, toml::Table>,
@@ -59,6 +64,13 @@ pub enum SourceError {
     Invalid { name: String, message: String },
     #[error("source \"{name}\" cannot be reached: {message}")]
     Unreachable { name: String, message: String },
+    #[error("source \"{name}\": its session_init failed: {message}")]
+    SessionInit {
+        name: String,
+        message: String,
+        /// PostgreSQL's SQLSTATE.
+        code: Option<String>,
+    },
 }
 
 impl PgSource {
@@ -102,7 +114,8 @@ impl PgSource {
                 .map_err(|message| invalid(format!("tables.\"{key}\": {message}")))?;
             tables.insert(key.clone(), options);
         }
-        Ok((Self::new(name, &settings.url, password)?, tables))
+        let source = Self::new(name, &settings.url, password)?;
+        Ok((source.with_session_init(settings.session_init), tables))
     }
 
     /// A source named `name` at `url`, which must not hold a password.
@@ -129,7 +142,14 @@ impl PgSource {
             name: name.to_owned(),
             url: url.to_owned(),
             password,
+            session_init: None,
         })
+    }
+
+    /// The source with `sql` run on every new connection.
+    pub fn with_session_init(mut self, sql: Option<String>) -> Self {
+        self.session_init = sql.filter(|s| !s.trim().is_empty());
+        self
     }
 
     /// Opens a connection, with the password read on this node.
@@ -189,6 +209,18 @@ impl PgSource {
                 client
             }
         };
+        if let Some(sql) = &self.session_init {
+            client
+                .batch_execute(sql)
+                .await
+                .map_err(|e| SourceError::SessionInit {
+                    name: self.name.clone(),
+                    message: e
+                        .as_db_error()
+                        .map_or_else(|| e.to_string(), |db| db.message().to_owned()),
+                    code: e.code().map(|c| c.code().to_owned()),
+                })?;
+        }
         Ok(client)
     }
 }

@@ -1,9 +1,10 @@
 //! A PostgreSQL table as a DataFusion table, and the plan node that reads it
 //! with binary COPY.
 //!
-//! The scan is one partition for now: Ballista 55 hands every task a custom
+//! [`PgScanExec`] is one partition: Ballista 55 hands every task a custom
 //! leaf scan whole, so a scan of several partitions would be read once per
-//! task (DESIGN.md, the duplication trap).
+//! task (DESIGN.md, the duplication trap). A table read in ranges (ctid or
+//! a partition column) is a file scan instead ([`super::sliced`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -452,6 +453,13 @@ pub fn to_datafusion(error: ReadError) -> DataFusionError {
             std::io::ErrorKind::ConnectionRefused,
             SqlState::UNABLE_TO_CONNECT,
         ),
+        ReadError::Source(SourceError::SessionInit { code, .. }) => {
+            let state = code
+                .as_deref()
+                .and_then(SqlState::known)
+                .unwrap_or(SqlState::INVALID_PARAMETER_VALUE);
+            DataFusionError::Execution(tag(state, &error.to_string()))
+        }
         ReadError::UndefinedTable(_) => {
             DataFusionError::Execution(tag(SqlState::UNDEFINED_TABLE, &error.to_string()))
         }

@@ -51,6 +51,15 @@ pub fn session_functions(
             Volatility::Stable,
             Arc::new(move |_| Ok(ColumnarValue::Scalar(ScalarValue::Int32(Some(pid))))),
         ),
+        // Connection pools (asyncpg's) release advisory locks on reset;
+        // Strata takes none, so there is nothing to release.
+        create_udf(
+            "pg_advisory_unlock_all",
+            vec![],
+            DataType::Null,
+            Volatility::Stable,
+            Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Null))),
+        ),
     ];
 
     let path = Arc::clone(&settings);

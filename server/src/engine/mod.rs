@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod control;
+mod cursor;
 mod functions;
 pub mod planner;
 pub mod settings;
@@ -274,6 +275,7 @@ impl Engine {
             settings,
             info,
             transaction: TransactionState::Idle,
+            cursors: cursor::Cursors::default(),
         };
         session.apply_settings();
         Ok(session)
@@ -365,10 +367,11 @@ pub enum TransactionState {
 
 /// What a statement produced.
 pub enum Output {
-    /// Rows, streamed.
+    /// Rows, streamed; `verb` starts the command tag (`SELECT n`, `FETCH n`).
     Rows {
         schema: SchemaRef,
         stream: SendableRecordBatchStream,
+        verb: &'static str,
     },
     /// A command tag (`INSERT 0 3`, `SET`, ...).
     Command(CommandDone),
@@ -427,6 +430,7 @@ pub struct Session {
     settings: Arc<RwLock<Settings>>,
     info: SessionInfo,
     transaction: TransactionState,
+    cursors: cursor::Cursors,
 }
 
 impl std::fmt::Debug for Session {
@@ -483,6 +487,7 @@ impl Session {
         };
         let columns = match &parsed.command {
             Command::Show(name) => Some(text_column(&self.show_column_name(name))),
+            Command::Fetch { name, .. } => Some(self.cursors.schema(name)?),
             Command::ShowAll => Some(Arc::new(Schema::new(vec![
                 Field::new("name", DataType::Utf8, false),
                 Field::new("setting", DataType::Utf8, true),
@@ -563,6 +568,46 @@ impl Session {
         let done = match &parsed.command {
             Command::Set { name, value } => self.set(name, value.as_deref())?,
             Command::SetTransaction => CommandDone::tag("SET"),
+            Command::Listen => CommandDone::tag("LISTEN"),
+            Command::Unlisten => CommandDone::tag("UNLISTEN"),
+            Command::CloseCursor(None) => {
+                self.cursors.close_all();
+                CommandDone::tag("CLOSE CURSOR ALL")
+            }
+            Command::CloseCursor(Some(name)) => {
+                self.cursors.close(name)?;
+                CommandDone::tag("CLOSE CURSOR")
+            }
+            Command::DeclareCursor { name, query, hold } => {
+                let in_block = self.transaction != TransactionState::Idle;
+                if !hold && !in_block {
+                    return Err(StrataError::CursorOutsideBlock);
+                }
+                // The query runs on past this statement, so it answers to
+                // the FETCHes (each under its own control), not to the
+                // DECLARE's timeout.
+                let stop = tokio_util::sync::CancellationToken::new();
+                let unbounded = QueryControl::new(stop.clone(), None);
+                let Output::Rows { schema, stream, .. } =
+                    self.run_sql(query, params, &unbounded).await?
+                else {
+                    return Err(StrataError::NotSupported(
+                        "a cursor over a statement that returns no rows".to_owned(),
+                    ));
+                };
+                let schema = rename_columns(&schema, parsed.column_names.as_deref());
+                self.cursors
+                    .declare(name, schema, stream, *hold, in_block, stop)?;
+                CommandDone::tag("DECLARE CURSOR")
+            }
+            Command::Fetch { name, count } => {
+                let (schema, batches) = self.cursors.fetch(name, *count).await?;
+                let mut output = rows(schema, batches);
+                if let Output::Rows { verb, .. } = &mut output {
+                    *verb = "FETCH";
+                }
+                return Ok(output);
+            }
             Command::Show(name) => return self.show(name),
             Command::ShowAll => return self.show_all(),
             Command::Reset(name) => self.reset(name)?,
@@ -584,10 +629,13 @@ impl Session {
                 } else {
                     "COMMIT"
                 };
+                self.cursors
+                    .end_block(self.transaction == TransactionState::InBlock);
                 self.transaction = TransactionState::Idle;
                 CommandDone::tag(tag)
             }
             Command::Rollback => {
+                self.cursors.end_block(false);
                 self.transaction = TransactionState::Idle;
                 CommandDone::tag("ROLLBACK")
             }
@@ -598,6 +646,7 @@ impl Session {
                     ));
                 }
                 let mut done = CommandDone::tag("DISCARD ALL");
+                self.cursors.close_all();
                 done.reports = self.reset_all();
                 done.forget = Some(Forget::Everything);
                 done
@@ -642,9 +691,14 @@ impl Session {
             Command::Sql(statement) => {
                 let output = self.run_sql(statement, params, control).await?;
                 return Ok(match output {
-                    Output::Rows { schema, stream } => Output::Rows {
+                    Output::Rows {
+                        schema,
+                        stream,
+                        verb,
+                    } => Output::Rows {
                         schema: rename_columns(&schema, parsed.column_names.as_deref()),
                         stream,
+                        verb,
                     },
                     command => command,
                 });
@@ -952,7 +1006,11 @@ impl Session {
                     LogicalStatement::Execute(_) => {
                         // EXECUTE runs the stored plan: rows like any query.
                         let (schema, stream) = self.start(plan, control).await?;
-                        return Ok(Output::Rows { schema, stream });
+                        return Ok(Output::Rows {
+                            schema,
+                            stream,
+                            verb: "SELECT",
+                        });
                     }
                     other => {
                         return Err(StrataError::NotSupported(other.name().to_owned()));
@@ -965,7 +1023,11 @@ impl Session {
                 let catalog = scans_catalog(&plan);
                 let (schema, stream) = self.start(plan, control).await?;
                 let schema = if catalog { oid_arrays(&schema) } else { schema };
-                Ok(Output::Rows { schema, stream })
+                Ok(Output::Rows {
+                    schema,
+                    stream,
+                    verb: "SELECT",
+                })
             }
         }
     }
@@ -1421,6 +1483,7 @@ fn rows(schema: SchemaRef, batches: Vec<RecordBatch>) -> Output {
     Output::Rows {
         schema,
         stream: Box::pin(stream),
+        verb: "SELECT",
     }
 }
 

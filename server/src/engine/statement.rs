@@ -45,6 +45,24 @@ pub enum Command {
     DiscardAll,
     /// `DEALLOCATE name`; `None` is `DEALLOCATE ALL`.
     Deallocate(Option<String>),
+    /// `LISTEN channel` and `UNLISTEN channel | *`: accepted, as pools
+    /// reset sessions with them; Strata sends no notifications.
+    Listen,
+    Unlisten,
+    /// `CLOSE name`; `None` is `CLOSE ALL`.
+    CloseCursor(Option<String>),
+    /// `DECLARE name [NO SCROLL] CURSOR [WITH[OUT] HOLD] FOR query`.
+    DeclareCursor {
+        name: String,
+        query: Box<DFStatement>,
+        hold: bool,
+    },
+    /// `FETCH [NEXT | FORWARD] [n | ALL] [FROM | IN] name`; a `None`
+    /// count is ALL.
+    Fetch {
+        name: String,
+        count: Option<usize>,
+    },
     /// `ATTACH 'postgres://...' AS name (TYPE postgres, PASSWORD_ENV '...')`.
     Attach {
         source: PgSource,
@@ -124,6 +142,14 @@ pub fn parse(sql: &str, pg: &PostgresCompatibilityParser) -> Result<Vec<Parsed>>
                     let names = name_select_list(&mut statement);
                     (Command::Sql(statement), names)
                 }
+                Command::DeclareCursor {
+                    name,
+                    mut query,
+                    hold,
+                } => {
+                    let names = name_select_list(&mut query);
+                    (Command::DeclareCursor { name, query, hold }, names)
+                }
                 other => (other, None),
             };
             Ok(Parsed {
@@ -140,7 +166,8 @@ pub fn parse(sql: &str, pg: &PostgresCompatibilityParser) -> Result<Vec<Parsed>>
 ///
 /// ```sql
 /// ATTACH [DATABASE] [IF NOT EXISTS] 'postgres://user@host:port/db' AS name
-///     [(TYPE postgres, PASSWORD_ENV 'VAR' | PASSWORD_FILE '/path')]
+///     [(TYPE postgres, PASSWORD_ENV 'VAR' | PASSWORD_FILE '/path',
+///       SESSION_INIT 'SET ...')]
 /// DETACH [DATABASE] [IF EXISTS] name
 /// ```
 fn parse_attach(sql: &str) -> Result<Option<Command>> {
@@ -209,6 +236,7 @@ fn parse_attach(sql: &str) -> Result<Option<Command>> {
     }
     let source_name = name(words.next()).ok_or_else(|| syntax("ATTACH needs a name after AS"))?;
     let mut password = PasswordRef::None;
+    let mut session_init = None;
     if words.peek() == Some(&Token::LParen) {
         words.next();
         loop {
@@ -229,6 +257,7 @@ fn parse_attach(sql: &str) -> Result<Option<Command>> {
                 }
                 "password_env" => password = PasswordRef::Env(value),
                 "password_file" => password = PasswordRef::File(value.into()),
+                "session_init" => session_init = Some(value),
                 other => return Err(syntax(&format!("unknown ATTACH option {other}"))),
             }
             match words.next() {
@@ -247,7 +276,8 @@ fn parse_attach(sql: &str) -> Result<Option<Command>> {
         )));
     }
     let source = PgSource::new(&source_name, &url, password)
-        .map_err(|e| StrataError::InvalidParameterValue(e.to_string()))?;
+        .map_err(|e| StrataError::InvalidParameterValue(e.to_string()))?
+        .with_session_init(session_init);
     Ok(Some(Command::Attach {
         source,
         if_not_exists: optional,
@@ -349,6 +379,48 @@ fn classify(statement: DFStatement, pg: Option<&PostgresCompatibilityParser>) ->
                 options: options.iter().map(table_option).collect::<Result<_>>()?,
             }
         }
+        SqlStatement::LISTEN { .. } => Command::Listen,
+        SqlStatement::UNLISTEN { .. } => Command::Unlisten,
+        SqlStatement::NOTIFY { .. } => {
+            return Err(StrataError::NotSupported(
+                "NOTIFY (Strata delivers no notifications)".to_owned(),
+            ));
+        }
+        SqlStatement::Declare { stmts } => declare_cursor(stmts)?,
+        SqlStatement::Fetch {
+            name,
+            direction,
+            into: None,
+            ..
+        } => {
+            let count = |limit: &ast::ValueWithSpan| match &limit.value {
+                Value::Number(n, _) => n
+                    .parse::<usize>()
+                    .map_err(|_| StrataError::InvalidParameterValue(format!("FETCH count {n}"))),
+                other => Err(StrataError::InvalidParameterValue(format!(
+                    "FETCH count {other}"
+                ))),
+            };
+            let count = match direction {
+                ast::FetchDirection::Next | ast::FetchDirection::Forward { limit: None } => Some(1),
+                ast::FetchDirection::Count { limit }
+                | ast::FetchDirection::Forward { limit: Some(limit) } => Some(count(&limit)?),
+                ast::FetchDirection::All | ast::FetchDirection::ForwardAll => None,
+                other => {
+                    return Err(StrataError::NotSupported(format!(
+                        "FETCH {other} (Strata's cursors move forward only)"
+                    )));
+                }
+            };
+            Command::Fetch {
+                name: name.value,
+                count,
+            }
+        }
+        SqlStatement::Close { cursor } => Command::CloseCursor(match cursor {
+            ast::CloseCursor::All => None,
+            ast::CloseCursor::Specific { name } => Some(name.value),
+        }),
         SqlStatement::Reset(reset) => match reset.reset {
             ast::Reset::ALL => Command::ResetAll,
             ast::Reset::ConfigurationParameter(name) => Command::Reset(object_name(&name)),
@@ -362,6 +434,34 @@ fn classify(statement: DFStatement, pg: Option<&PostgresCompatibilityParser>) ->
             rewrite_bytea_literals(&mut other);
             Command::Sql(Box::new(DFStatement::Statement(Box::new(other))))
         }
+    })
+}
+
+/// `DECLARE name CURSOR ... FOR query` as a command.
+fn declare_cursor(stmts: Vec<ast::Declare>) -> Result<Command> {
+    let not_supported = |what: &str| Err(StrataError::NotSupported(what.to_owned()));
+    let [declare] = stmts.as_slice() else {
+        return not_supported("DECLARE of several cursors at once");
+    };
+    let (Some(ast::DeclareType::Cursor), Some(query), [name]) = (
+        &declare.declare_type,
+        &declare.for_query,
+        declare.names.as_slice(),
+    ) else {
+        return not_supported("DECLARE other than DECLARE name CURSOR FOR query");
+    };
+    if declare.scroll == Some(true) {
+        return not_supported("SCROLL cursors (Strata's cursors move forward only)");
+    }
+    if declare.binary == Some(true) {
+        return not_supported("BINARY cursors");
+    }
+    Ok(Command::DeclareCursor {
+        name: name.value.clone(),
+        query: Box::new(DFStatement::Statement(Box::new(SqlStatement::Query(
+            query.clone(),
+        )))),
+        hold: declare.hold == Some(true),
     })
 }
 
@@ -674,6 +774,41 @@ mod tests {
         assert!(matches!(one("DISCARD ALL"), Command::DiscardAll));
         assert!(matches!(one("DEALLOCATE ALL"), Command::Deallocate(None)));
         assert!(matches!(one("SELECT 1"), Command::Sql(_)));
+        assert!(matches!(one("LISTEN jobs"), Command::Listen));
+        assert!(matches!(one("UNLISTEN *"), Command::Unlisten));
+        assert!(matches!(one("CLOSE ALL"), Command::CloseCursor(None)));
+        assert!(matches!(one("CLOSE c1"), Command::CloseCursor(Some(n)) if n == "c1"));
+        assert!(matches!(
+            one("DECLARE c1 NO SCROLL CURSOR WITH HOLD FOR SELECT 1"),
+            Command::DeclareCursor { name, hold: true, .. } if name == "c1"
+        ));
+        assert!(matches!(
+            one("DECLARE c2 CURSOR FOR SELECT 1"),
+            Command::DeclareCursor { hold: false, .. }
+        ));
+        assert!(matches!(
+            one("FETCH 10 FROM c1"),
+            Command::Fetch {
+                count: Some(10),
+                ..
+            }
+        ));
+        assert!(matches!(
+            one("FETCH FORWARD 3 IN c1"),
+            Command::Fetch { count: Some(3), .. }
+        ));
+        assert!(matches!(
+            one("FETCH NEXT FROM c1"),
+            Command::Fetch { count: Some(1), .. }
+        ));
+        assert!(matches!(
+            one("FETCH ALL FROM c1"),
+            Command::Fetch { count: None, .. }
+        ));
+        assert!(matches!(
+            one("FETCH FORWARD ALL FROM c1"),
+            Command::Fetch { count: None, .. }
+        ));
         match one(
             "ALTER TABLE pg.public.t SET (partition_column = id, lower_bound = -5, \
              upper_bound = '2024-01-01', num_partitions = 4, x = NULL, y = DEFAULT)",

@@ -276,7 +276,11 @@ impl Connection {
             let (output, text) = self.run_statement(parsed, Params::NONE).await?;
             self.sync_status(client).await;
             match output {
-                Output::Rows { schema, stream } => {
+                Output::Rows {
+                    schema,
+                    stream,
+                    verb,
+                } => {
                     let fields = field_infos(&schema, &Format::UnifiedText);
                     client
                         .feed(PgWireBackendMessage::RowDescription(RowDescription::new(
@@ -289,7 +293,7 @@ impl Connection {
                         client.feed(PgWireBackendMessage::DataRow(row?)).await?;
                         count += 1;
                     }
-                    let tag = Tag::new("SELECT").with_rows(count);
+                    let tag = Tag::new(verb).with_rows(count);
                     client
                         .feed(PgWireBackendMessage::CommandComplete(tag.into()))
                         .await?;
@@ -535,11 +539,16 @@ impl Connection {
             };
             let (output, text) = self.run_statement(&prepared.parsed, params).await?;
             match output {
-                Output::Rows { schema, stream } => {
+                Output::Rows {
+                    schema,
+                    stream,
+                    verb,
+                } => {
                     let fields = field_infos(&schema, &portal.result_column_format);
                     let rows = row_stream(stream, RowEncoder::new(&fields, text));
-                    *state =
-                        PortalExecutionState::Suspended(QueryResponse::new(Arc::new(fields), rows));
+                    let mut response = QueryResponse::new(Arc::new(fields), rows);
+                    response.set_command_tag(verb);
+                    *state = PortalExecutionState::Suspended(response);
                 }
                 Output::Command(done) => {
                     if let Some(forget) = &done.forget {
@@ -568,7 +577,7 @@ impl Connection {
                     }
                 }
                 if exhausted {
-                    let tag = Tag::new("SELECT").with_rows(count);
+                    let tag = Tag::new(response.command_tag()).with_rows(count);
                     client
                         .feed(PgWireBackendMessage::CommandComplete(tag.into()))
                         .await?;
