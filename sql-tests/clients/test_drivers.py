@@ -175,3 +175,18 @@ def test_psycopg2_named_cursor_pages_through_a_result():
     assert first == [(1,), (2,), (3,)]
     assert rest == list(range(4, 25001))
     assert held == [("x",)]
+
+
+def test_psycopg_server_side_cursor_streams_a_result():
+    # psycopg 3's server-side cursor declares a SQL cursor, describes it as
+    # a portal, then fetches from it.
+    with psycopg.connect(DSN) as conn:
+        with conn.cursor(name="stream") as cur:
+            cur.itersize = 500
+            cur.execute("SELECT value AS n, 'r' || CAST(value AS VARCHAR) AS s FROM generate_series(1, 3000) ORDER BY n")
+            assert [d.name for d in cur.description] == ["n", "s"]
+            assert cur.fetchone() == (1, "r1")
+            assert len(cur.fetchmany(10)) == 10
+            rest = cur.fetchall()
+    assert rest[-1] == (3000, "r3000")
+    assert len(rest) == 3000 - 11

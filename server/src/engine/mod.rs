@@ -451,6 +451,11 @@ impl Session {
         &self.info
     }
 
+    /// The columns of the open cursor `name`, if there is one.
+    pub fn cursor_schema(&self, name: &str) -> Option<SchemaRef> {
+        self.cursors.schema(name).ok()
+    }
+
     pub fn transaction(&self) -> TransactionState {
         self.transaction
     }
