@@ -375,6 +375,12 @@ pub enum Output {
     },
     /// A command tag (`INSERT 0 3`, `SET`, ...).
     Command(CommandDone),
+    /// Rows for `COPY ... TO STDOUT`, written as `options` say.
+    CopyOut {
+        schema: SchemaRef,
+        stream: SendableRecordBatchStream,
+        options: statement::CopyOutOptions,
+    },
 }
 
 impl std::fmt::Debug for Output {
@@ -382,6 +388,13 @@ impl std::fmt::Debug for Output {
         match self {
             Output::Rows { schema, .. } => f.debug_struct("Rows").field("schema", schema).finish(),
             Output::Command(done) => done.fmt(f),
+            Output::CopyOut {
+                schema, options, ..
+            } => f
+                .debug_struct("CopyOut")
+                .field("schema", schema)
+                .field("options", options)
+                .finish(),
         }
     }
 }
@@ -604,6 +617,20 @@ impl Session {
                 self.cursors
                     .declare(name, schema, stream, *hold, in_block, stop)?;
                 CommandDone::tag("DECLARE CURSOR")
+            }
+            Command::CopyOut { query, options } => {
+                let Output::Rows { schema, stream, .. } =
+                    self.run_sql(query, params, control).await?
+                else {
+                    return Err(StrataError::NotSupported(
+                        "COPY TO STDOUT of a statement that returns no rows".to_owned(),
+                    ));
+                };
+                return Ok(Output::CopyOut {
+                    schema: rename_columns(&schema, parsed.column_names.as_deref()),
+                    stream,
+                    options: options.clone(),
+                });
             }
             Command::Fetch { name, count } => {
                 let (schema, batches) = self.cursors.fetch(name, *count).await?;

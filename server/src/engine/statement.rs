@@ -80,8 +80,108 @@ pub enum Command {
         table: String,
         options: Vec<(String, Option<String>)>,
     },
+    /// `COPY (query) TO STDOUT` and `COPY table [(columns)] TO STDOUT`.
+    CopyOut {
+        query: Box<DFStatement>,
+        options: CopyOutOptions,
+    },
     /// A statement for DataFusion.
     Sql(Box<DFStatement>),
+}
+
+/// The format of `COPY ... TO STDOUT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyFormat {
+    Text,
+    Csv,
+    Binary,
+}
+
+/// How `COPY ... TO STDOUT` writes rows, with PostgreSQL's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyOutOptions {
+    pub format: CopyFormat,
+    pub header: bool,
+    pub delimiter: char,
+    pub null: String,
+    pub quote: char,
+    pub escape: char,
+}
+
+impl CopyOutOptions {
+    /// The options of a COPY statement (the parenthesized list and the
+    /// older bare words psql's `\copy` sends).
+    fn of(options: &[ast::CopyOption], legacy: &[ast::CopyLegacyOption]) -> Result<Self> {
+        let mut format = CopyFormat::Text;
+        let (mut header, mut delimiter, mut null, mut quote, mut escape) =
+            (false, None, None, None, None);
+        let not_supported =
+            |what: String| Err(StrataError::NotSupported(format!("COPY TO STDOUT {what}")));
+        for option in options {
+            match option {
+                ast::CopyOption::Format(name) => {
+                    format = match name.value.to_ascii_lowercase().as_str() {
+                        "text" => CopyFormat::Text,
+                        "csv" => CopyFormat::Csv,
+                        "binary" => CopyFormat::Binary,
+                        other => {
+                            return Err(StrataError::InvalidParameterValue(format!(
+                                "COPY format \"{other}\" not recognized"
+                            )));
+                        }
+                    }
+                }
+                ast::CopyOption::Header(on) => header = *on,
+                ast::CopyOption::Delimiter(c) => delimiter = Some(*c),
+                ast::CopyOption::Null(text) => null = Some(text.clone()),
+                ast::CopyOption::Quote(c) => quote = Some(*c),
+                ast::CopyOption::Escape(c) => escape = Some(*c),
+                ast::CopyOption::Encoding(e) if e.eq_ignore_ascii_case("utf8") => {}
+                ast::CopyOption::Encoding(e) if e.eq_ignore_ascii_case("utf-8") => {}
+                other => return not_supported(format!("with {other}")),
+            }
+        }
+        for option in legacy {
+            match option {
+                ast::CopyLegacyOption::Binary => format = CopyFormat::Binary,
+                ast::CopyLegacyOption::Delimiter(c) => delimiter = Some(*c),
+                ast::CopyLegacyOption::Null(text) => null = Some(text.clone()),
+                ast::CopyLegacyOption::Header => header = true,
+                ast::CopyLegacyOption::Csv(csv) => {
+                    format = CopyFormat::Csv;
+                    for option in csv {
+                        match option {
+                            ast::CopyLegacyCsvOption::Header => header = true,
+                            ast::CopyLegacyCsvOption::Quote(c) => quote = Some(*c),
+                            ast::CopyLegacyCsvOption::Escape(c) => escape = Some(*c),
+                            other => return not_supported(format!("with {other}")),
+                        }
+                    }
+                }
+                other => return not_supported(format!("with {other}")),
+            }
+        }
+        let csv = format == CopyFormat::Csv;
+        if format == CopyFormat::Binary && (delimiter.is_some() || null.is_some() || header) {
+            return Err(StrataError::Syntax(ParserError::ParserError(
+                "cannot specify DELIMITER, NULL or HEADER in BINARY mode".to_owned(),
+            )));
+        }
+        if !csv && (quote.is_some() || escape.is_some()) {
+            return Err(StrataError::Syntax(ParserError::ParserError(
+                "COPY QUOTE and ESCAPE are available only in CSV mode".to_owned(),
+            )));
+        }
+        let quote = quote.unwrap_or('"');
+        Ok(Self {
+            format,
+            header,
+            delimiter: delimiter.unwrap_or(if csv { ',' } else { '\t' }),
+            null: null.unwrap_or_else(|| if csv { String::new() } else { "\\N".to_owned() }),
+            quote,
+            escape: escape.unwrap_or(quote),
+        })
+    }
 }
 
 impl Command {
@@ -105,6 +205,9 @@ fn known_client_query(sql: &str) -> Option<&'static str> {
 }
 
 pub fn parse(sql: &str, pg: &PostgresCompatibilityParser) -> Result<Vec<Parsed>> {
+    if let Some(parsed) = parse_copy_out(sql)? {
+        return Ok(vec![parsed]);
+    }
     if let Some(command) = parse_attach(sql)? {
         return Ok(vec![Parsed {
             sql: sql.trim().to_owned(),
@@ -435,6 +538,75 @@ fn classify(statement: DFStatement, pg: Option<&PostgresCompatibilityParser>) ->
             Command::Sql(Box::new(DFStatement::Statement(Box::new(other))))
         }
     })
+}
+
+/// `COPY ... TO STDOUT`, which DataFusion's parser (its COPY writes
+/// files) does not take: parsed with the PostgreSQL dialect.
+fn parse_copy_out(sql: &str) -> Result<Option<Parsed>> {
+    let start = sql.trim_start();
+    if !start
+        .get(..4)
+        .is_some_and(|w| w.eq_ignore_ascii_case("copy"))
+        || !sql.to_ascii_lowercase().contains("stdout")
+    {
+        return Ok(None);
+    }
+    // Not a PostgreSQL COPY (DataFusion's COPY ... STORED AS, say): left
+    // to DataFusion's parser, which also reports the errors.
+    let Ok(statements) =
+        datafusion::sql::sqlparser::parser::Parser::parse_sql(&PostgreSqlDialect {}, sql)
+    else {
+        return Ok(None);
+    };
+    let [
+        SqlStatement::Copy {
+            source,
+            to: true,
+            target: ast::CopyTarget::Stdout,
+            options,
+            legacy_options,
+            ..
+        },
+    ] = statements.as_slice()
+    else {
+        return Ok(None);
+    };
+    let query = match source {
+        ast::CopySource::Query(query) => query.clone(),
+        ast::CopySource::Table {
+            table_name,
+            columns,
+        } => {
+            let list = if columns.is_empty() {
+                "*".to_owned()
+            } else {
+                columns
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let select = format!("SELECT {list} FROM {table_name}");
+            match datafusion::sql::sqlparser::parser::Parser::parse_sql(
+                &PostgreSqlDialect {},
+                &select,
+            )
+            .map_err(StrataError::Syntax)?
+            .pop()
+            {
+                Some(SqlStatement::Query(query)) => query,
+                _ => return Err(StrataError::Internal(format!("cannot read {select}"))),
+            }
+        }
+    };
+    let options = CopyOutOptions::of(options, legacy_options)?;
+    let mut query = Box::new(DFStatement::Statement(Box::new(SqlStatement::Query(query))));
+    let column_names = name_select_list(&mut query);
+    Ok(Some(Parsed {
+        sql: sql.trim().to_owned(),
+        command: Command::CopyOut { query, options },
+        column_names,
+    }))
 }
 
 /// `DECLARE name CURSOR ... FOR query` as a command.

@@ -117,7 +117,7 @@ impl RowEncoder {
 /// Writes a decimal without the trailing fraction zeros its fixed scale
 /// adds, as PostgreSQL shows an unconstrained numeric; `None` when the
 /// value is no decimal, `Some(false)` for NULL.
-fn write_trimmed_numeric(
+pub(crate) fn write_trimmed_numeric(
     array: &dyn Array,
     row: usize,
     format: FieldFormat,
@@ -143,7 +143,7 @@ fn write_trimmed_numeric(
 }
 
 /// Unpacks dictionary and run-end encoded columns to plain arrays.
-fn unpack(array: &ArrayRef) -> Result<ArrayRef> {
+pub(crate) fn unpack(array: &ArrayRef) -> Result<ArrayRef> {
     let target = match array.data_type() {
         DataType::Dictionary(_, value) => value.as_ref().clone(),
         DataType::RunEndEncoded(_, values) => values.data_type().clone(),

@@ -8,6 +8,7 @@
 
 mod binary;
 mod cancel;
+mod copy;
 pub mod encode;
 mod params;
 mod query;

@@ -27,14 +27,17 @@ use pgwire::messages::simplequery::Query;
 use pgwire::messages::startup::ParameterStatus;
 use tracing::Instrument;
 
+use super::copy::CopyOutEncoder;
 use super::encode::{RowEncoder, field_infos};
 use super::params::decode_param;
 use super::text::{SessionZone, TextOptions};
 use super::types::{arrow_field_for, pg_type};
 use super::{Connection, to_pgwire, transaction_status};
 use crate::engine::control::QueryControl;
+use crate::engine::statement::CopyOutOptions;
 use crate::engine::{CommandDone, Forget, Output, Parsed, Session};
 use crate::error::StrataError;
+use pgwire::messages::copy::{CopyData, CopyDone, CopyOutResponse};
 
 /// A statement prepared with Parse: what it is, its parameter types and the
 /// columns it returns.
@@ -307,6 +310,11 @@ impl Connection {
                     }
                     send_command(client, &done).await?;
                 }
+                Output::CopyOut {
+                    schema,
+                    stream,
+                    options,
+                } => send_copy_out(client, &schema, stream, options, text).await?,
             }
         }
         Ok(())
@@ -586,6 +594,15 @@ impl Connection {
                     *state = PortalExecutionState::Finished;
                     return Ok(());
                 }
+                Output::CopyOut {
+                    schema,
+                    stream,
+                    options,
+                } => {
+                    send_copy_out(client, &schema, stream, options, text).await?;
+                    *state = PortalExecutionState::Finished;
+                    return Ok(());
+                }
             }
         }
         match &mut *state {
@@ -626,4 +643,58 @@ impl Connection {
         }
         Ok(())
     }
+}
+
+/// Streams a `COPY ... TO STDOUT`: CopyOutResponse, one CopyData per row,
+/// CopyDone, `COPY n`.
+async fn send_copy_out<C>(
+    client: &mut C,
+    schema: &SchemaRef,
+    mut stream: SendableRecordBatchStream,
+    options: CopyOutOptions,
+    text: TextOptions,
+) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let encoder = CopyOutEncoder::new(schema, options, text);
+    let columns = encoder.column_count();
+    let format = encoder.format_code();
+    client
+        .feed(PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(
+            format,
+            columns as i16,
+            vec![i16::from(format); columns],
+        )))
+        .await?;
+    if let Some(header) = encoder.header() {
+        client
+            .feed(PgWireBackendMessage::CopyData(CopyData::new(header)))
+            .await?;
+    }
+    let mut count = 0usize;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| to_pgwire(e.into()))?;
+        for row in encoder.rows(&batch).map_err(to_pgwire)? {
+            client
+                .feed(PgWireBackendMessage::CopyData(CopyData::new(row)))
+                .await?;
+            count += 1;
+        }
+    }
+    if let Some(trailer) = encoder.trailer() {
+        client
+            .feed(PgWireBackendMessage::CopyData(CopyData::new(trailer)))
+            .await?;
+    }
+    client
+        .feed(PgWireBackendMessage::CopyDone(CopyDone::new()))
+        .await?;
+    let tag = Tag::new("COPY").with_rows(count);
+    client
+        .feed(PgWireBackendMessage::CommandComplete(tag.into()))
+        .await?;
+    Ok(())
 }
