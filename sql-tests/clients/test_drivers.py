@@ -190,3 +190,33 @@ def test_psycopg_server_side_cursor_streams_a_result():
             rest = cur.fetchall()
     assert rest[-1] == (3000, "r3000")
     assert len(rest) == 3000 - 11
+
+
+def test_sqlalchemy_reflects_schemas_tables_and_columns(tmp_path):
+    # What Superset's table browser calls first. (Keys and indexes need
+    # pg_constraint and pg_index of Strata's own tables: not yet.)
+    import sqlalchemy as sa
+
+    data = tmp_path / "reflected.csv"
+    data.write_text("id,name,score\n1,a,1.5\n")
+    engine = sa.create_engine(f"postgresql+psycopg2://strata@127.0.0.1:{PORT}/lake")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text(
+                f"CREATE EXTERNAL TABLE reflected STORED AS CSV LOCATION '{data}' "
+                "OPTIONS ('format.has_header' 'true')"
+            ))
+        inspector = sa.inspect(engine)
+        assert "public" in inspector.get_schema_names()
+        assert "reflected" in inspector.get_table_names()
+        assert inspector.has_table("reflected")
+        columns = inspector.get_columns("reflected")
+        assert [(c["name"], type(c["type"]).__name__) for c in columns] == [
+            ("id", "BIGINT"),
+            ("name", "TEXT"),
+            ("score", "DOUBLE_PRECISION"),
+        ]
+    finally:
+        with engine.connect() as conn:
+            conn.execute(sa.text("DROP TABLE IF EXISTS reflected"))
+        engine.dispose()

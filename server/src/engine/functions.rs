@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use datafusion::arrow::array::{ArrayRef, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::{ScalarValue, exec_err};
 use datafusion::logical_expr::{
@@ -127,6 +127,22 @@ pub fn session_functions(
             )))
         }),
     ));
+    // Catalog functions clients' metadata queries call (SQLAlchemy's
+    // reflection): every type Strata lists is visible, and no table has
+    // an index to describe.
+    functions.push(ScalarUDF::new_from_impl(TypeIsVisible {
+        signature: Signature::uniform(
+            1,
+            vec![DataType::Int32, DataType::Int64, DataType::UInt32],
+            Volatility::Stable,
+        ),
+    }));
+    functions.push(ScalarUDF::new_from_impl(NoIndexDefinition {
+        signature: Signature::one_of(
+            vec![TypeSignature::Any(1), TypeSignature::Any(3)],
+            Volatility::Stable,
+        ),
+    }));
     functions.push(ScalarUDF::new_from_impl(CurrentSetting {
         settings,
         signature: Signature::one_of(
@@ -212,5 +228,65 @@ impl ScalarUDFImpl for CurrentSetting {
             }
             _ => Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None))),
         }
+    }
+}
+
+/// `pg_get_indexdef(index [, column, pretty])`: NULL, as Strata's tables
+/// have no indexes (pg_index is empty).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct NoIndexDefinition {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for NoIndexDefinition {
+    fn name(&self) -> &str {
+        "pg_get_indexdef"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(
+        &self,
+        _args: ScalarFunctionArgs,
+    ) -> datafusion::error::Result<ColumnarValue> {
+        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))
+    }
+}
+
+/// `pg_type_is_visible(oid)`: true, as every type Strata lists is in
+/// pg_catalog, which every search path holds; NULL for NULL.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct TypeIsVisible {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for TypeIsVisible {
+    fn name(&self) -> &str {
+        "pg_type_is_visible"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Boolean)
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: ScalarFunctionArgs,
+    ) -> datafusion::error::Result<ColumnarValue> {
+        let oids = ColumnarValue::values_to_arrays(&args.args)?;
+        let visible: BooleanArray = (0..oids[0].len())
+            .map(|i| oids[0].is_valid(i).then_some(true))
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(visible)))
     }
 }

@@ -535,6 +535,7 @@ fn classify(statement: DFStatement, pg: Option<&PostgresCompatibilityParser>) ->
             };
             let mut other = other;
             rewrite_bytea_literals(&mut other);
+            rewrite_generate_subscripts(&mut other);
             Command::Sql(Box::new(DFStatement::Statement(Box::new(other))))
         }
     })
@@ -710,6 +711,34 @@ fn rewrite_bytea_literals(statement: &mut SqlStatement) {
             hex.filter(|h| h.len().is_multiple_of(2) && h.chars().all(|c| c.is_ascii_hexdigit()))
         {
             *expr = Expr::Value(Value::HexStringLiteral(hex).into());
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// `generate_subscripts(array, dim)` in a select list (SQLAlchemy's key
+/// reflection pairs it with `unnest(array)`) becomes
+/// `unnest(generate_series(1, array_length(array, dim)))`, which DataFusion
+/// unnests beside the other.
+fn rewrite_generate_subscripts(statement: &mut SqlStatement) {
+    use std::ops::ControlFlow;
+    let _ = ast::visit_expressions_mut(statement, |expr| {
+        if let Expr::Function(function) = expr
+            && function
+                .name
+                .to_string()
+                .eq_ignore_ascii_case("generate_subscripts")
+            && let ast::FunctionArguments::List(list) = &function.args
+            && let [array, dim] = list.args.as_slice()
+        {
+            let sql = format!("unnest(generate_series(1, array_length({array}, {dim})))");
+            if let Ok(rewritten) =
+                datafusion::sql::sqlparser::parser::Parser::new(&PostgreSqlDialect {})
+                    .try_with_sql(&sql)
+                    .and_then(|mut parser| parser.parse_expr())
+            {
+                *expr = rewritten;
+            }
         }
         ControlFlow::<()>::Continue(())
     });
