@@ -4,7 +4,7 @@
 # the Python driver tests and the cluster tests (scheduler, executors and
 # server as separate processes). Installs what the tests need first.
 #
-# Needs: a Rust toolchain, python3, and PostgreSQL on 127.0.0.1:5432
+# Needs: a Rust toolchain, python3, node and npm, psql, and PostgreSQL on 127.0.0.1:5432
 # (user postgres, database test; STRATA_TEST_POSTGRES overrides the
 # connection string).
 set -euo pipefail
@@ -19,6 +19,8 @@ fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
     -r sql-tests/clients/requirements.txt
 export STRATA_TEST_PYTHON="$venv/bin/python"
+# node-postgres for the Node driver suite, at the versions the lockfile pins.
+(cd sql-tests/clients/node && npm ci --no-audit --no-fund --silent)
 
 # The cluster tests start the workspace's binaries as processes.
 cargo build --workspace --bins

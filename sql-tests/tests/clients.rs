@@ -1,6 +1,9 @@
-//! Runs the Python driver suite (psycopg 3, asyncpg) against a Strata server
-//! started here. The interpreter comes from STRATA_TEST_PYTHON, which the
-//! README's test command sets up (scripts/test-all.sh).
+//! Runs the driver suites against a Strata server started here: Python
+//! (psycopg 3, psycopg2, asyncpg, SQLAlchemy) with pytest, and Node
+//! (node-postgres) with node's test runner. The interpreter comes from
+//! STRATA_TEST_PYTHON and the Node packages from `npm ci` in
+//! sql-tests/clients/node, both set up by the README's test command
+//! (scripts/test-all.sh).
 
 use std::process::{Command, ExitCode};
 
@@ -27,21 +30,49 @@ fn main() -> ExitCode {
         }
     };
     let suite = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("clients");
-    let status = Command::new(&python)
-        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
-        .arg(&suite)
-        .env("STRATA_PORT", strata.server.addr.port().to_string())
-        .status();
+    let port = strata.server.addr.port().to_string();
+    let node = suite.join("node");
+    let python_ok = run(
+        "the Python driver suite",
+        Command::new(&python)
+            .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+            .arg(&suite)
+            .env("STRATA_PORT", &port),
+    );
+    let node_ok = if node.join("node_modules").join("pg").is_dir() {
+        run(
+            "the Node driver suite",
+            Command::new("node")
+                .arg("--test")
+                .arg(node.join("drivers.test.mjs"))
+                .env("STRATA_PORT", &port),
+        )
+    } else {
+        eprintln!(
+            "node-postgres is not installed: run `npm ci` in {} (scripts/test-all.sh does)",
+            node.display()
+        );
+        false
+    };
     drop(strata);
-    match status {
-        Ok(status) if status.success() => ExitCode::SUCCESS,
+    if python_ok && node_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Runs one suite; false (with the reason printed) when it fails.
+fn run(suite: &str, command: &mut Command) -> bool {
+    match command.status() {
+        Ok(status) if status.success() => true,
         Ok(status) => {
-            eprintln!("the Python driver suite failed ({status})");
-            ExitCode::FAILURE
+            eprintln!("{suite} failed ({status})");
+            false
         }
         Err(e) => {
-            eprintln!("cannot run {python}: {e}");
-            ExitCode::FAILURE
+            eprintln!("cannot run {suite}: {e}");
+            false
         }
     }
 }
