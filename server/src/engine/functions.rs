@@ -5,7 +5,8 @@
 
 use std::sync::{Arc, RwLock};
 
-use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringArray};
+use datafusion::arrow::datatypes::Int64Type;
 use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::{ScalarValue, exec_err};
 use datafusion::logical_expr::{
@@ -35,6 +36,7 @@ pub fn session_functions(
     database: &str,
     pid: i32,
     settings: Arc<RwLock<Settings>>,
+    activity: Arc<super::activity::ActivityRegistry>,
 ) -> Vec<ScalarUDF> {
     let mut functions = vec![
         constant("version", version_string()),
@@ -135,6 +137,17 @@ pub fn session_functions(
             1,
             vec![DataType::Int32, DataType::Int64, DataType::UInt32],
             Volatility::Stable,
+        ),
+    }));
+    // pg_cancel_backend(pid): cancels that session's running statement;
+    // false when no session has that pid. Volatile, so it runs when the
+    // statement runs, never while planning.
+    functions.push(ScalarUDF::new_from_impl(CancelBackend {
+        activity,
+        signature: Signature::uniform(
+            1,
+            vec![DataType::Int32, DataType::Int64],
+            Volatility::Volatile,
         ),
     }));
     functions.push(ScalarUDF::new_from_impl(NoIndexDefinition {
@@ -288,5 +301,54 @@ impl ScalarUDFImpl for TypeIsVisible {
             .map(|i| oids[0].is_valid(i).then_some(true))
             .collect();
         Ok(ColumnarValue::Array(Arc::new(visible)))
+    }
+}
+
+/// `pg_cancel_backend(pid)`.
+#[derive(Debug)]
+struct CancelBackend {
+    activity: Arc<super::activity::ActivityRegistry>,
+    signature: Signature,
+}
+
+impl PartialEq for CancelBackend {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.activity, &other.activity)
+    }
+}
+
+impl Eq for CancelBackend {}
+
+impl std::hash::Hash for CancelBackend {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        "pg_cancel_backend".hash(state);
+    }
+}
+
+impl ScalarUDFImpl for CancelBackend {
+    fn name(&self) -> &str {
+        "pg_cancel_backend"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Boolean)
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: ScalarFunctionArgs,
+    ) -> datafusion::error::Result<ColumnarValue> {
+        let pids = ColumnarValue::values_to_arrays(&args.args)?;
+        let pids = datafusion::arrow::compute::cast(&pids[0], &DataType::Int64)?;
+        let done: BooleanArray = pids
+            .as_primitive::<Int64Type>()
+            .iter()
+            .map(|pid| pid.map(|pid| i32::try_from(pid).is_ok_and(|pid| self.activity.cancel(pid))))
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(done)))
     }
 }

@@ -4,6 +4,7 @@
 //! The protocol layer hands statements here and gets back row streams and
 //! command tags; it never plans or executes anything itself.
 
+pub mod activity;
 pub mod catalog;
 pub mod control;
 mod cursor;
@@ -63,6 +64,8 @@ pub struct Engine {
     store: CatalogStore,
     pg_parser: PostgresCompatibilityParser,
     cluster: ClusterHandle,
+    /// Every open session, for pg_stat_activity and pg_cancel_backend.
+    activity: Arc<activity::ActivityRegistry>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -81,6 +84,8 @@ pub struct SessionInfo {
     pub pid: i32,
     /// Startup parameters the client sent (application_name, DateStyle, ...).
     pub startup: Vec<(String, String)>,
+    /// Where the client connects from.
+    pub client: Option<std::net::SocketAddr>,
 }
 
 impl Engine {
@@ -96,6 +101,18 @@ impl Engine {
         let ctx = SessionContext::new_with_state(session_state(config)?);
         setup_pg_catalog(&ctx, DEFAULT_CATALOG, EmptyContextProvider)
             .map_err(|e| StrataError::DataFusion(*e))?;
+        let activity = Arc::new(activity::ActivityRegistry::default());
+        if let Some(lake) = ctx.catalog(DEFAULT_CATALOG)
+            && let Some(pg_catalog) = lake.schema("pg_catalog")
+        {
+            lake.register_schema(
+                "pg_catalog",
+                Arc::new(activity::PgCatalogWithActivity::new(
+                    pg_catalog,
+                    Arc::clone(&activity),
+                )),
+            )?;
+        }
         let ctx = SessionContext::new_with_state(
             SessionStateBuilder::new_from_existing(ctx.state())
                 .with_type_planner(Arc::new(types::StrataTypePlanner))
@@ -141,6 +158,7 @@ impl Engine {
             store,
             pg_parser: PostgresCompatibilityParser::new(),
             cluster,
+            activity,
         })
     }
 
@@ -266,9 +284,21 @@ impl Engine {
             &info.database,
             info.pid,
             Arc::clone(&settings),
+            Arc::clone(&self.activity),
         ) {
             ctx.register_udf(udf);
         }
+        self.activity.open(
+            info.pid,
+            &info.user,
+            &info.database,
+            &settings
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .get("application_name")
+                .unwrap_or_default(),
+            info.client,
+        );
         let session = Session {
             engine: Arc::clone(self),
             ctx,
@@ -279,6 +309,11 @@ impl Engine {
         };
         session.apply_settings();
         Ok(session)
+    }
+
+    /// Every open session, for pg_stat_activity and pg_cancel_backend.
+    pub fn activity(&self) -> &Arc<activity::ActivityRegistry> {
+        &self.activity
     }
 }
 
@@ -455,6 +490,12 @@ impl std::fmt::Debug for Session {
     }
 }
 
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.engine.activity.close(self.info.pid);
+    }
+}
+
 impl Session {
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine
@@ -568,6 +609,12 @@ impl Session {
         if self.transaction == TransactionState::Failed && !parsed.command.ends_transaction() {
             return Err(StrataError::InFailedTransaction);
         }
+        let activity = Arc::clone(&self.engine.activity);
+        activity.begin(
+            self.info.pid,
+            &parsed.sql,
+            self.transaction != TransactionState::Idle,
+        );
         let result = control
             .run(self.execute_inner(parsed, params, control))
             .await;
@@ -575,6 +622,23 @@ impl Session {
             self.statement_failed();
         }
         result
+    }
+
+    /// The statement's result has been sent (or has failed): the session is
+    /// idle again in pg_stat_activity.
+    pub fn statement_done(&self) {
+        let state = match self.transaction {
+            TransactionState::Idle => "idle",
+            TransactionState::InBlock => "idle in transaction",
+            TransactionState::Failed => "idle in transaction (aborted)",
+        };
+        let application_name = self
+            .read_settings()
+            .get("application_name")
+            .unwrap_or_default();
+        self.engine
+            .activity
+            .end(self.info.pid, state, &application_name);
     }
 
     async fn execute_inner(

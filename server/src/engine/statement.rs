@@ -536,6 +536,7 @@ fn classify(statement: DFStatement, pg: Option<&PostgresCompatibilityParser>) ->
             let mut other = other;
             rewrite_bytea_literals(&mut other);
             rewrite_generate_subscripts(&mut other);
+            qualify_strata_catalog_tables(&mut other);
             Command::Sql(Box::new(DFStatement::Statement(Box::new(other))))
         }
     })
@@ -711,6 +712,22 @@ fn rewrite_bytea_literals(statement: &mut SqlStatement) {
             hex.filter(|h| h.len().is_multiple_of(2) && h.chars().all(|c| c.is_ascii_hexdigit()))
         {
             *expr = Expr::Value(Value::HexStringLiteral(hex).into());
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// pg_catalog relations Strata adds to datafusion-pg-catalog's, which its
+/// rewrites do not know to qualify: found without `pg_catalog.` as in
+/// PostgreSQL, whose search path always holds pg_catalog.
+fn qualify_strata_catalog_tables(statement: &mut SqlStatement) {
+    use std::ops::ControlFlow;
+    let _ = ast::visit_relations_mut(statement, |name| {
+        if let [ObjectNamePart::Identifier(ident)] = name.0.as_slice()
+            && ident.value.eq_ignore_ascii_case("pg_stat_activity")
+        {
+            name.0
+                .insert(0, ObjectNamePart::Identifier(ast::Ident::new("pg_catalog")));
         }
         ControlFlow::<()>::Continue(())
     });

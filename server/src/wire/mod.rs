@@ -181,6 +181,7 @@ impl StartupHandler for Connection {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+            client: Some(client.socket_addr()),
         };
         let session = match self.engine.session(info) {
             Ok(session) => session,
@@ -198,6 +199,16 @@ impl StartupHandler for Connection {
             .registry
             .register(pid, secret, Arc::clone(&self.cancel));
         *self.registration.lock().unwrap_or_else(|p| p.into_inner()) = Some(registration);
+        // pg_cancel_backend(pid) cancels as a cancel request would.
+        let slot = Arc::downgrade(&self.cancel);
+        self.engine.activity().set_canceller(
+            pid,
+            Arc::new(move || {
+                if let Some(slot) = slot.upgrade() {
+                    slot.cancel();
+                }
+            }),
+        );
         client.set_pid_and_secret_key(pid, SecretKey::I32(secret));
         tracing::info!(pid, %user, %database, addr = %client.socket_addr(), "session started");
 

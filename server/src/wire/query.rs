@@ -279,45 +279,67 @@ impl Connection {
             return Ok(());
         }
         for parsed in &statements {
-            let (output, text) = self.run_statement(parsed, Params::NONE).await?;
-            self.sync_status(client).await;
-            match output {
-                Output::Rows {
-                    schema,
-                    stream,
-                    verb,
-                } => {
-                    let fields = field_infos(&schema, &Format::UnifiedText);
-                    client
-                        .feed(PgWireBackendMessage::RowDescription(RowDescription::new(
-                            fields.iter().map(Into::into).collect(),
-                        )))
-                        .await?;
-                    let mut rows = row_stream(stream, RowEncoder::new(&fields, text));
-                    let mut count = 0usize;
-                    while let Some(row) = rows.next().await {
-                        client.feed(PgWireBackendMessage::DataRow(row?)).await?;
-                        count += 1;
-                    }
-                    let tag = Tag::new(verb).with_rows(count);
-                    client
-                        .feed(PgWireBackendMessage::CommandComplete(tag.into()))
-                        .await?;
-                }
-                Output::Command(done) => {
-                    if let Some(forget) = &done.forget {
-                        self.forget(client.portal_store(), forget)?;
-                    }
-                    send_command(client, &done).await?;
-                }
-                Output::CopyOut {
-                    schema,
-                    stream,
-                    options,
-                } => send_copy_out(client, &schema, stream, options, text).await?,
-            }
+            let sent = self.send_statement(client, parsed).await;
+            self.statement_done().await;
+            sent?;
         }
         Ok(())
+    }
+
+    /// Runs one statement of a simple query and sends its result.
+    async fn send_statement<C>(&self, client: &mut C, parsed: &Parsed) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let (output, text) = self.run_statement(parsed, Params::NONE).await?;
+        self.sync_status(client).await;
+        match output {
+            Output::Rows {
+                schema,
+                stream,
+                verb,
+            } => {
+                let fields = field_infos(&schema, &Format::UnifiedText);
+                client
+                    .feed(PgWireBackendMessage::RowDescription(RowDescription::new(
+                        fields.iter().map(Into::into).collect(),
+                    )))
+                    .await?;
+                let mut rows = row_stream(stream, RowEncoder::new(&fields, text));
+                let mut count = 0usize;
+                while let Some(row) = rows.next().await {
+                    client.feed(PgWireBackendMessage::DataRow(row?)).await?;
+                    count += 1;
+                }
+                let tag = Tag::new(verb).with_rows(count);
+                client
+                    .feed(PgWireBackendMessage::CommandComplete(tag.into()))
+                    .await?;
+            }
+            Output::Command(done) => {
+                if let Some(forget) = &done.forget {
+                    self.forget(client.portal_store(), forget)?;
+                }
+                send_command(client, &done).await?;
+            }
+            Output::CopyOut {
+                schema,
+                stream,
+                options,
+            } => send_copy_out(client, &schema, stream, options, text).await?,
+        }
+        Ok(())
+    }
+
+    /// The statement's result is sent: pg_stat_activity shows the session
+    /// idle again.
+    async fn statement_done(&self) {
+        if let Some(session) = self.session.lock().await.as_ref() {
+            session.statement_done();
+        }
     }
 
     async fn sync_status<C: ClientInfo>(&self, client: &mut C) {
@@ -474,6 +496,7 @@ impl ExtendedQueryHandler for Connection {
         let result = self
             .execute_portal(client, &portal, message.max_rows.max(0) as usize)
             .await;
+        self.statement_done().await;
         client.set_state(PgWireConnectionState::ReadyForQuery);
         match result {
             Ok(()) => {

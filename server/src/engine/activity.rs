@@ -1,0 +1,315 @@
+//! `pg_catalog.pg_stat_activity`, truthful: one row per open session with
+//! its user, application, client address, state and current (or last)
+//! statement; and `pg_cancel_backend(pid)`, which cancels a session's
+//! running statement as a protocol cancel request would.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use datafusion::arrow::array::{
+    ArrayRef, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::catalog::{SchemaProvider, TableProvider};
+use datafusion::datasource::MemTable;
+use datafusion::error::Result;
+
+/// The longest statement text kept, in bytes.
+const QUERY_TEXT_LIMIT: usize = 4096;
+
+/// What cancels a session's running statement.
+pub type Canceller = Arc<dyn Fn() + Send + Sync>;
+
+struct Activity {
+    user: String,
+    database: String,
+    application_name: String,
+    client: Option<SocketAddr>,
+    backend_start: DateTime<Utc>,
+    xact_start: Option<DateTime<Utc>>,
+    query_start: Option<DateTime<Utc>>,
+    state_change: DateTime<Utc>,
+    state: &'static str,
+    query: String,
+    cancel: Option<Canceller>,
+}
+
+/// Every open session, by process id.
+#[derive(Default)]
+pub struct ActivityRegistry {
+    sessions: Mutex<BTreeMap<i32, Activity>>,
+}
+
+impl std::fmt::Debug for ActivityRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActivityRegistry").finish_non_exhaustive()
+    }
+}
+
+impl ActivityRegistry {
+    fn sessions(&self) -> std::sync::MutexGuard<'_, BTreeMap<i32, Activity>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A session opened.
+    pub fn open(
+        &self,
+        pid: i32,
+        user: &str,
+        database: &str,
+        application_name: &str,
+        client: Option<SocketAddr>,
+    ) {
+        let now = Utc::now();
+        self.sessions().insert(
+            pid,
+            Activity {
+                user: user.to_owned(),
+                database: database.to_owned(),
+                application_name: application_name.to_owned(),
+                client,
+                backend_start: now,
+                xact_start: None,
+                query_start: None,
+                state_change: now,
+                state: "idle",
+                query: String::new(),
+                cancel: None,
+            },
+        );
+    }
+
+    /// How to cancel `pid`'s running statement.
+    pub fn set_canceller(&self, pid: i32, cancel: Canceller) {
+        if let Some(activity) = self.sessions().get_mut(&pid) {
+            activity.cancel = Some(cancel);
+        }
+    }
+
+    /// A session closed.
+    pub fn close(&self, pid: i32) {
+        self.sessions().remove(&pid);
+    }
+
+    /// `pid` starts running `sql`.
+    pub fn begin(&self, pid: i32, sql: &str, in_block: bool) {
+        if let Some(activity) = self.sessions().get_mut(&pid) {
+            let now = Utc::now();
+            activity.query = shown_text(sql);
+            activity.query_start = Some(now);
+            activity.state_change = now;
+            activity.state = "active";
+            if !in_block {
+                activity.xact_start = Some(now);
+            }
+        }
+    }
+
+    /// `pid` finished its statement; `state` is PostgreSQL's word for what
+    /// it is now (`idle`, `idle in transaction`, ...).
+    pub fn end(&self, pid: i32, state: &'static str, application_name: &str) {
+        if let Some(activity) = self.sessions().get_mut(&pid) {
+            activity.state = state;
+            activity.state_change = Utc::now();
+            activity.application_name = application_name.to_owned();
+            if state == "idle" {
+                activity.xact_start = None;
+            }
+        }
+    }
+
+    /// Cancels `pid`'s running statement; false if there is no such session.
+    pub fn cancel(&self, pid: i32) -> bool {
+        let cancel = self.sessions().get(&pid).and_then(|a| a.cancel.clone());
+        match cancel {
+            Some(cancel) => {
+                tracing::info!(pid, "pg_cancel_backend");
+                cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn schema() -> SchemaRef {
+        let text = |name: &str| Field::new(name, DataType::Utf8, true);
+        let int = |name: &str| Field::new(name, DataType::Int32, true);
+        let time = |name: &str| {
+            Field::new(
+                name,
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            )
+        };
+        Arc::new(Schema::new(vec![
+            int("datid"),
+            text("datname"),
+            int("pid"),
+            int("leader_pid"),
+            int("usesysid"),
+            text("usename"),
+            text("application_name"),
+            text("client_addr"),
+            text("client_hostname"),
+            int("client_port"),
+            time("backend_start"),
+            time("xact_start"),
+            time("query_start"),
+            time("state_change"),
+            text("wait_event_type"),
+            text("wait_event"),
+            text("state"),
+            text("backend_xid"),
+            text("backend_xmin"),
+            text("query"),
+            text("backend_type"),
+        ]))
+    }
+
+    /// The sessions as pg_stat_activity rows.
+    fn batch(&self) -> Result<RecordBatch> {
+        let sessions = self.sessions();
+        let rows: Vec<(&i32, &Activity)> = sessions.iter().collect();
+        let text = |f: &dyn Fn(&Activity) -> Option<String>| -> ArrayRef {
+            Arc::new(rows.iter().map(|(_, a)| f(a)).collect::<StringArray>())
+        };
+        let time = |f: &dyn Fn(&Activity) -> Option<DateTime<Utc>>| -> ArrayRef {
+            Arc::new(
+                rows.iter()
+                    .map(|(_, a)| f(a).map(|t| t.timestamp_micros()))
+                    .collect::<TimestampMicrosecondArray>()
+                    .with_timezone("UTC"),
+            )
+        };
+        let nulls = || -> ArrayRef { Arc::new(Int32Array::from(vec![None; rows.len()])) };
+        let columns: Vec<ArrayRef> = vec![
+            nulls(),
+            text(&|a| Some(a.database.clone())),
+            Arc::new(
+                rows.iter()
+                    .map(|(pid, _)| Some(**pid))
+                    .collect::<Int32Array>(),
+            ),
+            nulls(),
+            nulls(),
+            text(&|a| Some(a.user.clone())),
+            text(&|a| Some(a.application_name.clone())),
+            text(&|a| a.client.map(|c| c.ip().to_string())),
+            text(&|_| None),
+            Arc::new(
+                rows.iter()
+                    .map(|(_, a)| a.client.map(|c| i32::from(c.port())))
+                    .collect::<Int32Array>(),
+            ),
+            time(&|a| Some(a.backend_start)),
+            time(&|a| a.xact_start),
+            time(&|a| a.query_start),
+            time(&|a| Some(a.state_change)),
+            text(&|_| None),
+            text(&|_| None),
+            text(&|a| Some(a.state.to_owned())),
+            text(&|_| None),
+            text(&|_| None),
+            text(&|a| Some(a.query.clone())),
+            text(&|_| Some("client backend".to_owned())),
+        ];
+        Ok(RecordBatch::try_new(Self::schema(), columns)?)
+    }
+}
+
+/// Statement text as pg_stat_activity shows it: a password in a connection
+/// URL masked, and long text cut.
+fn shown_text(sql: &str) -> String {
+    let mut text = String::with_capacity(sql.len().min(QUERY_TEXT_LIMIT));
+    let mut rest = sql;
+    // postgres://user:password@host -> postgres://user:***@host
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        text.push_str(head);
+        let end = tail
+            .find(|c: char| c == '/' || c == '\'' || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(at) => match authority[..at].split_once(':') {
+                Some((user, _)) => {
+                    text.push_str(user);
+                    text.push_str(":***");
+                    text.push_str(&authority[at..]);
+                }
+                None => text.push_str(authority),
+            },
+            None => text.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    text.push_str(rest);
+    if text.len() > QUERY_TEXT_LIMIT {
+        let mut cut = QUERY_TEXT_LIMIT;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    text
+}
+
+/// pg_catalog with `pg_stat_activity` added to what datafusion-pg-catalog
+/// provides.
+#[derive(Debug)]
+pub struct PgCatalogWithActivity {
+    inner: Arc<dyn SchemaProvider>,
+    activity: Arc<ActivityRegistry>,
+}
+
+impl PgCatalogWithActivity {
+    pub fn new(inner: Arc<dyn SchemaProvider>, activity: Arc<ActivityRegistry>) -> Self {
+        Self { inner, activity }
+    }
+}
+
+const PG_STAT_ACTIVITY: &str = "pg_stat_activity";
+
+#[async_trait]
+impl SchemaProvider for PgCatalogWithActivity {
+    fn table_names(&self) -> Vec<String> {
+        let mut names = self.inner.table_names();
+        names.push(PG_STAT_ACTIVITY.to_owned());
+        names
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        if name.eq_ignore_ascii_case(PG_STAT_ACTIVITY) {
+            let batch = self.activity.batch()?;
+            let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+            return Ok(Some(Arc::new(table)));
+        }
+        self.inner.table(name).await
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        name.eq_ignore_ascii_case(PG_STAT_ACTIVITY) || self.inner.table_exist(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_in_urls_are_masked() {
+        assert_eq!(
+            shown_text("ATTACH 'postgres://app:hunter2@db:5432/shop' AS shop"),
+            "ATTACH 'postgres://app:***@db:5432/shop' AS shop"
+        );
+        assert_eq!(
+            shown_text("ATTACH 'postgres://app@db/shop' AS s"),
+            "ATTACH 'postgres://app@db/shop' AS s"
+        );
+        assert_eq!(shown_text("SELECT 1"), "SELECT 1");
+        assert_eq!(shown_text(&"x".repeat(5000)).len(), QUERY_TEXT_LIMIT);
+    }
+}
