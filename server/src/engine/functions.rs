@@ -130,14 +130,33 @@ pub fn session_functions(
         }),
     ));
     // Catalog functions clients' metadata queries call (SQLAlchemy's
-    // reflection): every type Strata lists is visible, and no table has
-    // an index to describe.
-    functions.push(ScalarUDF::new_from_impl(TypeIsVisible {
+    // reflection). pg_type_is_visible(oid): every type Strata lists is in pg_catalog,
+    // which every search path holds. pg_get_indexdef(index [, column,
+    // pretty]): NULL, as Strata's tables have no indexes.
+    functions.push(ScalarUDF::new_from_impl(CatalogFunction {
+        name: "pg_type_is_visible",
         signature: Signature::uniform(
             1,
             vec![DataType::Int32, DataType::Int64, DataType::UInt32],
             Volatility::Stable,
         ),
+        returns: DataType::Boolean,
+        answer: |args| {
+            let oids = ColumnarValue::values_to_arrays(args)?;
+            let visible: BooleanArray = (0..oids[0].len())
+                .map(|i| oids[0].is_valid(i).then_some(true))
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(visible)))
+        },
+    }));
+    functions.push(ScalarUDF::new_from_impl(CatalogFunction {
+        name: "pg_get_indexdef",
+        signature: Signature::one_of(
+            vec![TypeSignature::Any(1), TypeSignature::Any(3)],
+            Volatility::Stable,
+        ),
+        returns: DataType::Utf8,
+        answer: |_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None))),
     }));
     // pg_cancel_backend(pid): cancels that session's running statement;
     // false when no session has that pid. Volatile, so it runs when the
@@ -148,12 +167,6 @@ pub fn session_functions(
             1,
             vec![DataType::Int32, DataType::Int64],
             Volatility::Volatile,
-        ),
-    }));
-    functions.push(ScalarUDF::new_from_impl(NoIndexDefinition {
-        signature: Signature::one_of(
-            vec![TypeSignature::Any(1), TypeSignature::Any(3)],
-            Volatility::Stable,
         ),
     }));
     functions.push(ScalarUDF::new_from_impl(CurrentSetting {
@@ -244,16 +257,33 @@ impl ScalarUDFImpl for CurrentSetting {
     }
 }
 
-/// `pg_get_indexdef(index [, column, pretty])`: NULL, as Strata's tables
-/// have no indexes (pg_index is empty).
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct NoIndexDefinition {
+/// A catalog function whose answer needs nothing but its arguments.
+#[derive(Debug)]
+struct CatalogFunction {
+    name: &'static str,
     signature: Signature,
+    returns: DataType,
+    answer: fn(&[ColumnarValue]) -> datafusion::error::Result<ColumnarValue>,
 }
 
-impl ScalarUDFImpl for NoIndexDefinition {
+// One function per name: the name is the identity.
+impl PartialEq for CatalogFunction {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for CatalogFunction {}
+
+impl std::hash::Hash for CatalogFunction {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for CatalogFunction {
     fn name(&self) -> &str {
-        "pg_get_indexdef"
+        self.name
     }
 
     fn signature(&self) -> &Signature {
@@ -261,46 +291,14 @@ impl ScalarUDFImpl for NoIndexDefinition {
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> datafusion::error::Result<DataType> {
-        Ok(DataType::Utf8)
-    }
-
-    fn invoke_with_args(
-        &self,
-        _args: ScalarFunctionArgs,
-    ) -> datafusion::error::Result<ColumnarValue> {
-        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))
-    }
-}
-
-/// `pg_type_is_visible(oid)`: true, as every type Strata lists is in
-/// pg_catalog, which every search path holds; NULL for NULL.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct TypeIsVisible {
-    signature: Signature,
-}
-
-impl ScalarUDFImpl for TypeIsVisible {
-    fn name(&self) -> &str {
-        "pg_type_is_visible"
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> datafusion::error::Result<DataType> {
-        Ok(DataType::Boolean)
+        Ok(self.returns.clone())
     }
 
     fn invoke_with_args(
         &self,
         args: ScalarFunctionArgs,
     ) -> datafusion::error::Result<ColumnarValue> {
-        let oids = ColumnarValue::values_to_arrays(&args.args)?;
-        let visible: BooleanArray = (0..oids[0].len())
-            .map(|i| oids[0].is_valid(i).then_some(true))
-            .collect();
-        Ok(ColumnarValue::Array(Arc::new(visible)))
+        (self.answer)(&args.args)
     }
 }
 
