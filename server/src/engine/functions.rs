@@ -1,7 +1,10 @@
 //! Functions whose answer depends on the session: `version()`,
 //! `current_user`, `current_database()`, `current_setting()` and friends.
 //! They are stable within a statement, so DataFusion folds them to constants
-//! while planning and they never need to exist on the executors.
+//! while planning and they never need to exist on the executors. The catalog
+//! functions here (`pg_type_is_visible`, `pg_cancel_backend`, ...) take
+//! column values; they serve catalog queries and constant statements, which
+//! run in the server.
 
 use std::sync::{Arc, RwLock};
 
