@@ -4,7 +4,8 @@
 # the Python driver tests and the cluster tests (scheduler, executors and
 # server as separate processes). Installs what the tests need first.
 #
-# Needs: a Rust toolchain, python3, node and npm, psql, and PostgreSQL on 127.0.0.1:5432
+# Needs: a Rust toolchain, python3, node and npm, a JDK (java), psql, apt
+# (or libpostgresql-jdbc-java installed), and PostgreSQL on 127.0.0.1:5432
 # (user postgres, database test; STRATA_TEST_POSTGRES overrides the
 # connection string).
 set -euo pipefail
@@ -21,6 +22,10 @@ fi
 export STRATA_TEST_PYTHON="$venv/bin/python"
 # node-postgres for the Node driver suite, at the versions the lockfile pins.
 (cd sql-tests/clients/node && npm ci --no-audit --no-fund --silent)
+# pgjdbc for the Java driver suite: Debian's package, run by the machine's JDK.
+if [ ! -f /usr/share/java/postgresql.jar ]; then
+    apt-get update -qq && apt-get install -y -qq libpostgresql-jdbc-java
+fi
 
 # The cluster tests start the workspace's binaries as processes.
 cargo build --workspace --bins

@@ -1,13 +1,17 @@
 //! Runs the driver suites against a Strata server started here: Python
-//! (psycopg 3, psycopg2, asyncpg, SQLAlchemy) with pytest, and Node
-//! (node-postgres) with node's test runner. The interpreter comes from
-//! STRATA_TEST_PYTHON and the Node packages from `npm ci` in
-//! sql-tests/clients/node, both set up by the README's test command
-//! (scripts/test-all.sh).
+//! (psycopg 3, psycopg2, asyncpg, SQLAlchemy) with pytest, Node
+//! (node-postgres) with node's test runner, and Java (pgjdbc, Debian's
+//! package, with the machine's JDK). The interpreter comes from
+//! STRATA_TEST_PYTHON, the Node packages from `npm ci` in
+//! sql-tests/clients/node and pgjdbc from libpostgresql-jdbc-java, all set up
+//! by the README's test command (scripts/test-all.sh).
 
 use std::process::{Command, ExitCode};
 
 use strata_sql_tests::StrataUnderTest;
+
+/// Where Debian's libpostgresql-jdbc-java puts pgjdbc.
+const PGJDBC: &str = "/usr/share/java/postgresql.jar";
 
 fn main() -> ExitCode {
     let Ok(python) = std::env::var("STRATA_TEST_PYTHON") else {
@@ -54,8 +58,25 @@ fn main() -> ExitCode {
         );
         false
     };
+    let pgjdbc = std::path::Path::new(PGJDBC);
+    let java_ok = if pgjdbc.is_file() {
+        run(
+            "the Java driver suite",
+            Command::new("java")
+                .arg("-cp")
+                .arg(pgjdbc)
+                .arg(suite.join("java").join("Drivers.java"))
+                .env("STRATA_PORT", &port),
+        )
+    } else {
+        eprintln!(
+            "pgjdbc is not installed at {PGJDBC}: apt-get install libpostgresql-jdbc-java \
+             (scripts/test-all.sh does)"
+        );
+        false
+    };
     drop(strata);
-    if python_ok && node_ok {
+    if python_ok && node_ok && java_ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -204,6 +204,13 @@ fn known_client_query(sql: &str) -> Option<&'static str> {
         .then_some(include_str!("client_queries/asyncpg_types.sql"))
 }
 
+/// A correlated scalar subquery pgjdbc's type queries (getTypeInfo, its
+/// type cache) use, which DataFusion cannot plan, and its equivalent.
+const PGJDBC_COMPOSITE_CHECK: (&str, &str) = (
+    "(SELECT c.relkind = 'c' FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid)",
+    "(t.typrelid IN (SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relkind = 'c'))",
+);
+
 pub fn parse(sql: &str, pg: &PostgresCompatibilityParser) -> Result<Vec<Parsed>> {
     if let Some(parsed) = parse_copy_out(sql)? {
         return Ok(vec![parsed]);
@@ -216,6 +223,13 @@ pub fn parse(sql: &str, pg: &PostgresCompatibilityParser) -> Result<Vec<Parsed>>
         }]);
     }
     let sql = known_client_query(sql).unwrap_or(sql);
+    let replaced;
+    let sql = if sql.contains(PGJDBC_COMPOSITE_CHECK.0) {
+        replaced = sql.replace(PGJDBC_COMPOSITE_CHECK.0, PGJDBC_COMPOSITE_CHECK.1);
+        replaced.as_str()
+    } else {
+        sql
+    };
     // Catalog queries go through the compatibility parser first: it replaces
     // a few client queries DataFusion cannot plan (psql's policy and
     // publication lookups) with equivalents, then applies its rewrites.

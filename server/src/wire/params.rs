@@ -352,7 +352,10 @@ fn parse_date(t: &str) -> Option<i32> {
         Some(rest) => (rest, true),
         None => (t, false),
     };
-    let mut date = NaiveDate::parse_from_str(t, "%Y-%m-%d").ok()?;
+    // A time or zone after the date is allowed and ignored, as PostgreSQL
+    // does: pgjdbc sends dates as `2024-02-29 +00`.
+    let day = t.split([' ', 'T']).next().unwrap_or(t);
+    let mut date = NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?;
     if bc {
         date = NaiveDate::from_ymd_opt(
             1 - chrono::Datelike::year(&date),
@@ -589,6 +592,15 @@ mod tests {
                 7_200_000_000_000
             )))
         );
+        // pgjdbc's dates carry a zone, which PostgreSQL ignores.
+        for date in ["2000-01-02", "2000-01-02 +00", "2000-01-02 12:30:00-05"] {
+            assert_eq!(
+                decode_text(date, &Type::DATE, &utc()).unwrap(),
+                ScalarValue::Date32(Some(10_958)),
+                "{date}"
+            );
+        }
+        assert!(decode_text("2000-13-02 +00", &Type::DATE, &utc()).is_err());
         assert!(decode_text("abc", &Type::INT8, &utc()).is_err());
         assert!(decode_text("{not json", &Type::JSON, &utc()).is_err());
     }
