@@ -204,12 +204,20 @@ fn known_client_query(sql: &str) -> Option<&'static str> {
         .then_some(include_str!("client_queries/asyncpg_types.sql"))
 }
 
-/// A correlated scalar subquery pgjdbc's type queries (getTypeInfo, its
-/// type cache) use, which DataFusion cannot plan, and its equivalent.
-const PGJDBC_COMPOSITE_CHECK: (&str, &str) = (
-    "(SELECT c.relkind = 'c' FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid)",
-    "(t.typrelid IN (SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relkind = 'c'))",
-);
+/// Fragments of pgjdbc's type queries (getTypeInfo, its type cache) that
+/// DataFusion or the catalog cannot take as written, and their equivalents:
+/// a correlated scalar subquery, and a regproc comparison with pg_type's
+/// `typinput`, which the catalog holds as the function's name.
+const PGJDBC_FRAGMENTS: [(&str, &str); 2] = [
+    (
+        "(SELECT c.relkind = 'c' FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid)",
+        "(t.typrelid IN (SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relkind = 'c'))",
+    ),
+    (
+        "typinput='pg_catalog.array_in'::regproc",
+        "typinput='array_in'",
+    ),
+];
 
 pub fn parse(sql: &str, pg: &PostgresCompatibilityParser) -> Result<Vec<Parsed>> {
     if let Some(parsed) = parse_copy_out(sql)? {
@@ -224,8 +232,10 @@ pub fn parse(sql: &str, pg: &PostgresCompatibilityParser) -> Result<Vec<Parsed>>
     }
     let sql = known_client_query(sql).unwrap_or(sql);
     let replaced;
-    let sql = if sql.contains(PGJDBC_COMPOSITE_CHECK.0) {
-        replaced = sql.replace(PGJDBC_COMPOSITE_CHECK.0, PGJDBC_COMPOSITE_CHECK.1);
+    let sql = if PGJDBC_FRAGMENTS.iter().any(|(from, _)| sql.contains(from)) {
+        replaced = PGJDBC_FRAGMENTS
+            .iter()
+            .fold(sql.to_owned(), |sql, (from, to)| sql.replace(from, to));
         replaced.as_str()
     } else {
         sql

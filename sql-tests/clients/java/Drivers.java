@@ -99,6 +99,21 @@ public class Drivers {
                     expect(names.contains("nspname"), "columns " + names);
                 }
             });
+            check("DatabaseMetaData: catalogs", c, conn -> {
+                DatabaseMetaData md = conn.getMetaData();
+                try (ResultSet rs = md.getCatalogs()) {
+                    Set<String> catalogs = new HashSet<>();
+                    while (rs.next()) catalogs.add(rs.getString("TABLE_CAT"));
+                    expect(catalogs.contains("lake"), "catalogs " + catalogs);
+                }
+            });
+            check("DatabaseMetaData: type info", c, conn -> {
+                try (ResultSet rs = conn.getMetaData().getTypeInfo()) {
+                    Set<String> types = new HashSet<>();
+                    while (rs.next()) types.add(rs.getString("TYPE_NAME"));
+                    expect(types.contains("int4") && types.contains("text"), "types " + types.size());
+                }
+            });
         }
         if (failures > 0) {
             System.out.println(failures + " pgjdbc check(s) failed");
