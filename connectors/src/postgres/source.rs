@@ -124,10 +124,9 @@ impl PgSource {
             name: name.to_owned(),
             message,
         };
-        let (plain_url, tls) = TlsSettings::split(url).map_err(invalid)?;
+        let (plain_url, _) = TlsSettings::for_url(url).map_err(invalid)?;
         let config = Config::from_str(&plain_url)
             .map_err(|_| invalid("the url is not a PostgreSQL connection URL".to_owned()))?;
-        tls.client_config().map_err(invalid)?;
         if config.get_password().is_some() {
             return Err(invalid(
                 "the url holds a password; name an environment variable (password_env) or a \
@@ -158,7 +157,7 @@ impl PgSource {
             name: self.name.clone(),
             message,
         };
-        let (plain_url, tls) = TlsSettings::split(&self.url).map_err(unreachable)?;
+        let (plain_url, tls) = TlsSettings::for_url(&self.url).map_err(unreachable)?;
         let mut config = Config::from_str(&plain_url).map_err(|e| unreachable(e.to_string()))?;
         match &self.password {
             PasswordRef::None => {}
@@ -194,7 +193,7 @@ impl PgSource {
                 None => e.to_string(),
             })
         };
-        let client = match tls.client_config().map_err(unreachable)? {
+        let client = match tls {
             None => {
                 let (client, connection) = config.connect(NoTls).await.map_err(failed)?;
                 tokio::spawn(async move { connection.await.unwrap_or_else(ended) });

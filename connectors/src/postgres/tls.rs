@@ -11,8 +11,9 @@
 //! tokio-postgres knows only `disable`, `prefer` and `require` and no
 //! `sslrootcert`: [`TlsSettings::split`] takes them out of the URL first.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -117,6 +118,23 @@ impl TlsSettings {
         Ok((cleaned, settings))
     }
 
+    /// The URL tokio-postgres reads and the rustls configuration for `url`,
+    /// built once per URL in this process: every slice of every scan
+    /// connects, and reading the system's roots each time would cost more
+    /// than the connection.
+    pub fn for_url(url: &str) -> Result<(String, Option<ClientConfig>), String> {
+        type Prepared = (String, Option<ClientConfig>);
+        static PREPARED: LazyLock<Mutex<HashMap<String, Prepared>>> = LazyLock::new(Mutex::default);
+        let mut prepared = PREPARED.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(found) = prepared.get(url) {
+            return Ok(found.clone());
+        }
+        let (plain_url, settings) = Self::split(url)?;
+        let found = (plain_url, settings.client_config()?);
+        prepared.insert(url.to_owned(), found.clone());
+        Ok(found)
+    }
+
     /// The rustls configuration for these settings; `None` for `disable`.
     pub fn client_config(&self) -> Result<Option<ClientConfig>, String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -125,10 +143,14 @@ impl TlsSettings {
             .map_err(|e| e.to_string())?;
         let verifier: Arc<dyn ServerCertVerifier> = match (self.mode, &self.root_cert) {
             (SslMode::Disable, _) => return Ok(None),
-            (SslMode::Prefer, _) | (SslMode::Require, None) => {
-                Arc::new(EncryptOnly(Arc::clone(&provider)))
-            }
-            (SslMode::Require | SslMode::VerifyCa, _) => Arc::new(AnyName(self.webpki(&provider)?)),
+            (SslMode::Prefer, _) | (SslMode::Require, None) => Arc::new(Verifier {
+                provider: Arc::clone(&provider),
+                roots: None,
+            }),
+            (SslMode::Require | SslMode::VerifyCa, _) => Arc::new(Verifier {
+                roots: Some(self.webpki(&provider)?),
+                provider: Arc::clone(&provider),
+            }),
             (SslMode::VerifyFull, _) => self.webpki(&provider)?,
         };
         Ok(Some(
@@ -240,62 +262,18 @@ fn key_values(text: &str) -> Result<Vec<(String, String)>, String> {
     }
 }
 
-/// Encrypts without checking who answers (`prefer`, and `require` without
-/// roots, as libpq does); handshake signatures are still checked.
+/// How a server's certificate is checked: not at all (`prefer`, and
+/// `require` without roots, as libpq does), against roots whatever name it
+/// was issued to (`verify-ca`), or fully (`verify-full`, the plain WebPKI
+/// verifier). Handshake signatures are always checked.
 #[derive(Debug)]
-struct EncryptOnly(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for EncryptOnly {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+struct Verifier {
+    provider: Arc<CryptoProvider>,
+    /// `None`: the certificate is not checked.
+    roots: Option<Arc<WebPkiServerVerifier>>,
 }
 
-/// `verify-ca`: the chain must lead to a root, whatever name the
-/// certificate was issued to.
-#[derive(Debug)]
-struct AnyName(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for AnyName {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -304,10 +282,10 @@ impl ServerCertVerifier for AnyName {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
+        let Some(roots) = &self.roots else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match roots.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -321,7 +299,12 @@ impl ServerCertVerifier for AnyName {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -330,11 +313,18 @@ impl ServerCertVerifier for AnyName {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
