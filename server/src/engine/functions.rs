@@ -144,13 +144,13 @@ pub fn session_functions(
             Volatility::Stable,
         ),
         returns: DataType::Boolean,
-        answer: |args| {
+        answer: Arc::new(|args| {
             let oids = ColumnarValue::values_to_arrays(args)?;
             let visible: BooleanArray = (0..oids[0].len())
                 .map(|i| oids[0].is_valid(i).then_some(true))
                 .collect();
             Ok(ColumnarValue::Array(Arc::new(visible)))
-        },
+        }),
     }));
     functions.push(ScalarUDF::new_from_impl(CatalogFunction {
         name: "pg_get_indexdef",
@@ -159,18 +159,29 @@ pub fn session_functions(
             Volatility::Stable,
         ),
         returns: DataType::Utf8,
-        answer: |_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None))),
+        answer: Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
     }));
     // pg_cancel_backend(pid): cancels that session's running statement;
     // false when no session has that pid. Volatile, so it runs when the
     // statement runs, never while planning.
-    functions.push(ScalarUDF::new_from_impl(CancelBackend {
-        activity,
+    functions.push(ScalarUDF::new_from_impl(CatalogFunction {
+        name: "pg_cancel_backend",
         signature: Signature::uniform(
             1,
             vec![DataType::Int32, DataType::Int64],
             Volatility::Volatile,
         ),
+        returns: DataType::Boolean,
+        answer: Arc::new(move |args| {
+            let pids = ColumnarValue::values_to_arrays(args)?;
+            let pids = datafusion::arrow::compute::cast(&pids[0], &DataType::Int64)?;
+            let done: BooleanArray = pids
+                .as_primitive::<Int64Type>()
+                .iter()
+                .map(|pid| pid.map(|pid| i32::try_from(pid).is_ok_and(|pid| activity.cancel(pid))))
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(done)))
+        }),
     }));
     functions.push(ScalarUDF::new_from_impl(CurrentSetting {
         settings,
@@ -260,13 +271,24 @@ impl ScalarUDFImpl for CurrentSetting {
     }
 }
 
-/// A catalog function whose answer needs nothing but its arguments.
-#[derive(Debug)]
+/// How a catalog function answers, from its arguments.
+type Answer =
+    Arc<dyn Fn(&[ColumnarValue]) -> datafusion::error::Result<ColumnarValue> + Send + Sync>;
+
+/// A catalog function: a name, a signature and how it answers.
 struct CatalogFunction {
     name: &'static str,
     signature: Signature,
     returns: DataType,
-    answer: fn(&[ColumnarValue]) -> datafusion::error::Result<ColumnarValue>,
+    answer: Answer,
+}
+
+impl std::fmt::Debug for CatalogFunction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatalogFunction")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 // One function per name: the name is the identity.
@@ -302,54 +324,5 @@ impl ScalarUDFImpl for CatalogFunction {
         args: ScalarFunctionArgs,
     ) -> datafusion::error::Result<ColumnarValue> {
         (self.answer)(&args.args)
-    }
-}
-
-/// `pg_cancel_backend(pid)`.
-#[derive(Debug)]
-struct CancelBackend {
-    activity: Arc<super::activity::ActivityRegistry>,
-    signature: Signature,
-}
-
-impl PartialEq for CancelBackend {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.activity, &other.activity)
-    }
-}
-
-impl Eq for CancelBackend {}
-
-impl std::hash::Hash for CancelBackend {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        "pg_cancel_backend".hash(state);
-    }
-}
-
-impl ScalarUDFImpl for CancelBackend {
-    fn name(&self) -> &str {
-        "pg_cancel_backend"
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> datafusion::error::Result<DataType> {
-        Ok(DataType::Boolean)
-    }
-
-    fn invoke_with_args(
-        &self,
-        args: ScalarFunctionArgs,
-    ) -> datafusion::error::Result<ColumnarValue> {
-        let pids = ColumnarValue::values_to_arrays(&args.args)?;
-        let pids = datafusion::arrow::compute::cast(&pids[0], &DataType::Int64)?;
-        let done: BooleanArray = pids
-            .as_primitive::<Int64Type>()
-            .iter()
-            .map(|pid| pid.map(|pid| i32::try_from(pid).is_ok_and(|pid| self.activity.cancel(pid))))
-            .collect();
-        Ok(ColumnarValue::Array(Arc::new(done)))
     }
 }

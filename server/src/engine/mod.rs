@@ -609,8 +609,7 @@ impl Session {
         if self.transaction == TransactionState::Failed && !parsed.command.ends_transaction() {
             return Err(StrataError::InFailedTransaction);
         }
-        let activity = Arc::clone(&self.engine.activity);
-        activity.begin(
+        self.engine.activity.begin(
             self.info.pid,
             &parsed.sql,
             self.transaction != TransactionState::Idle,

@@ -1,6 +1,8 @@
 //! Splitting a query string into statements and telling session commands
 //! (SET, SHOW, BEGIN, ...) from statements DataFusion plans.
 
+use std::borrow::Cow;
+
 use datafusion::sql::parser::{DFParserBuilder, ResetStatement, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{
     self, DiscardObject, Expr, ObjectNamePart, Set, Statement as SqlStatement, UnaryOperator, Value,
@@ -191,34 +193,46 @@ impl Command {
     }
 }
 
-/// Parses a query string into its statements.
-/// Client queries DataFusion cannot plan as written, recognised by their
-/// opening and answered by an equivalent.
-fn known_client_query(sql: &str) -> Option<&'static str> {
-    let normalized: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+/// Client queries DataFusion cannot plan as written, answered by an
+/// equivalent: whole queries recognised by their opening (asyncpg's type
+/// introspection), and fragments replaced where they stand (pgjdbc's type
+/// queries). Other queries pass untouched, at the cost of a prefix check and
+/// a substring search.
+fn known_client_query(sql: &str) -> Cow<'_, str> {
     // asyncpg's type introspection (correlated scalar subqueries in CASE).
     const ASYNCPG_TYPES: &str = "WITH RECURSIVE typeinfo_tree( oid, ns, name, kind, basetype, \
         elemtype, elemdelim, range_subtype, attrtypoids, attrnames, depth)";
-    normalized
-        .starts_with(ASYNCPG_TYPES)
-        .then_some(include_str!("client_queries/asyncpg_types.sql"))
+    // pgjdbc's type queries (getTypeInfo, its type cache): a correlated
+    // scalar subquery, and a regproc comparison with pg_type's `typinput`,
+    // which the catalog holds as the function's name.
+    const PGJDBC_FRAGMENTS: [(&str, &str); 2] = [
+        (
+            "(SELECT c.relkind = 'c' FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid)",
+            "(t.typrelid IN (SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relkind = 'c'))",
+        ),
+        (
+            "typinput='pg_catalog.array_in'::regproc",
+            "typinput='array_in'",
+        ),
+    ];
+    let opening = sql.trim_start().get(..4).unwrap_or_default();
+    if opening.eq_ignore_ascii_case("with") {
+        let normalized: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+        if normalized.starts_with(ASYNCPG_TYPES) {
+            return Cow::Borrowed(include_str!("client_queries/asyncpg_types.sql"));
+        }
+    }
+    if sql.contains("pg_catalog.") && PGJDBC_FRAGMENTS.iter().any(|(from, _)| sql.contains(from)) {
+        return Cow::Owned(
+            PGJDBC_FRAGMENTS
+                .iter()
+                .fold(sql.to_owned(), |sql, (from, to)| sql.replace(from, to)),
+        );
+    }
+    Cow::Borrowed(sql)
 }
 
-/// Fragments of pgjdbc's type queries (getTypeInfo, its type cache) that
-/// DataFusion or the catalog cannot take as written, and their equivalents:
-/// a correlated scalar subquery, and a regproc comparison with pg_type's
-/// `typinput`, which the catalog holds as the function's name.
-const PGJDBC_FRAGMENTS: [(&str, &str); 2] = [
-    (
-        "(SELECT c.relkind = 'c' FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid)",
-        "(t.typrelid IN (SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relkind = 'c'))",
-    ),
-    (
-        "typinput='pg_catalog.array_in'::regproc",
-        "typinput='array_in'",
-    ),
-];
-
+/// Parses a query string into its statements.
 pub fn parse(sql: &str, pg: &PostgresCompatibilityParser) -> Result<Vec<Parsed>> {
     if let Some(parsed) = parse_copy_out(sql)? {
         return Ok(vec![parsed]);
@@ -230,16 +244,8 @@ pub fn parse(sql: &str, pg: &PostgresCompatibilityParser) -> Result<Vec<Parsed>>
             column_names: None,
         }]);
     }
-    let sql = known_client_query(sql).unwrap_or(sql);
-    let replaced;
-    let sql = if PGJDBC_FRAGMENTS.iter().any(|(from, _)| sql.contains(from)) {
-        replaced = PGJDBC_FRAGMENTS
-            .iter()
-            .fold(sql.to_owned(), |sql, (from, to)| sql.replace(from, to));
-        replaced.as_str()
-    } else {
-        sql
-    };
+    let sql = known_client_query(sql);
+    let sql = sql.as_ref();
     // Catalog queries go through the compatibility parser first: it replaces
     // a few client queries DataFusion cannot plan (psql's policy and
     // publication lookups) with equivalents, then applies its rewrites.
@@ -558,9 +564,7 @@ fn classify(statement: DFStatement, pg: Option<&PostgresCompatibilityParser>) ->
                 _ => other,
             };
             let mut other = other;
-            rewrite_bytea_literals(&mut other);
-            rewrite_generate_subscripts(&mut other);
-            qualify_strata_catalog_tables(&mut other);
+            rewrite_for_datafusion(&mut other);
             Command::Sql(Box::new(DFStatement::Statement(Box::new(other))))
         }
     })
@@ -713,39 +717,23 @@ fn table_option(option: &ast::SqlOption) -> Result<(String, Option<String>)> {
     Ok((name, value))
 }
 
-/// `'\x00ff'::bytea` is hex in PostgreSQL; DataFusion would cast the text's
-/// own bytes. Literal casts become hex literals before planning.
-fn rewrite_bytea_literals(statement: &mut SqlStatement) {
+/// PostgreSQL forms DataFusion reads differently or not at all, rewritten
+/// in one pass over the expressions and one over the relations:
+/// - `'\x00ff'::bytea` is hex in PostgreSQL, where DataFusion would cast the
+///   text's own bytes: such literal casts become hex literals;
+/// - `generate_subscripts(array, dim)` (SQLAlchemy's key reflection pairs it
+///   with `unnest(array)`) becomes `unnest(generate_series(1,
+///   array_length(array, dim)))`, which DataFusion unnests beside the other;
+/// - pg_catalog relations Strata adds to datafusion-pg-catalog's
+///   (`pg_stat_activity`), which its rewrites do not know to qualify, are
+///   found without `pg_catalog.` as in PostgreSQL.
+fn rewrite_for_datafusion(statement: &mut SqlStatement) {
     use std::ops::ControlFlow;
     let _ = ast::visit_expressions_mut(statement, |expr| {
-        let hex = match expr {
-            Expr::Cast {
-                expr: inner,
-                data_type: ast::DataType::Bytea,
-                ..
-            } => match inner.as_ref() {
-                Expr::Value(v) => match &v.value {
-                    Value::SingleQuotedString(text) => text.strip_prefix("\\x").map(str::to_owned),
-                    _ => None,
-                },
-                _ => None,
-            },
-            _ => None,
-        };
-        if let Some(hex) =
-            hex.filter(|h| h.len().is_multiple_of(2) && h.chars().all(|c| c.is_ascii_hexdigit()))
-        {
-            *expr = Expr::Value(Value::HexStringLiteral(hex).into());
-        }
+        rewrite_bytea_literal(expr);
+        rewrite_generate_subscripts(expr);
         ControlFlow::<()>::Continue(())
     });
-}
-
-/// pg_catalog relations Strata adds to datafusion-pg-catalog's, which its
-/// rewrites do not know to qualify: found without `pg_catalog.` as in
-/// PostgreSQL, whose search path always holds pg_catalog.
-fn qualify_strata_catalog_tables(statement: &mut SqlStatement) {
-    use std::ops::ControlFlow;
     let _ = ast::visit_relations_mut(statement, |name| {
         if let [ObjectNamePart::Identifier(ident)] = name.0.as_slice()
             && ident.value.eq_ignore_ascii_case("pg_stat_activity")
@@ -757,32 +745,50 @@ fn qualify_strata_catalog_tables(statement: &mut SqlStatement) {
     });
 }
 
-/// `generate_subscripts(array, dim)` in a select list (SQLAlchemy's key
-/// reflection pairs it with `unnest(array)`) becomes
-/// `unnest(generate_series(1, array_length(array, dim)))`, which DataFusion
-/// unnests beside the other.
-fn rewrite_generate_subscripts(statement: &mut SqlStatement) {
-    use std::ops::ControlFlow;
-    let _ = ast::visit_expressions_mut(statement, |expr| {
-        if let Expr::Function(function) = expr
-            && function
-                .name
-                .to_string()
-                .eq_ignore_ascii_case("generate_subscripts")
-            && let ast::FunctionArguments::List(list) = &function.args
-            && let [array, dim] = list.args.as_slice()
-        {
-            let sql = format!("unnest(generate_series(1, array_length({array}, {dim})))");
-            if let Ok(rewritten) =
-                datafusion::sql::sqlparser::parser::Parser::new(&PostgreSqlDialect {})
-                    .try_with_sql(&sql)
-                    .and_then(|mut parser| parser.parse_expr())
-            {
-                *expr = rewritten;
-            }
-        }
-        ControlFlow::<()>::Continue(())
-    });
+fn rewrite_bytea_literal(expr: &mut Expr) {
+    let hex = match expr {
+        Expr::Cast {
+            expr: inner,
+            data_type: ast::DataType::Bytea,
+            ..
+        } => match inner.as_ref() {
+            Expr::Value(v) => match &v.value {
+                Value::SingleQuotedString(text) => text.strip_prefix("\\x").map(str::to_owned),
+                _ => None,
+            },
+            _ => None,
+        },
+        _ => None,
+    };
+    if let Some(hex) =
+        hex.filter(|h| h.len().is_multiple_of(2) && h.chars().all(|c| c.is_ascii_hexdigit()))
+    {
+        *expr = Expr::Value(Value::HexStringLiteral(hex).into());
+    }
+}
+
+fn rewrite_generate_subscripts(expr: &mut Expr) {
+    let Expr::Function(function) = expr else {
+        return;
+    };
+    let named = matches!(function.name.0.as_slice(),
+        [.., ObjectNamePart::Identifier(ident)] if ident.value.eq_ignore_ascii_case("generate_subscripts"));
+    if !named {
+        return;
+    }
+    let ast::FunctionArguments::List(list) = &function.args else {
+        return;
+    };
+    let [array, dim] = list.args.as_slice() else {
+        return;
+    };
+    let sql = format!("unnest(generate_series(1, array_length({array}, {dim})))");
+    if let Ok(rewritten) = datafusion::sql::sqlparser::parser::Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(&sql)
+        .and_then(|mut parser| parser.parse_expr())
+    {
+        *expr = rewritten;
+    }
 }
 
 /// The PostgreSQL compatibility rewrites make client catalog queries
