@@ -54,21 +54,31 @@ pub fn numeric_to_i128(b: &[u8], precision: u8, scale: i8) -> Result<i128, Strin
     Ok(if sign == 0x4000 { -value } else { value })
 }
 
-/// `value` × 10^-`scale` as decimal text.
+/// `value` × 10^-`scale` as decimal text, keeping `scale` fractional digits
+/// as PostgreSQL does for numeric.
 pub fn decimal_text(value: i128, scale: i8) -> String {
+    digits_decimal_text(&value.to_string(), scale)
+}
+
+/// [`decimal_text`] of an integer given as its decimal digits (optionally
+/// signed), for integers wider than i128.
+pub fn digits_decimal_text(digits: &str, scale: i8) -> String {
+    let (sign, digits) = match digits.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", digits),
+    };
     if scale <= 0 {
-        let mut text = value.to_string();
-        if value == 0 {
-            return text;
-        }
-        text.extend(std::iter::repeat_n('0', (-scale) as usize));
-        return text;
+        // Zero has no trailing zeros to show, whatever the scale.
+        let zeros = if digits.trim_start_matches('0').is_empty() {
+            0
+        } else {
+            usize::from(scale.unsigned_abs())
+        };
+        return format!("{sign}{digits}{}", "0".repeat(zeros));
     }
-    let digits = value.unsigned_abs().to_string();
     let scale = scale as usize;
     let padded = format!("{digits:0>width$}", width = scale + 1);
     let (int, frac) = padded.split_at(padded.len() - scale);
-    let sign = if value < 0 { "-" } else { "" };
     format!("{sign}{int}.{frac}")
 }
 

@@ -17,6 +17,7 @@ use datafusion::arrow::datatypes::{
     TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use strata_connectors::postgres::numeric::{decimal_text, digits_decimal_text};
 
 /// A cell, borrowed from its array where it can be.
 #[derive(Debug)]
@@ -73,19 +74,19 @@ pub fn cell(array: &dyn Array, row: usize) -> Cell<'_> {
         DataType::Float16 => Cell::Float4(array.as_primitive::<Float16Type>().value(row).to_f32()),
         DataType::Float32 => Cell::Float4(array.as_primitive::<Float32Type>().value(row)),
         DataType::Float64 => Cell::Float8(array.as_primitive::<Float64Type>().value(row)),
-        DataType::Decimal32(_, scale) => Cell::Numeric(decimal_string(
+        DataType::Decimal32(_, scale) => Cell::Numeric(decimal_text(
             i128::from(array.as_primitive::<Decimal32Type>().value(row)),
             *scale,
         )),
-        DataType::Decimal64(_, scale) => Cell::Numeric(decimal_string(
+        DataType::Decimal64(_, scale) => Cell::Numeric(decimal_text(
             i128::from(array.as_primitive::<Decimal64Type>().value(row)),
             *scale,
         )),
-        DataType::Decimal128(_, scale) => Cell::Numeric(decimal_string(
+        DataType::Decimal128(_, scale) => Cell::Numeric(decimal_text(
             array.as_primitive::<Decimal128Type>().value(row),
             *scale,
         )),
-        DataType::Decimal256(_, scale) => Cell::Numeric(big_decimal_string(
+        DataType::Decimal256(_, scale) => Cell::Numeric(digits_decimal_text(
             &array
                 .as_primitive::<Decimal256Type>()
                 .value(row)
@@ -212,60 +213,18 @@ fn display(array: &dyn Array, row: usize) -> String {
     }
 }
 
-/// Renders `value * 10^-scale` exactly, keeping `scale` fractional digits as
-/// PostgreSQL does for numeric.
-pub fn decimal_string(value: i128, scale: i8) -> String {
-    big_decimal_string(&value.to_string(), scale)
-}
-
-fn big_decimal_string(digits: &str, scale: i8) -> String {
-    let (negative, digits) = match digits.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, digits),
-    };
-    let mut out = String::with_capacity(digits.len() + 3);
-    if negative {
-        out.push('-');
-    }
-    if scale <= 0 {
-        out.push_str(digits);
-        if digits.trim_start_matches('0').is_empty() {
-            // Zero has no trailing zeros to show, whatever the scale.
-            return out;
-        }
-        for _ in 0..(-i32::from(scale)) {
-            out.push('0');
-        }
-        return out;
-    }
-    let scale = scale as usize;
-    if digits.len() > scale {
-        let (int, frac) = digits.split_at(digits.len() - scale);
-        out.push_str(int);
-        out.push('.');
-        out.push_str(frac);
-    } else {
-        out.push_str("0.");
-        for _ in 0..(scale - digits.len()) {
-            out.push('0');
-        }
-        out.push_str(digits);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn decimals_keep_their_scale() {
-        assert_eq!(decimal_string(12345, 2), "123.45");
-        assert_eq!(decimal_string(-5, 3), "-0.005");
-        assert_eq!(decimal_string(0, 2), "0.00");
-        assert_eq!(decimal_string(0, -2), "0");
-        assert_eq!(decimal_string(123, -2), "12300");
-        assert_eq!(decimal_string(7, 0), "7");
-        assert_eq!(decimal_string(7, -2), "700");
+        assert_eq!(decimal_text(12345, 2), "123.45");
+        assert_eq!(decimal_text(-5, 3), "-0.005");
+        assert_eq!(decimal_text(0, 2), "0.00");
+        assert_eq!(decimal_text(0, -2), "0");
+        assert_eq!(decimal_text(123, -2), "12300");
+        assert_eq!(decimal_text(7, 0), "7");
+        assert_eq!(decimal_text(7, -2), "700");
     }
 }
