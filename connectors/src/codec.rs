@@ -1,6 +1,7 @@
 //! The codecs every node registers.
 //!
-//! Strata's own table providers and plan nodes (PostgreSQL tables and scans)
+//! Strata's own table providers and plan nodes (PostgreSQL tables and scans,
+//! lake tables and their writers and committers)
 //! are encoded here; everything else goes to Ballista's codecs, which in turn
 //! delegate to DataFusion's for every built-in node. Because the server, the
 //! scheduler and the executors all take their codecs from here, they can
@@ -25,6 +26,9 @@ use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConve
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::lake::commit::LakeCommitExec;
+use crate::lake::table::LakeTable;
+use crate::lake::write::LakeWriteExec;
 use crate::postgres::sliced::{as_sliced, from_sliced};
 use crate::postgres::table::{PgScanExec, PgTable};
 use crate::postgres::write::PgInsertExec;
@@ -33,6 +37,9 @@ const PG_TABLE: &[u8] = b"strata:pg-table:";
 const PG_SCAN: &[u8] = b"strata:pg-scan:";
 const PG_INSERT: &[u8] = b"strata:pg-insert:";
 const PG_SLICED: &[u8] = b"strata:pg-sliced:";
+const LAKE_TABLE: &[u8] = b"strata:lake-table:";
+const LAKE_WRITE: &[u8] = b"strata:lake-write:";
+const LAKE_COMMIT: &[u8] = b"strata:lake-commit:";
 
 /// The logical codec: serialises the plans the server hands to the scheduler.
 pub fn logical_codec() -> Arc<dyn LogicalExtensionCodec> {
@@ -51,6 +58,18 @@ fn encode<T: Serialize>(tag: &[u8], value: &T, buf: &mut Vec<u8>) -> Result<()> 
 
 fn decode<T: DeserializeOwned>(json: &[u8]) -> Result<T> {
     serde_json::from_slice(json).map_err(|e| DataFusionError::External(Box::new(e)))
+}
+
+/// The one input of a plan node that takes one (decoded, or given to
+/// `with_new_children`).
+pub fn one_input(inputs: &[Arc<dyn ExecutionPlan>]) -> Result<Arc<dyn ExecutionPlan>> {
+    match inputs {
+        [input] => Ok(Arc::clone(input)),
+        _ => Err(DataFusionError::Internal(format!(
+            "a plan node with one input arrived with {}",
+            inputs.len()
+        ))),
+    }
 }
 
 /// Strata's table providers, then Ballista's codec.
@@ -83,6 +102,9 @@ impl LogicalExtensionCodec for StrataLogicalCodec {
         if let Some(json) = buf.strip_prefix(PG_TABLE) {
             return Ok(Arc::new(decode::<PgTable>(json)?));
         }
+        if let Some(json) = buf.strip_prefix(LAKE_TABLE) {
+            return Ok(Arc::new(decode::<LakeTable>(json)?));
+        }
         self.ballista
             .try_decode_table_provider(buf, table_ref, schema, ctx)
     }
@@ -95,6 +117,9 @@ impl LogicalExtensionCodec for StrataLogicalCodec {
     ) -> Result<()> {
         if let Some(table) = node.downcast_ref::<PgTable>() {
             return encode(PG_TABLE, table, buf);
+        }
+        if let Some(table) = node.downcast_ref::<LakeTable>() {
+            return encode(LAKE_TABLE, table, buf);
         }
         self.ballista
             .try_encode_table_provider(table_ref, node, buf)
@@ -139,15 +164,21 @@ impl PhysicalExtensionCodec for StrataPhysicalCodec {
             return Ok(from_sliced(spec, groups));
         }
         if let Some(json) = buf.strip_prefix(PG_INSERT) {
-            let [input] = inputs else {
-                return Err(DataFusionError::Internal(format!(
-                    "PgInsertExec arrived with {} inputs",
-                    inputs.len()
-                )));
-            };
             return Ok(Arc::new(PgInsertExec::new(
                 decode(json)?,
-                Arc::clone(input),
+                one_input(inputs)?,
+            )));
+        }
+        if let Some(json) = buf.strip_prefix(LAKE_WRITE) {
+            return Ok(Arc::new(LakeWriteExec::new(
+                decode(json)?,
+                one_input(inputs)?,
+            )));
+        }
+        if let Some(json) = buf.strip_prefix(LAKE_COMMIT) {
+            return Ok(Arc::new(LakeCommitExec::new(
+                decode(json)?,
+                one_input(inputs)?,
             )));
         }
         self.ballista.try_decode(buf, inputs, ctx, proto_converter)
@@ -167,6 +198,12 @@ impl PhysicalExtensionCodec for StrataPhysicalCodec {
         }
         if let Some(insert) = node.downcast_ref::<PgInsertExec>() {
             return encode(PG_INSERT, insert.spec(), buf);
+        }
+        if let Some(write) = node.downcast_ref::<LakeWriteExec>() {
+            return encode(LAKE_WRITE, write.spec(), buf);
+        }
+        if let Some(commit) = node.downcast_ref::<LakeCommitExec>() {
+            return encode(LAKE_COMMIT, commit.spec(), buf);
         }
         self.ballista.try_encode(node, buf, proto_converter)
     }

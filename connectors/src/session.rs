@@ -11,6 +11,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::codec::{logical_codec, physical_codec};
+use crate::lake::storage::LakeStores;
 use crate::postgres::topn::PgTopN;
 
 /// The catalog a connection lands in when it names no database.
@@ -36,7 +37,9 @@ pub fn session_config() -> SessionConfig {
 /// Strata supports. The scheduler and executors call this with the
 /// configuration the client sent, so settings made in a session reach them.
 pub fn session_state(config: SessionConfig) -> Result<datafusion::execution::SessionState> {
-    let runtime = RuntimeEnvBuilder::new().build_arc()?;
+    let runtime = RuntimeEnvBuilder::new()
+        .with_object_store_registry(Arc::new(LakeStores::default()))
+        .build_arc()?;
     let mut state = SessionStateBuilder::new()
         .with_default_features()
         .with_config(config)

@@ -13,6 +13,8 @@ use datafusion::common::SchemaError;
 use datafusion::error::DataFusionError;
 use datafusion::sql::sqlparser::parser::ParserError;
 
+use crate::lake::LakeError;
+
 /// A PostgreSQL SQLSTATE code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SqlState(pub &'static str);
@@ -53,6 +55,9 @@ const KNOWN: &[SqlState] = &[
     SqlState::INSUFFICIENT_RESOURCES,
     SqlState::IO_ERROR,
     SqlState::UNDEFINED_FILE,
+    SqlState::SERIALIZATION_FAILURE,
+    SqlState::CARDINALITY_VIOLATION,
+    SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
     SqlState::INTERNAL_ERROR,
 ];
 
@@ -116,6 +121,9 @@ impl SqlState {
     pub const INSUFFICIENT_RESOURCES: SqlState = SqlState("53000");
     pub const IO_ERROR: SqlState = SqlState("58030");
     pub const UNDEFINED_FILE: SqlState = SqlState("58P01");
+    pub const SERIALIZATION_FAILURE: SqlState = SqlState("40001");
+    pub const CARDINALITY_VIOLATION: SqlState = SqlState("21000");
+    pub const DEPENDENT_OBJECTS_STILL_EXIST: SqlState = SqlState("2BP01");
     pub const INTERNAL_ERROR: SqlState = SqlState("XX000");
 }
 
@@ -165,6 +173,8 @@ pub fn sqlstate(e: &DataFusionError) -> SqlState {
                 sqlstate(df)
             } else if let Some(io) = inner.downcast_ref::<std::io::Error>() {
                 io_sqlstate(io)
+            } else if let Some(lake) = inner.downcast_ref::<LakeError>() {
+                lake.sqlstate()
             } else {
                 SqlState::INTERNAL_ERROR
             }
@@ -336,7 +346,9 @@ fn user_error(error: &DataFusionError) -> Option<(SqlState, String)> {
             } else if let Some(inner) = inner.downcast_ref::<DataFusionError>() {
                 user_error(inner)
             } else {
-                None
+                inner
+                    .downcast_ref::<LakeError>()
+                    .map(|lake| (lake.sqlstate(), lake.to_string()))
             }
         }
         _ => Some((sqlstate(root), message(root))),

@@ -46,6 +46,10 @@ pub struct Args {
     /// fails with SQLSTATE 53000 [default: 15].
     #[arg(long, env = "STRATA_EXECUTOR_WAIT")]
     pub executor_wait: Option<u64>,
+    /// Where the lake's schemas and tables live: a folder or an object store
+    /// URL such as s3://bucket/prefix [default: the data folder's `lake`].
+    #[arg(long, env = "STRATA_LAKE_ROOT")]
+    pub lake_root: Option<String>,
 }
 
 /// The settings a TOML file may hold; the same names as the flags.
@@ -59,6 +63,7 @@ struct FileSettings {
     log_format: Option<LogFormat>,
     executor_slots: Option<usize>,
     executor_wait: Option<u64>,
+    lake_root: Option<String>,
     /// `[sources.<name>]` tables: databases users query as catalogs.
     sources: Option<toml::Table>,
 }
@@ -81,6 +86,9 @@ pub struct ServerConfig {
     pub logging: Logging,
     pub executor_slots: Option<usize>,
     pub executor_wait: Duration,
+    /// Where the lake's schemas and tables live (a folder or an object
+    /// store URL); the data folder's `lake` when not set.
+    pub lake_root: Option<String>,
     /// PostgreSQL databases users query as catalogs (`[sources.<name>]`).
     pub sources: Vec<PgSource>,
     /// How the settings file says their tables are read, by source name,
@@ -97,6 +105,7 @@ impl Default for ServerConfig {
             logging: Logging::default(),
             executor_slots: None,
             executor_wait: Duration::from_secs(15),
+            lake_root: None,
             sources: Vec::new(),
             source_tables: BTreeMap::new(),
         }
@@ -120,6 +129,7 @@ impl ServerConfig {
                 .executor_wait
                 .or(file.executor_wait)
                 .map_or(defaults.executor_wait, Duration::from_secs),
+            lake_root: args.lake_root.or(file.lake_root),
             sources,
             source_tables,
         })
@@ -127,6 +137,15 @@ impl ServerConfig {
 }
 
 /// The sources a settings file declares, and their tables' read options.
+impl ServerConfig {
+    /// The lake root: as set, or the `lake` folder of the data folder.
+    pub fn lake_root(&self) -> String {
+        self.lake_root
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("lake").to_string_lossy().into_owned())
+    }
+}
+
 type DeclaredSources = (Vec<PgSource>, BTreeMap<String, TableOptions>);
 
 /// The sources a settings file declares.

@@ -67,6 +67,8 @@ pub enum StrataError {
     NoExecutors { waited: u64 },
     #[error("could not access the data folder: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Lake(#[from] strata_connectors::lake::LakeError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -125,6 +127,7 @@ impl StrataError {
                 std::io::ErrorKind::NotFound => SqlState::UNDEFINED_FILE,
                 _ => SqlState::IO_ERROR,
             },
+            StrataError::Lake(e) => e.sqlstate(),
             StrataError::Internal(_) => SqlState::INTERNAL_ERROR,
         }
     }

@@ -15,6 +15,7 @@ use crate::config::ServerConfig;
 use crate::engine::Engine;
 use crate::engine::control::ClusterHandle;
 use crate::wire::{CancelRegistry, Connection, Handlers, watch_peer};
+use strata_connectors::lake::storage::LakeRoot;
 
 /// Errors starting the server.
 #[derive(Debug, thiserror::Error)]
@@ -98,9 +99,12 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, StartError> {
         }
     };
     let cluster_handle = ClusterHandle::new(&scheduler_url, config.executor_wait)?;
+    let lake_root =
+        LakeRoot::parse(&config.lake_root()).map_err(|e| StartError::Engine(e.into()))?;
     let engine = Arc::new(
         Engine::new(
             &config.data_dir,
+            &lake_root,
             cluster_handle,
             &config.sources,
             &config.source_tables,

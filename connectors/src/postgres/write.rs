@@ -135,16 +135,11 @@ impl ExecutionPlan for PgInsertExec {
 
     fn with_new_children(
         self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if children.len() != 1 {
-            return Err(DataFusionError::Internal(
-                "PgInsertExec takes one input".to_owned(),
-            ));
-        }
         Ok(Arc::new(Self::new(
             self.spec.clone(),
-            children.swap_remove(0),
+            crate::codec::one_input(&children)?,
         )))
     }
 

@@ -9,6 +9,8 @@ pub mod catalog;
 pub mod control;
 mod cursor;
 mod functions;
+mod lake;
+mod lake_syntax;
 pub mod planner;
 pub mod settings;
 pub mod statement;
@@ -42,6 +44,8 @@ use datafusion::sql::sqlparser::ast::{Statement as SqlStatement, Visit, Visitor}
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::setup_pg_catalog;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use strata_connectors::lake::catalog::LakeCatalog;
+use strata_connectors::lake::storage::LakeRoot;
 use strata_connectors::postgres::catalog::PgCatalog;
 use strata_connectors::postgres::options::TableOptions;
 use strata_connectors::postgres::source::PgSource;
@@ -58,6 +62,8 @@ pub use statement::{Command, Parsed};
 /// What every session shares.
 pub struct Engine {
     catalogs: Arc<dyn CatalogProviderList>,
+    /// The lake catalog, also registered in `catalogs`.
+    lake: Arc<LakeCatalog>,
     /// The PostgreSQL sources, also registered in `catalogs`.
     sources: RwLock<Vec<PgCatalog>>,
     base: SessionState,
@@ -93,12 +99,18 @@ impl Engine {
     /// data queries sent to the scheduler at `scheduler_url` (`df://host:port`).
     pub async fn new(
         data_dir: &Path,
+        lake_root: &LakeRoot,
         cluster: ClusterHandle,
         sources: &[PgSource],
         source_tables: &BTreeMap<String, TableOptions>,
     ) -> Result<Self> {
+        let lake = Arc::new(LakeCatalog::open(lake_root.clone()).await?);
         let config = base_config();
         let ctx = SessionContext::new_with_state(session_state(config)?);
+        ctx.register_catalog(
+            DEFAULT_CATALOG,
+            Arc::clone(&lake) as Arc<dyn datafusion::catalog::CatalogProvider>,
+        );
         setup_pg_catalog(&ctx, DEFAULT_CATALOG, EmptyContextProvider)
             .map_err(|e| StrataError::DataFusion(*e))?;
         let activity = Arc::new(activity::ActivityRegistry::default());
@@ -153,6 +165,7 @@ impl Engine {
         let base = ctx.state();
         Ok(Self {
             catalogs: Arc::clone(base.catalog_list()),
+            lake,
             sources: RwLock::new(catalogs),
             base,
             store,
@@ -165,6 +178,9 @@ impl Engine {
     /// Lists the sources' schemas and tables again, all at once, so that
     /// catalog queries see what exists there now.
     async fn refresh_sources(&self) {
+        if let Err(e) = self.lake.refresh().await {
+            tracing::warn!(error = %e, "cannot list the lake");
+        }
         let sources = self.sources();
         let refreshes = sources.iter().map(|catalog| async move {
             if let Err(e) = catalog.refresh(SOURCE_LISTING_MAX_AGE).await {
@@ -981,16 +997,8 @@ impl Session {
     /// Plans a DataFusion statement, turning a planning failure into the
     /// error PostgreSQL would give when the cause can be pinned down.
     async fn plan(&self, statement: &DFStatement) -> Result<LogicalPlan> {
-        if let DFStatement::Statement(sql) = statement
-            && let SqlStatement::CreateTable(create) = sql.as_ref()
-            && self
-                .source_catalog(&TableReference::from(create.name.to_string()))
-                .is_none()
-        {
-            return Err(StrataError::NotSupported(
-                "CREATE TABLE for managed tables (use CREATE EXTERNAL TABLE over files)".to_owned(),
-            ));
-        }
+        let (statement, _) = self.split_lake_create(statement)?;
+        let statement = &statement;
         let state = self.ctx.state();
         if reads_catalog(&state, statement) {
             self.engine.refresh_sources().await;
@@ -1006,6 +1014,13 @@ impl Session {
     /// valid statement is never second-guessed.
     async fn diagnose(&self, statement: &DFStatement, error: DataFusionError) -> StrataError {
         let state = self.ctx.state();
+        // The table a CREATE names does not exist yet: no cause to find there.
+        let creates = matches!(statement, DFStatement::CreateExternalTable(_))
+            || matches!(statement, DFStatement::Statement(sql)
+                if matches!(sql.as_ref(), SqlStatement::CreateTable(_) | SqlStatement::CreateView(_)));
+        if creates {
+            return StrataError::DataFusion(error);
+        }
         if let Ok(tables) = state.resolve_table_references(statement) {
             for table in tables {
                 if !self.table_exists(&table).await {
@@ -1046,6 +1061,25 @@ impl Session {
         schema.table_exist(&resolved.table)
     }
 
+    /// A CREATE TABLE in the lake without its lake clauses (which DataFusion
+    /// does not plan), and those clauses; other statements as they are.
+    fn split_lake_create(
+        &self,
+        statement: &DFStatement,
+    ) -> Result<(DFStatement, Option<lake::LakeCreate>)> {
+        if let DFStatement::Statement(sql) = statement
+            && let SqlStatement::CreateTable(create) = sql.as_ref()
+            && self.in_lake(&TableReference::from(create.name.to_string()))
+        {
+            let (plain, options) = lake::split_create(create)?;
+            return Ok((
+                DFStatement::Statement(Box::new(SqlStatement::CreateTable(plain))),
+                Some(options),
+            ));
+        }
+        Ok((statement.clone(), None))
+    }
+
     async fn run_sql(
         &mut self,
         statement: &DFStatement,
@@ -1053,6 +1087,7 @@ impl Session {
         control: &QueryControl,
     ) -> Result<Output> {
         let statement = self.prepare_ddl(statement).await?;
+        let (_, lake_create) = self.split_lake_create(&statement)?;
         let mut plan = self.plan(&statement).await?;
         let prepares = matches!(plan, LogicalPlan::Statement(LogicalStatement::Prepare(_)));
         if !prepares && (!params.is_empty() || plan_has_placeholders(&plan)) {
@@ -1068,6 +1103,39 @@ impl Session {
                 if self.source_catalog(&drop.name).is_some() =>
             {
                 self.drop_in_source(&drop.name, drop.if_exists).await
+            }
+            LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) if lake_create.is_some() => {
+                let options = lake_create.unwrap_or_default();
+                self.create_lake_table(create, options, control).await
+            }
+            LogicalPlan::Ddl(DdlStatement::DropTable(drop))
+                if self
+                    .lake_target(&drop.name)
+                    .is_some_and(|t| !t.schema.is_registered(&t.table)) =>
+            {
+                let target = self
+                    .lake_target(&drop.name)
+                    .ok_or_else(|| StrataError::Internal("the lake schema went away".to_owned()))?;
+                self.drop_lake_table(&target, drop.if_exists).await
+            }
+            LogicalPlan::Ddl(DdlStatement::CreateCatalogSchema(create))
+                if self.lake_schema_name(&create.schema_name).is_some() =>
+            {
+                let name = self
+                    .lake_schema_name(&create.schema_name)
+                    .unwrap_or_default();
+                self.engine
+                    .lake
+                    .create_schema(&name, create.if_not_exists)
+                    .await?;
+                Ok(Output::Command(CommandDone::tag("CREATE SCHEMA")))
+            }
+            LogicalPlan::Ddl(DdlStatement::DropCatalogSchema(drop))
+                if self.lake_schema_ref(&drop.name).is_some() =>
+            {
+                let name = self.lake_schema_ref(&drop.name).unwrap_or_default();
+                self.drop_lake_schema(&name, drop.if_exists, drop.cascade)
+                    .await
             }
             LogicalPlan::Ddl(ddl) => {
                 let ddl = ddl.clone();

@@ -245,6 +245,7 @@ pub fn parse(sql: &str, pg: &PostgresCompatibilityParser) -> Result<Vec<Parsed>>
         }]);
     }
     let sql = known_client_query(sql);
+    let sql = super::lake_syntax::rewrite(sql.as_ref())?;
     let sql = sql.as_ref();
     // Catalog queries go through the compatibility parser first: it replaces
     // a few client queries DataFusion cannot plan (psql's policy and

@@ -1,0 +1,329 @@
+//! Statements on the lake that the server carries out itself: creating and
+//! dropping tables and schemas. Writes into lake tables go through
+//! DataFusion's INSERT, whose plan ends in the lake's writer and committer.
+
+use std::sync::Arc;
+
+use datafusion::catalog::default_table_source::provider_as_source;
+use datafusion::common::{SchemaReference, TableReference};
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{CreateMemoryTable, LogicalPlan, LogicalPlanBuilder};
+use datafusion::sql::sqlparser::ast::{
+    self, ColumnDef, CommentDef, CreateTableOptions, HiveDistributionStyle,
+};
+use strata_connectors::lake::catalog::LakeSchema;
+use strata_connectors::lake::commit::{CommitMode, CommitSpec, commit};
+use strata_connectors::lake::snapshot::TableVersion;
+use strata_connectors::lake::table::LakeTable;
+use strata_connectors::lake::types::stored_schema;
+use strata_connectors::lake::{LakeError, valid_name};
+use strata_connectors::session::DEFAULT_CATALOG;
+
+use super::control::QueryControl;
+use super::{CommandDone, Output, Session, count_rows};
+use crate::error::{Result, StrataError};
+
+/// A lake table (or the name of one to be) a statement is about.
+#[derive(Debug, Clone)]
+pub struct LakeTarget {
+    pub schema: Arc<LakeSchema>,
+    pub table: String,
+}
+
+impl LakeTarget {
+    /// `schema.table`.
+    pub fn qualified(&self) -> String {
+        self.schema.qualified(&self.table)
+    }
+}
+
+/// What a lake CREATE TABLE says beyond the columns DataFusion plans.
+#[derive(Debug, Clone, Default)]
+pub struct LakeCreate {
+    pub partition_by: Vec<String>,
+    pub comment: Option<String>,
+}
+
+/// Takes Strata's lake clauses (`PARTITIONED BY`, `PARTITION BY`, `COMMENT`)
+/// off a CREATE TABLE, leaving what DataFusion plans.
+pub fn split_create(create: &ast::CreateTable) -> Result<(ast::CreateTable, LakeCreate)> {
+    let mut plain = create.clone();
+    let mut lake = LakeCreate::default();
+    if let HiveDistributionStyle::PARTITIONED { columns } = &create.hive_distribution {
+        for column in columns {
+            let name = normalize(&column.name);
+            // Hive declares partition columns here, with their type; Spark's
+            // Delta tables name columns declared above.
+            if !matches!(column.data_type, ast::DataType::Unspecified)
+                && !create.columns.iter().any(|c| normalize(&c.name) == name)
+            {
+                plain.columns.push(ColumnDef {
+                    name: column.name.clone(),
+                    data_type: column.data_type.clone(),
+                    options: column.options.clone(),
+                });
+            }
+            lake.partition_by.push(name);
+        }
+        plain.hive_distribution = HiveDistributionStyle::NONE;
+    } else if !matches!(create.hive_distribution, HiveDistributionStyle::NONE) {
+        return Err(StrataError::NotSupported(
+            "this table distribution for a lake table".to_owned(),
+        ));
+    }
+    if let Some(expr) = plain.partition_by.take() {
+        lake.partition_by.extend(partition_names(&expr)?);
+    }
+    if let Some(CommentDef::WithEq(text) | CommentDef::WithoutEq(text)) = plain.comment.take() {
+        lake.comment = Some(text);
+    }
+    if !matches!(plain.table_options, CreateTableOptions::None) {
+        return Err(StrataError::NotSupported(
+            "table options on a lake table".to_owned(),
+        ));
+    }
+    Ok((plain, lake))
+}
+
+fn normalize(ident: &ast::Ident) -> String {
+    if ident.quote_style.is_some() {
+        ident.value.clone()
+    } else {
+        ident.value.to_ascii_lowercase()
+    }
+}
+
+/// The column names of `PARTITION BY (a, b)` / `PARTITION BY a`.
+fn partition_names(expr: &ast::Expr) -> Result<Vec<String>> {
+    match expr {
+        ast::Expr::Identifier(ident) => Ok(vec![normalize(ident)]),
+        ast::Expr::Nested(inner) => partition_names(inner),
+        ast::Expr::Tuple(items) => items
+            .iter()
+            .map(partition_names)
+            .collect::<Result<Vec<_>>>()
+            .map(|names| names.concat()),
+        other => Err(StrataError::NotSupported(format!(
+            "partitioning a lake table by {other} (name columns)"
+        ))),
+    }
+}
+
+impl Session {
+    /// The lake table `name` resolves to, if it resolves into the lake.
+    pub(super) fn lake_target(&self, name: &TableReference) -> Option<LakeTarget> {
+        let resolved = self.resolve(name);
+        if resolved.catalog.as_ref() != DEFAULT_CATALOG {
+            return None;
+        }
+        let schema = self.engine.lake.lake_schema(&resolved.schema)?;
+        Some(LakeTarget {
+            schema,
+            table: resolved.table.to_string(),
+        })
+    }
+
+    /// The lake schema `name` resolves in, or 3F000.
+    fn require_lake_target(&self, name: &TableReference) -> Result<LakeTarget> {
+        self.lake_target(name).ok_or_else(|| {
+            let resolved = self.resolve(name);
+            StrataError::UndefinedSchema(resolved.schema.to_string())
+        })
+    }
+
+    /// True if `name` resolves into the lake catalog.
+    pub(super) fn in_lake(&self, name: &TableReference) -> bool {
+        self.resolve(name).catalog.as_ref() == DEFAULT_CATALOG
+    }
+
+    /// `CREATE TABLE` and `CREATE TABLE AS` in the lake: a Delta table whose
+    /// first version holds the query's rows, committed at once (a failed
+    /// query leaves no table).
+    pub(super) async fn create_lake_table(
+        &self,
+        create: &CreateMemoryTable,
+        options: LakeCreate,
+        control: &QueryControl,
+    ) -> Result<Output> {
+        let target = self.require_lake_target(&create.name)?;
+        let qualified = target.qualified();
+        if !valid_name(&target.table) {
+            return Err(StrataError::InvalidParameterValue(format!(
+                "\"{}\" cannot name a table",
+                target.table
+            )));
+        }
+        if target.schema.is_registered(&target.table)
+            || target
+                .schema
+                .lake_table(&target.table)
+                .await
+                .map_err(StrataError::Lake)?
+                .is_some()
+        {
+            if create.if_not_exists {
+                return Ok(Output::Command(CommandDone::tag("CREATE TABLE")));
+            }
+            return Err(StrataError::DuplicateTable(qualified));
+        }
+        if create.or_replace {
+            return Err(StrataError::NotSupported(
+                "CREATE OR REPLACE TABLE in the lake (DROP it, then CREATE)".to_owned(),
+            ));
+        }
+        if !create.column_defaults.is_empty() {
+            return Err(StrataError::NotSupported(
+                "column defaults on a lake table".to_owned(),
+            ));
+        }
+        let has_rows = !matches!(create.input.as_ref(), LogicalPlan::EmptyRelation(_));
+        let mut schema = create.input.schema().as_arrow().clone();
+        if has_rows {
+            // A query's columns are nullable in the table it creates.
+            schema = arrow_nullable(&schema);
+        }
+        let schema = stored_schema(&schema).map_err(StrataError::Lake)?;
+        for column in &options.partition_by {
+            if schema.field_with_name(column).is_err() {
+                return Err(StrataError::Lake(LakeError::InvalidParameter(format!(
+                    "partition column \"{column}\" is not a column of {qualified}"
+                ))));
+            }
+        }
+        if options.partition_by.len() >= schema.fields().len() {
+            return Err(StrataError::InvalidParameterValue(format!(
+                "{qualified} needs a column that is not a partition column"
+            )));
+        }
+        let url = target
+            .schema
+            .table_url(&target.table)
+            .map_err(StrataError::Lake)?;
+        let version = TableVersion::new_table(url, schema, options.partition_by.clone());
+        let mode = CommitMode::Create {
+            comment: options.comment.clone(),
+        };
+        let provider = LakeTable::new(qualified.clone(), version).with_mode(mode.clone());
+        let tag = if has_rows {
+            let resolved = self.resolve(&create.name);
+            let insert = LogicalPlanBuilder::insert_into(
+                create.input.as_ref().clone(),
+                resolved,
+                provider_as_source(Arc::new(provider)),
+                InsertOp::Append,
+            )?
+            .build()?;
+            let (_, stream) = self.start(insert, control).await?;
+            format!("SELECT {}", count_rows(stream).await?)
+        } else {
+            let version = &provider.version;
+            let spec = CommitSpec {
+                table: qualified.clone(),
+                location: version.location.clone(),
+                read_version: -1,
+                schema: Arc::clone(&version.schema),
+                partition_columns: version.partition_columns.clone(),
+                mode,
+                write_id: provider.write_id.clone(),
+            };
+            control
+                .run(async { commit(&spec, Vec::new()).await.map_err(StrataError::Lake) })
+                .await?;
+            "CREATE TABLE".to_owned()
+        };
+        target.schema.note_created(&target.table);
+        tracing::info!(table = %qualified, "lake table created");
+        Ok(Output::Command(CommandDone::tag(tag)))
+    }
+
+    /// The lake schema a `CREATE SCHEMA name` creates, if it is one.
+    pub(super) fn lake_schema_name(&self, name: &str) -> Option<String> {
+        let (catalog, schema) = match name.split_once('.') {
+            Some((catalog, schema)) => (catalog.to_owned(), schema.to_owned()),
+            None => (self.default_catalog(), name.to_owned()),
+        };
+        (catalog == DEFAULT_CATALOG).then_some(schema)
+    }
+
+    /// The lake schema a `DROP SCHEMA name` drops, if it is one.
+    pub(super) fn lake_schema_ref(&self, name: &SchemaReference) -> Option<String> {
+        match name {
+            SchemaReference::Bare { schema } => self.lake_schema_name(schema),
+            SchemaReference::Full { catalog, schema } => {
+                (catalog.as_ref() == DEFAULT_CATALOG).then(|| schema.to_string())
+            }
+        }
+    }
+
+    fn default_catalog(&self) -> String {
+        self.ctx
+            .state()
+            .config()
+            .options()
+            .catalog
+            .default_catalog
+            .clone()
+    }
+
+    /// `DROP SCHEMA` of a lake schema: with CASCADE its tables (and the
+    /// views and external tables in it) go too.
+    pub(super) async fn drop_lake_schema(
+        &self,
+        name: &str,
+        if_exists: bool,
+        cascade: bool,
+    ) -> Result<Output> {
+        if self.engine.lake.lake_schema(name).is_none() {
+            return if if_exists {
+                Ok(Output::Command(CommandDone::tag("DROP SCHEMA")))
+            } else {
+                Err(StrataError::UndefinedSchema(name.to_owned()))
+            };
+        }
+        self.engine.lake.drop_schema(name, cascade).await?;
+        self.engine.store.remove_schema(DEFAULT_CATALOG, name)?;
+        tracing::info!(schema = %name, "lake schema dropped");
+        Ok(Output::Command(CommandDone::tag("DROP SCHEMA")))
+    }
+
+    /// `DROP TABLE` of a lake table: its log, then its files.
+    pub(super) async fn drop_lake_table(
+        &self,
+        target: &LakeTarget,
+        if_exists: bool,
+    ) -> Result<Output> {
+        let exists = target
+            .schema
+            .lake_table(&target.table)
+            .await
+            .map_err(StrataError::Lake)?
+            .is_some();
+        if !exists {
+            return if if_exists {
+                Ok(Output::Command(CommandDone::tag("DROP TABLE")))
+            } else {
+                Err(StrataError::UndefinedTable(target.qualified()))
+            };
+        }
+        target
+            .schema
+            .drop_table(&target.table)
+            .await
+            .map_err(StrataError::Lake)?;
+        tracing::info!(table = %target.qualified(), "lake table dropped");
+        Ok(Output::Command(CommandDone::tag("DROP TABLE")))
+    }
+}
+
+fn arrow_nullable(
+    schema: &datafusion::arrow::datatypes::Schema,
+) -> datafusion::arrow::datatypes::Schema {
+    datafusion::arrow::datatypes::Schema::new_with_metadata(
+        schema
+            .fields()
+            .iter()
+            .map(|f| Arc::new(f.as_ref().clone().with_nullable(true)))
+            .collect::<Vec<_>>(),
+        schema.metadata().clone(),
+    )
+}

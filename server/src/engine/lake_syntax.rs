@@ -1,0 +1,204 @@
+//! Delta Lake's SQL that the PostgreSQL dialect does not parse, turned into
+//! what it does before a query is parsed:
+//!
+//! - `t VERSION AS OF 3` and `t TIMESTAMP AS OF '2024-01-02 03:04:05'`
+//!   become Delta's by-name form, `"t@v3"` and `"t@20240102030405000"`,
+//!   which the lake catalog resolves to that version;
+//! - `USING DELTA` in `CREATE TABLE` is dropped (every lake table is one).
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Word};
+use strata_connectors::lake::catalog::name_at_time;
+
+use crate::error::{Result, StrataError};
+
+/// `sql` with Delta's time travel and `USING DELTA` rewritten; untouched
+/// (and not tokenized) when it has neither.
+pub fn rewrite(sql: &str) -> Result<Cow<'_, str>> {
+    let lower = sql.to_ascii_lowercase();
+    let time_travel = lower.contains(" as of") || lower.contains("\nas of");
+    let using_delta = lower.contains("using delta");
+    if !time_travel && !using_delta {
+        return Ok(Cow::Borrowed(sql));
+    }
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+        .tokenize()
+        .map_err(|e| StrataError::Syntax(e.into()))?;
+    let creates = tokens
+        .iter()
+        .find(|t| !matches!(t, Token::Whitespace(_)))
+        .is_some_and(|t| keyword(t, Keyword::CREATE));
+    let mut out: Vec<Token> = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    while i < tokens.len() {
+        let token = &tokens[i];
+        if creates && keyword(token, Keyword::USING) {
+            let next = next_word(&tokens, i + 1);
+            if let Some((at, Token::Word(w))) = next
+                && w.quote_style.is_none()
+                && w.value.eq_ignore_ascii_case("delta")
+            {
+                i = at + 1;
+                if matches!(tokens.get(i), Some(Token::Whitespace(_))) {
+                    i += 1;
+                }
+                continue;
+            }
+        }
+        if (keyword(token, Keyword::VERSION) || keyword(token, Keyword::TIMESTAMP))
+            && let Some((end, suffix)) = as_of(&tokens, i)?
+        {
+            let Some(last) = out.iter().rposition(|t| !matches!(t, Token::Whitespace(_))) else {
+                return Err(syntax("AS OF must follow a table name"));
+            };
+            let Token::Word(name) = &out[last] else {
+                return Err(syntax("AS OF must follow a table name"));
+            };
+            let base = if name.quote_style.is_some() {
+                name.value.clone()
+            } else {
+                name.value.to_ascii_lowercase()
+            };
+            out.truncate(last);
+            out.push(Token::Word(Word {
+                value: format!("{base}{suffix}"),
+                quote_style: Some('"'),
+                keyword: Keyword::NoKeyword,
+            }));
+            i = end;
+            continue;
+        }
+        out.push(token.clone());
+        i += 1;
+    }
+    Ok(Cow::Owned(out.iter().map(ToString::to_string).collect()))
+}
+
+fn syntax(message: &str) -> StrataError {
+    StrataError::Syntax(
+        datafusion::sql::sqlparser::parser::ParserError::ParserError(message.to_owned()),
+    )
+}
+
+fn keyword(token: &Token, keyword: Keyword) -> bool {
+    matches!(token, Token::Word(w) if w.keyword == keyword && w.quote_style.is_none())
+}
+
+/// The next token from `from` that is not whitespace, and where it is.
+fn next_word(tokens: &[Token], from: usize) -> Option<(usize, &Token)> {
+    tokens
+        .iter()
+        .enumerate()
+        .skip(from)
+        .find(|(_, t)| !matches!(t, Token::Whitespace(_)))
+}
+
+/// At `VERSION`/`TIMESTAMP` (index `at`): if `AS OF <value>` follows, the
+/// index past it and the name suffix that selects the version.
+fn as_of(tokens: &[Token], at: usize) -> Result<Option<(usize, String)>> {
+    let Some((as_at, as_token)) = next_word(tokens, at + 1) else {
+        return Ok(None);
+    };
+    if !keyword(as_token, Keyword::AS) {
+        return Ok(None);
+    }
+    let Some((of_at, of_token)) = next_word(tokens, as_at + 1) else {
+        return Ok(None);
+    };
+    if !keyword(of_token, Keyword::OF) {
+        return Ok(None);
+    }
+    let Some((mut value_at, mut value)) = next_word(tokens, of_at + 1) else {
+        return Err(syntax("AS OF needs a version or a timestamp"));
+    };
+    if keyword(&tokens[at], Keyword::VERSION) {
+        let Token::Number(number, _) = value else {
+            return Err(syntax("VERSION AS OF needs a version number"));
+        };
+        let version: u64 = number
+            .parse()
+            .map_err(|_| syntax("VERSION AS OF needs a whole version number"))?;
+        return Ok(Some((value_at + 1, format!("@v{version}"))));
+    }
+    // TIMESTAMP AS OF '...' (or TIMESTAMP AS OF TIMESTAMP '...').
+    if keyword(value, Keyword::TIMESTAMP)
+        && let Some((next_at, next)) = next_word(tokens, value_at + 1)
+    {
+        value_at = next_at;
+        value = next;
+    }
+    let Token::SingleQuotedString(text) = value else {
+        return Err(syntax("TIMESTAMP AS OF needs a timestamp in quotes"));
+    };
+    let time = parse_time(text).ok_or_else(|| StrataError::InvalidTextRepresentation {
+        type_name: "timestamp".to_owned(),
+        value: text.clone(),
+    })?;
+    let name = name_at_time("", time);
+    Ok(Some((value_at + 1, name)))
+}
+
+/// A timestamp as users write it, in UTC unless it says otherwise.
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Some(time.with_timezone(&Utc));
+    }
+    for format in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%#z"] {
+        if let Ok(time) = DateTime::parse_from_str(text, format) {
+            return Some(time.with_timezone(&Utc));
+        }
+    }
+    for format in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(time) = NaiveDateTime::parse_from_str(text, format) {
+            return Some(time.and_utc());
+        }
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_travel_becomes_a_versioned_name() {
+        assert_eq!(
+            rewrite("SELECT * FROM silver.Orders VERSION AS OF 3 o WHERE x = 1").unwrap(),
+            "SELECT * FROM silver.\"orders@v3\" o WHERE x = 1"
+        );
+        assert_eq!(
+            rewrite("select count(*) from t timestamp as of '2024-01-02 03:04:05.5'").unwrap(),
+            "select count(*) from \"t@20240102030405500\""
+        );
+        assert_eq!(
+            rewrite("SELECT * FROM \"T\" TIMESTAMP AS OF '2024-01-02T03:04:05+01:00'").unwrap(),
+            "SELECT * FROM \"T@20240102020405000\""
+        );
+        assert!(rewrite("SELECT * FROM t VERSION AS OF 'x'").is_err());
+        assert_eq!(rewrite("SELECT 1").unwrap(), "SELECT 1");
+    }
+
+    #[test]
+    fn using_delta_is_dropped_from_create_table() {
+        assert_eq!(
+            rewrite("CREATE TABLE t (a int) USING DELTA PARTITIONED BY (a)").unwrap(),
+            "CREATE TABLE t (a int) PARTITIONED BY (a)"
+        );
+        assert_eq!(
+            rewrite("SELECT 'using delta'").unwrap(),
+            "SELECT 'using delta'"
+        );
+    }
+}
