@@ -201,7 +201,9 @@ impl ExecutionPlan for LakeCommitExec {
             }
             let rows: u64 = files.iter().map(|(_, rows)| rows).sum();
             let files = files.into_iter().map(|(file, _)| file).collect();
-            commit(&spec, files).await.map_err(DataFusionError::from)?;
+            commit(&spec, files, rows)
+                .await
+                .map_err(DataFusionError::from)?;
             RecordBatch::try_new(
                 count_schema(),
                 vec![Arc::new(UInt64Array::from(vec![rows]))],
@@ -221,7 +223,11 @@ const APPEND_ATTEMPTS: usize = 20;
 
 /// Adds `written` to the table as `spec` says, in one commit; returns the
 /// version committed (or found already committed).
-pub async fn commit(spec: &CommitSpec, written: Vec<LakeFile>) -> Result<i64, LakeError> {
+pub async fn commit(
+    spec: &CommitSpec,
+    written: Vec<LakeFile>,
+    rows: u64,
+) -> Result<i64, LakeError> {
     let now = chrono::Utc::now().timestamp_millis();
     let txn = Transaction::new_with_last_update(spec.app_id(), 1, Some(now));
     let adds: Vec<Action> = written
@@ -239,8 +245,14 @@ pub async fn commit(spec: &CommitSpec, written: Vec<LakeFile>) -> Result<i64, La
             ))
         })
         .collect();
+    let bytes: i64 = written.iter().map(|f| f.size).sum();
+    let removed = match &spec.mode {
+        CommitMode::Overwrite { removed } | CommitMode::Rewrite { removed, .. } => removed.len(),
+        _ => 0,
+    };
+    let metadata = commit_metadata(spec, written.len(), rows, bytes, removed);
     if let CommitMode::Create { comment } = &spec.mode {
-        return create(spec, comment.as_deref(), adds, txn).await;
+        return create(spec, comment.as_deref(), adds, txn, metadata).await;
     }
     let mut attempt = 0;
     loop {
@@ -275,13 +287,17 @@ pub async fn commit(spec: &CommitSpec, written: Vec<LakeFile>) -> Result<i64, La
                 removes(removed, now, *operation != Rewrite::Optimize),
                 rewrite_operation(operation),
             ),
-            CommitMode::Create { .. } => unreachable!("handled above"),
+            CommitMode::Create { .. } => {
+                return Err(LakeError::DataFusion(DataFusionError::Internal(
+                    "a create commits through CreateBuilder".to_owned(),
+                )));
+            }
         };
         let mut actions = removes;
         actions.extend(adds.iter().cloned());
         let properties = CommitProperties::default()
             .with_application_transaction(txn.clone())
-            .with_metadata(engine_metadata())
+            .with_metadata(metadata.clone())
             .with_max_retries(if spec.mode == CommitMode::Append {
                 0
             } else {
@@ -346,6 +362,7 @@ async fn create(
     comment: Option<&str>,
     adds: Vec<Action>,
     txn: Transaction,
+    metadata: HashMap<String, serde_json::Value>,
 ) -> Result<i64, LakeError> {
     let schema = delta_schema(&spec.schema)?;
     let table = unloaded(&spec.table, &spec.location)?;
@@ -359,7 +376,7 @@ async fn create(
         .with_commit_properties(
             CommitProperties::default()
                 .with_application_transaction(txn)
-                .with_metadata(engine_metadata()),
+                .with_metadata(metadata),
         );
     if let Some(comment) = comment {
         builder = builder.with_comment(comment);
@@ -419,11 +436,37 @@ fn rewrite_operation(rewrite: &Rewrite) -> DeltaOperation {
     }
 }
 
-fn engine_metadata() -> HashMap<String, serde_json::Value> {
-    HashMap::from([(
-        "engineInfo".to_owned(),
-        serde_json::Value::String(format!("Strata/{}", env!("CARGO_PKG_VERSION"))),
-    )])
+/// What the commit records beside its actions, as Spark records it:
+/// the version read, whether it only added files, and its counts.
+fn commit_metadata(
+    spec: &CommitSpec,
+    files: usize,
+    rows: u64,
+    bytes: i64,
+    removed: usize,
+) -> HashMap<String, serde_json::Value> {
+    use serde_json::{Value, json};
+    let blind = matches!(spec.mode, CommitMode::Append | CommitMode::Create { .. });
+    let mut metadata = HashMap::from([
+        ("isBlindAppend".to_owned(), Value::Bool(blind)),
+        (
+            "isolationLevel".to_owned(),
+            Value::String("WriteSerializable".to_owned()),
+        ),
+        (
+            "operationMetrics".to_owned(),
+            json!({
+                "numFiles": files.to_string(),
+                "numOutputRows": rows.to_string(),
+                "numOutputBytes": bytes.to_string(),
+                "numRemovedFiles": removed.to_string(),
+            }),
+        ),
+    ]);
+    if spec.read_version >= 0 {
+        metadata.insert("readVersion".to_owned(), json!(spec.read_version));
+    }
+    metadata
 }
 
 fn add_action(file: &LakeFile, data_change: bool) -> Add {

@@ -12,6 +12,7 @@
 
 pub mod catalog;
 pub mod commit;
+pub mod maintenance;
 pub mod scan;
 pub mod snapshot;
 pub mod stats;
@@ -57,6 +58,14 @@ pub enum LakeError {
         version: String,
         reason: String,
     },
+    #[error(
+        "VACUUM of \"{table}\" may not keep less than its retention period of {minimum} (asked for {asked}): a write in progress may still add younger files"
+    )]
+    RetentionTooShort {
+        table: String,
+        asked: String,
+        minimum: String,
+    },
     #[error("lake storage: {0}")]
     Storage(#[from] object_store::Error),
     #[error("Delta log of \"{table}\": {message}")]
@@ -80,6 +89,7 @@ impl LakeError {
             LakeError::Conflict { .. } => SqlState::SERIALIZATION_FAILURE,
             LakeError::MergeCardinality(_) => SqlState::CARDINALITY_VIOLATION,
             LakeError::UndefinedVersion { .. } => SqlState::INVALID_PARAMETER_VALUE,
+            LakeError::RetentionTooShort { .. } => SqlState::INVALID_PARAMETER_VALUE,
             LakeError::Storage(object_store::Error::NotFound { .. }) => SqlState::UNDEFINED_FILE,
             LakeError::Storage(_) => SqlState::IO_ERROR,
             LakeError::Delta { .. } => SqlState::IO_ERROR,

@@ -102,7 +102,7 @@ pub async fn open(name: &str, location: &Url, spec: VersionSpec) -> Result<Delta
         }
         VersionSpec::Timestamp(time) => builder.with_timestamp(time),
     };
-    builder.load().await.map_err(|e| match e {
+    let table = builder.load().await.map_err(|e| match e {
         DeltaTableError::NotATable(_) => LakeError::UndefinedTable(name.to_owned()),
         DeltaTableError::InvalidVersion(_) | DeltaTableError::InvalidDateTimeString { .. } => {
             LakeError::UndefinedVersion {
@@ -117,7 +117,21 @@ pub async fn open(name: &str, location: &Url, spec: VersionSpec) -> Result<Delta
             reason: e.to_string(),
         },
         other => delta_error(name, other),
-    })
+    })?;
+    if let VersionSpec::Timestamp(time) = spec {
+        // Delta reads a time before the first commit as the first version;
+        // there was no table then.
+        let state = table.snapshot().map_err(|e| delta_error(name, e))?;
+        let committed = state.version_timestamp(state.version());
+        if committed.is_some_and(|ms| ms > time.timestamp_millis()) && state.version() == 0 {
+            return Err(LakeError::UndefinedVersion {
+                table: name.to_owned(),
+                version: describe(spec),
+                reason: "the table was created later".to_owned(),
+            });
+        }
+    }
+    Ok(table)
 }
 
 /// A table handle that has not read the log (for creating a table).

@@ -15,7 +15,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use serde::{Deserialize, Serialize};
 
-use super::commit::{CommitMode, CommitSpec, LakeCommitExec};
+use super::commit::{CommitMode, CommitSpec, LakeCommitExec, Rewrite};
 use super::scan::{ScanOptions, plan_scan, scan_schema};
 use super::snapshot::TableVersion;
 use super::write::{DEFAULT_TARGET_FILE_SIZE, LakeWriteExec, WriteSpec};
@@ -137,6 +137,13 @@ impl TableProvider for LakeTable {
             schema: Arc::clone(&version.schema),
             partition_columns: version.partition_columns.clone(),
             target_file_size: DEFAULT_TARGET_FILE_SIZE,
+            single_writer: matches!(
+                mode,
+                CommitMode::Rewrite {
+                    operation: Rewrite::Optimize,
+                    ..
+                }
+            ),
         };
         let commit = CommitSpec {
             table: self.name.clone(),

@@ -20,7 +20,8 @@ use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExp
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
+    DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, PlanProperties,
+    SendableRecordBatchStream,
 };
 use futures::StreamExt;
 use object_store::ObjectStore;
@@ -51,6 +52,10 @@ pub struct WriteSpec {
     pub schema: SchemaRef,
     pub partition_columns: Vec<String>,
     pub target_file_size: u64,
+    /// Write every row from one task (compaction: each partition's rows
+    /// into as few files as the target size allows).
+    #[serde(default)]
+    pub single_writer: bool,
 }
 
 /// The rows a writer yields: one per file written.
@@ -170,6 +175,14 @@ impl ExecutionPlan for LakeWriteExec {
 
     fn benefits_from_input_partitioning(&self) -> Vec<bool> {
         vec![false]
+    }
+
+    fn required_input_distribution(&self) -> Vec<Distribution> {
+        vec![if self.spec.single_writer {
+            Distribution::SinglePartition
+        } else {
+            Distribution::UnspecifiedDistribution
+        }]
     }
 
     fn with_new_children(

@@ -227,7 +227,11 @@ impl Session {
                 write_id: provider.write_id.clone(),
             };
             control
-                .run(async { commit(&spec, Vec::new()).await.map_err(StrataError::Lake) })
+                .run(async {
+                    commit(&spec, Vec::new(), 0)
+                        .await
+                        .map_err(StrataError::Lake)
+                })
                 .await?;
             "CREATE TABLE".to_owned()
         };

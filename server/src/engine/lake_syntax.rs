@@ -4,13 +4,17 @@
 //! - `t VERSION AS OF 3` and `t TIMESTAMP AS OF '2024-01-02 03:04:05'`
 //!   become Delta's by-name form, `"t@v3"` and `"t@20240102030405000"`,
 //!   which the lake catalog resolves to that version;
-//! - `USING DELTA` in `CREATE TABLE` is dropped (every lake table is one).
+//! - `USING DELTA` in `CREATE TABLE` is dropped (every lake table is one);
+//!
+//! and the lake's own statements, parsed here: `DESCRIBE HISTORY`,
+//! `OPTIMIZE` and `VACUUM`.
 
 use std::borrow::Cow;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Word};
 use strata_connectors::lake::catalog::name_at_time;
 
@@ -168,6 +172,110 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.and_utc())
 }
 
+/// A statement on a lake table that DataFusion has no plan for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LakeCommand {
+    /// `DESCRIBE HISTORY t [LIMIT n]`: the table's commits, newest first.
+    History { table: String, limit: Option<usize> },
+    /// `OPTIMIZE t`: small files of each partition compacted into larger ones.
+    Optimize { table: String },
+    /// `VACUUM t [RETAIN n HOURS] [DRY RUN]`: files no version within the
+    /// retention period reads are deleted.
+    Vacuum {
+        table: String,
+        retain_hours: Option<f64>,
+        dry_run: bool,
+    },
+}
+
+/// The lake statement `sql` is, if it is one.
+pub fn parse_command(sql: &str) -> Result<Option<LakeCommand>> {
+    let first = sql
+        .trim_start()
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    if !matches!(first.as_str(), "DESCRIBE" | "OPTIMIZE" | "VACUUM") {
+        return Ok(None);
+    }
+    let dialect = PostgreSqlDialect {};
+    let mut parser = Parser::new(&dialect)
+        .try_with_sql(sql)
+        .map_err(StrataError::Syntax)?;
+    let command = if parser.parse_keyword(Keyword::DESCRIBE) {
+        if !parser.parse_keyword(Keyword::HISTORY) {
+            return Ok(None);
+        }
+        let table = parser
+            .parse_object_name(false)
+            .map_err(StrataError::Syntax)?;
+        let limit = if parser.parse_keyword(Keyword::LIMIT) {
+            Some(parser.parse_literal_uint().map_err(StrataError::Syntax)? as usize)
+        } else {
+            None
+        };
+        LakeCommand::History {
+            table: table.to_string(),
+            limit,
+        }
+    } else if parser.parse_keyword(Keyword::OPTIMIZE) {
+        let table = parser
+            .parse_object_name(false)
+            .map_err(StrataError::Syntax)?;
+        if parser.parse_keyword(Keyword::ZORDER) {
+            return Err(StrataError::NotSupported(
+                "OPTIMIZE ... ZORDER BY".to_owned(),
+            ));
+        }
+        if parser.parse_keyword(Keyword::WHERE) {
+            return Err(StrataError::NotSupported(
+                "OPTIMIZE ... WHERE (OPTIMIZE compacts the whole table)".to_owned(),
+            ));
+        }
+        LakeCommand::Optimize {
+            table: table.to_string(),
+        }
+    } else if parser.parse_keyword(Keyword::VACUUM) {
+        let table = parser
+            .parse_object_name(false)
+            .map_err(StrataError::Syntax)?;
+        let mut retain_hours = None;
+        if parser.parse_keyword(Keyword::RETAIN) {
+            let value = parser.parse_number_value().map_err(StrataError::Syntax)?;
+            let hours: f64 = value
+                .to_string()
+                .parse()
+                .map_err(|_| syntax("RETAIN needs a number of hours"))?;
+            parser
+                .expect_keyword(Keyword::HOURS)
+                .map_err(StrataError::Syntax)?;
+            retain_hours = Some(hours);
+        }
+        let dry_run = parser.parse_keyword(Keyword::DRY);
+        if dry_run {
+            parser
+                .expect_keyword(Keyword::RUN)
+                .map_err(StrataError::Syntax)?;
+        }
+        LakeCommand::Vacuum {
+            table: table.to_string(),
+            retain_hours,
+            dry_run,
+        }
+    } else {
+        return Ok(None);
+    };
+    let _ = parser.consume_token(&Token::SemiColon);
+    if parser.peek_token().token != Token::EOF {
+        return Err(syntax(&format!(
+            "unexpected {} after the statement",
+            parser.peek_token().token
+        )));
+    }
+    Ok(Some(command))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +296,33 @@ mod tests {
         );
         assert!(rewrite("SELECT * FROM t VERSION AS OF 'x'").is_err());
         assert_eq!(rewrite("SELECT 1").unwrap(), "SELECT 1");
+    }
+
+    #[test]
+    fn lake_statements_are_recognised() {
+        assert_eq!(
+            parse_command("DESCRIBE HISTORY silver.orders LIMIT 5").unwrap(),
+            Some(LakeCommand::History {
+                table: "silver.orders".to_owned(),
+                limit: Some(5)
+            })
+        );
+        assert_eq!(
+            parse_command("vacuum t retain 0 hours dry run;").unwrap(),
+            Some(LakeCommand::Vacuum {
+                table: "t".to_owned(),
+                retain_hours: Some(0.0),
+                dry_run: true
+            })
+        );
+        assert_eq!(
+            parse_command("OPTIMIZE gold.daily").unwrap(),
+            Some(LakeCommand::Optimize {
+                table: "gold.daily".to_owned()
+            })
+        );
+        assert_eq!(parse_command("DESCRIBE t").unwrap(), None);
+        assert!(parse_command("VACUUM t RETAIN x").is_err());
     }
 
     #[test]

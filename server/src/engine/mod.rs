@@ -10,6 +10,8 @@ pub mod control;
 mod cursor;
 mod functions;
 mod lake;
+mod lake_commands;
+mod lake_dml;
 mod lake_syntax;
 pub mod planner;
 pub mod settings;
@@ -562,6 +564,7 @@ impl Session {
         };
         let columns = match &parsed.command {
             Command::Show(name) => Some(text_column(&self.show_column_name(name))),
+            Command::Lake(command) => Some(lake_commands::columns(command)),
             Command::Fetch { name, .. } => Some(self.cursors.schema(name)?),
             Command::ShowAll => Some(Arc::new(Schema::new(vec![
                 Field::new("name", DataType::Utf8, false),
@@ -719,6 +722,7 @@ impl Session {
                 }
                 return Ok(output);
             }
+            Command::Lake(command) => return self.lake_command(command, control).await,
             Command::Show(name) => return self.show(name),
             Command::ShowAll => return self.show_all(),
             Command::Reset(name) => self.reset(name)?,
@@ -1014,6 +1018,13 @@ impl Session {
     /// valid statement is never second-guessed.
     async fn diagnose(&self, statement: &DFStatement, error: DataFusionError) -> StrataError {
         let state = self.ctx.state();
+        // An error that knows its own SQLSTATE (a lake table's version
+        // that does not exist, say) is that error.
+        if let DataFusionError::External(inner) = strata_connectors::sqlstate::root(&error)
+            && inner.is::<strata_connectors::lake::LakeError>()
+        {
+            return StrataError::DataFusion(error);
+        }
         // The table a CREATE names does not exist yet: no cause to find there.
         let creates = matches!(statement, DFStatement::CreateExternalTable(_))
             || matches!(statement, DFStatement::Statement(sql)
@@ -1142,6 +1153,14 @@ impl Session {
                 self.ctx.execute_logical_plan(plan).await?.collect().await?;
                 let tag = self.persist(&ddl, &statement)?;
                 Ok(Output::Command(CommandDone::tag(tag)))
+            }
+            LogicalPlan::Dml(dml)
+                if !matches!(dml.op, WriteOp::Insert(_) | WriteOp::Ctas)
+                    && lake_table_of(dml).is_some() =>
+            {
+                let table = lake_table_of(dml)
+                    .ok_or_else(|| StrataError::Internal("the lake table went away".to_owned()))?;
+                self.lake_dml(dml, &table, control).await
             }
             LogicalPlan::Dml(DmlStatement { op, .. }) => {
                 let op = op.clone();
@@ -1460,6 +1479,14 @@ impl Session {
             DdlStatement::DropFunction(_) => Ok("DROP FUNCTION"),
         }
     }
+}
+
+/// The lake table a DML statement writes into, if it is one.
+fn lake_table_of(dml: &DmlStatement) -> Option<strata_connectors::lake::table::LakeTable> {
+    datafusion::catalog::default_table_source::source_as_provider(&dml.target)
+        .ok()?
+        .downcast_ref::<strata_connectors::lake::table::LakeTable>()
+        .cloned()
 }
 
 fn qualified_name(catalog: &str, schema: &str, table: &str) -> String {

@@ -87,6 +87,8 @@ pub enum Command {
         query: Box<DFStatement>,
         options: CopyOutOptions,
     },
+    /// `DESCRIBE HISTORY`, `OPTIMIZE`, `VACUUM` on a lake table.
+    Lake(super::lake_syntax::LakeCommand),
     /// A statement for DataFusion.
     Sql(Box<DFStatement>),
 }
@@ -236,6 +238,13 @@ fn known_client_query(sql: &str) -> Cow<'_, str> {
 pub fn parse(sql: &str, pg: &PostgresCompatibilityParser) -> Result<Vec<Parsed>> {
     if let Some(parsed) = parse_copy_out(sql)? {
         return Ok(vec![parsed]);
+    }
+    if let Some(command) = super::lake_syntax::parse_command(sql)? {
+        return Ok(vec![Parsed {
+            sql: sql.trim().to_owned(),
+            command: Command::Lake(command),
+            column_names: None,
+        }]);
     }
     if let Some(command) = parse_attach(sql)? {
         return Ok(vec![Parsed {
