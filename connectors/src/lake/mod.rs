@@ -10,6 +10,7 @@
 //! write that dies before its commit leaves only unreferenced files behind
 //! (which `VACUUM` removes).
 
+pub mod alter;
 pub mod catalog;
 pub mod commit;
 pub mod maintenance;
@@ -38,6 +39,10 @@ pub enum LakeError {
     DuplicateSchema(String),
     #[error("schema \"{0}\" is not empty; use DROP SCHEMA ... CASCADE to drop its tables too")]
     SchemaNotEmpty(String),
+    #[error("column \"{column}\" of relation \"{table}\" already exists")]
+    DuplicateColumn { table: String, column: String },
+    #[error("column \"{column}\" of relation \"{table}\" does not exist")]
+    UndefinedColumn { table: String, column: String },
     #[error("{0} is not supported")]
     NotSupported(String),
     #[error("{0}")]
@@ -83,6 +88,8 @@ impl LakeError {
             LakeError::UndefinedSchema(_) => SqlState::UNDEFINED_SCHEMA,
             LakeError::DuplicateSchema(_) => SqlState::DUPLICATE_SCHEMA,
             LakeError::SchemaNotEmpty(_) => SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
+            LakeError::DuplicateColumn { .. } => SqlState::DUPLICATE_COLUMN,
+            LakeError::UndefinedColumn { .. } => SqlState::UNDEFINED_COLUMN,
             LakeError::NotSupported(_) => SqlState::FEATURE_NOT_SUPPORTED,
             LakeError::InvalidParameter(_) => SqlState::INVALID_PARAMETER_VALUE,
             LakeError::NotNull { .. } => SqlState::NOT_NULL_VIOLATION,

@@ -77,10 +77,24 @@ pub fn split_create(create: &ast::CreateTable) -> Result<(ast::CreateTable, Lake
     if let Some(CommentDef::WithEq(text) | CommentDef::WithoutEq(text)) = plain.comment.take() {
         lake.comment = Some(text);
     }
-    if !matches!(plain.table_options, CreateTableOptions::None) {
-        return Err(StrataError::NotSupported(
-            "table options on a lake table".to_owned(),
-        ));
+    let options = match std::mem::replace(&mut plain.table_options, CreateTableOptions::None) {
+        CreateTableOptions::None => Vec::new(),
+        CreateTableOptions::With(o)
+        | CreateTableOptions::Options(o)
+        | CreateTableOptions::Plain(o)
+        | CreateTableOptions::TableProperties(o) => o,
+    };
+    for option in options {
+        match option {
+            ast::SqlOption::Comment(CommentDef::WithEq(text) | CommentDef::WithoutEq(text)) => {
+                lake.comment = Some(text);
+            }
+            other => {
+                return Err(StrataError::NotSupported(format!(
+                    "the table option {other} on a lake table"
+                )));
+            }
+        }
     }
     Ok((plain, lake))
 }

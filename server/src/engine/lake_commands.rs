@@ -8,9 +8,14 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
 };
+use datafusion::arrow::datatypes::Field as ArrowField;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::common::TableReference;
+use datafusion::logical_expr::{DdlStatement, LogicalPlan};
+use datafusion::sql::parser::DFParserBuilder;
+use datafusion::sql::sqlparser::ast::ColumnDef;
 use strata_connectors::lake::LakeError;
+use strata_connectors::lake::alter;
 use strata_connectors::lake::commit::Rewrite;
 use strata_connectors::lake::maintenance;
 use strata_connectors::lake::snapshot::LakeFile;
@@ -18,18 +23,18 @@ use strata_connectors::lake::write::DEFAULT_TARGET_FILE_SIZE;
 
 use super::control::QueryControl;
 use super::lake_syntax::LakeCommand;
-use super::{Output, Session, rows};
+use super::{CommandDone, Output, Session, rows};
 use crate::error::{Result, StrataError};
 
 /// The session variable that lets VACUUM keep less history than the table's
 /// retention period (Delta's `retentionDurationCheck`).
 const RETENTION_CHECK: &str = "strata.vacuum_retention_check";
 
-/// The columns a lake command returns.
-pub fn columns(command: &LakeCommand) -> SchemaRef {
+/// The columns a lake command returns, if it returns rows.
+pub fn columns(command: &LakeCommand) -> Option<SchemaRef> {
     let text = |name: &str| Field::new(name, DataType::Utf8, true);
     let int = |name: &str| Field::new(name, DataType::Int64, true);
-    Arc::new(Schema::new(match command {
+    Some(Arc::new(Schema::new(match command {
         LakeCommand::History { .. } => vec![
             int("version"),
             Field::new(
@@ -52,7 +57,8 @@ pub fn columns(command: &LakeCommand) -> SchemaRef {
         ],
         LakeCommand::Vacuum { dry_run: true, .. } => vec![text("path")],
         LakeCommand::Vacuum { dry_run: false, .. } => vec![int("numDeletedFiles")],
-    }))
+        LakeCommand::AddColumns { .. } | LakeCommand::Comment { .. } => return None,
+    })))
 }
 
 impl Session {
@@ -61,8 +67,29 @@ impl Session {
         command: &LakeCommand,
         control: &QueryControl,
     ) -> Result<Output> {
-        let schema = columns(command);
         let values: Vec<ArrayRef> = match command {
+            LakeCommand::AddColumns {
+                table,
+                columns,
+                if_not_exists,
+            } => {
+                self.add_columns(table, columns, *if_not_exists).await?;
+                return Ok(Output::Command(CommandDone::tag("ALTER TABLE")));
+            }
+            LakeCommand::Comment {
+                table,
+                column,
+                comment,
+            } => {
+                let (url, qualified) = self.lake_location(table).await?;
+                match column {
+                    None => alter::set_comment(&qualified, &url, comment.clone()).await?,
+                    Some(column) => {
+                        alter::set_column_comment(&qualified, &url, column, comment.clone()).await?
+                    }
+                }
+                return Ok(Output::Command(CommandDone::tag("COMMENT")));
+            }
             LakeCommand::History { table, limit } => self.history(table, *limit).await?,
             LakeCommand::Optimize { table } => self.optimize(table, control).await?,
             LakeCommand::Vacuum {
@@ -75,9 +102,66 @@ impl Session {
                     .await?
             }
         };
+        let schema = columns(command)
+            .ok_or_else(|| StrataError::Internal("a lake command without rows".to_owned()))?;
         let batch = RecordBatch::try_new(Arc::clone(&schema), values)
             .map_err(datafusion::error::DataFusionError::from)?;
         Ok(rows(schema, vec![batch]))
+    }
+
+    /// `ALTER TABLE ... ADD COLUMN`: the column types as DataFusion reads
+    /// them in a CREATE TABLE.
+    async fn add_columns(
+        &self,
+        table: &str,
+        columns: &[ColumnDef],
+        if_not_exists: bool,
+    ) -> Result<()> {
+        let (url, qualified) = self.lake_location(table).await?;
+        let definition = format!(
+            "CREATE TABLE strata_new_columns ({})",
+            columns
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let statement = DFParserBuilder::new(definition.as_str())
+            .build()?
+            .parse_statement()?;
+        let LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) =
+            self.ctx.state().statement_to_plan(statement).await?
+        else {
+            return Err(StrataError::Internal(
+                "column definitions did not plan".to_owned(),
+            ));
+        };
+        let target = self
+            .lake_target(&TableReference::from(table))
+            .ok_or_else(|| StrataError::UndefinedTable(table.to_owned()))?;
+        let existing = target
+            .schema
+            .lake_table(&target.table)
+            .await?
+            .map(|t| Arc::clone(&t.version.schema));
+        let fields: Vec<ArrowField> = create
+            .input
+            .schema()
+            .fields()
+            .iter()
+            .filter(|f| {
+                !(if_not_exists
+                    && existing
+                        .as_ref()
+                        .is_some_and(|s| s.field_with_name(f.name()).is_ok()))
+            })
+            .map(|f| f.as_ref().clone())
+            .collect();
+        if fields.is_empty() {
+            return Ok(());
+        }
+        alter::add_columns(&qualified, &url, fields).await?;
+        Ok(())
     }
 
     /// The folder of the lake table `name`, if there is such a table.

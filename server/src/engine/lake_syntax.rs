@@ -6,12 +6,14 @@
 //!   which the lake catalog resolves to that version;
 //! - `USING DELTA` in `CREATE TABLE` is dropped (every lake table is one);
 //!
-//! and the lake's own statements, parsed here: `DESCRIBE HISTORY`,
-//! `OPTIMIZE` and `VACUUM`.
+//! and the lake's own statements, parsed here (`DESCRIBE HISTORY`,
+//! `OPTIMIZE`, `VACUUM`) or recognised among parsed ones (`ALTER TABLE ...
+//! ADD COLUMN`, `COMMENT ON`).
 
 use std::borrow::Cow;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use datafusion::sql::sqlparser::ast;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -186,6 +188,102 @@ pub enum LakeCommand {
         retain_hours: Option<f64>,
         dry_run: bool,
     },
+    /// `ALTER TABLE t ADD [COLUMN] [IF NOT EXISTS] c type, ...`.
+    AddColumns {
+        table: String,
+        columns: Vec<ast::ColumnDef>,
+        if_not_exists: bool,
+    },
+    /// `COMMENT ON TABLE t IS '...'` / `COMMENT ON COLUMN t.c IS '...'`
+    /// (`IS NULL` clears it).
+    Comment {
+        table: String,
+        column: Option<String>,
+        comment: Option<String>,
+    },
+}
+
+impl LakeCommand {
+    /// The lake command a parsed statement is, if it is one.
+    pub fn of(statement: &ast::Statement) -> Result<Option<Self>> {
+        Ok(match statement {
+            ast::Statement::AlterTable(alter)
+                if !alter.operations.is_empty()
+                    && alter
+                        .operations
+                        .iter()
+                        .all(|op| matches!(op, ast::AlterTableOperation::AddColumn { .. })) =>
+            {
+                let mut columns = Vec::new();
+                let mut if_not_exists = false;
+                for operation in &alter.operations {
+                    if let ast::AlterTableOperation::AddColumn {
+                        column_def,
+                        if_not_exists: each,
+                        column_position,
+                        ..
+                    } = operation
+                    {
+                        if column_position.is_some() {
+                            return Err(StrataError::NotSupported(
+                                "FIRST / AFTER in ADD COLUMN (columns are added last)".to_owned(),
+                            ));
+                        }
+                        if_not_exists |= *each;
+                        columns.push(column_def.clone());
+                    }
+                }
+                Some(LakeCommand::AddColumns {
+                    table: alter.name.to_string(),
+                    columns,
+                    if_not_exists,
+                })
+            }
+            ast::Statement::Comment {
+                object_type,
+                object_name,
+                comment,
+                ..
+            } => {
+                let parts: Vec<String> = object_name.0.iter().map(ToString::to_string).collect();
+                match object_type {
+                    ast::CommentObject::Table => Some(LakeCommand::Comment {
+                        table: object_name.to_string(),
+                        column: None,
+                        comment: comment.clone(),
+                    }),
+                    ast::CommentObject::Column if parts.len() >= 2 => {
+                        let (column, table) = object_name.0.split_last().map_or_else(
+                            || (String::new(), String::new()),
+                            |(last, rest)| {
+                                (
+                                    ast::ObjectName(vec![last.clone()]).to_string(),
+                                    ast::ObjectName(rest.to_vec()).to_string(),
+                                )
+                            },
+                        );
+                        Some(LakeCommand::Comment {
+                            table,
+                            column: Some(normalize_name(&column)),
+                            comment: comment.clone(),
+                        })
+                    }
+                    other => {
+                        return Err(StrataError::NotSupported(format!("COMMENT ON {other}")));
+                    }
+                }
+            }
+            _ => None,
+        })
+    }
+}
+
+/// A column name as written (`"Name"` keeps its case, `Name` is `name`).
+fn normalize_name(text: &str) -> String {
+    match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        Some(quoted) => quoted.replace("\"\"", "\""),
+        None => text.to_ascii_lowercase(),
+    }
 }
 
 /// The lake statement `sql` is, if it is one.

@@ -564,7 +564,7 @@ impl Session {
         };
         let columns = match &parsed.command {
             Command::Show(name) => Some(text_column(&self.show_column_name(name))),
-            Command::Lake(command) => Some(lake_commands::columns(command)),
+            Command::Lake(command) => lake_commands::columns(command),
             Command::Fetch { name, .. } => Some(self.cursors.schema(name)?),
             Command::ShowAll => Some(Arc::new(Schema::new(vec![
                 Field::new("name", DataType::Utf8, false),

@@ -441,6 +441,9 @@ fn classify(statement: DFStatement, pg: Option<&PostgresCompatibilityParser>) ->
         }
         other => return Ok(Command::Sql(Box::new(other))),
     };
+    if let Some(command) = super::lake_syntax::LakeCommand::of(&sql)? {
+        return Ok(Command::Lake(command));
+    }
     Ok(match sql {
         SqlStatement::Set(set) => match set {
             Set::SingleAssignment {
