@@ -27,6 +27,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::lake::commit::LakeCommitExec;
+use crate::lake::ingest::IngestTable;
 use crate::lake::table::LakeTable;
 use crate::lake::write::LakeWriteExec;
 use crate::postgres::sliced::{as_sliced, from_sliced};
@@ -38,6 +39,7 @@ const PG_SCAN: &[u8] = b"strata:pg-scan:";
 const PG_INSERT: &[u8] = b"strata:pg-insert:";
 const PG_SLICED: &[u8] = b"strata:pg-sliced:";
 const LAKE_TABLE: &[u8] = b"strata:lake-table:";
+const LAKE_INGEST: &[u8] = b"strata:lake-ingest:";
 const LAKE_WRITE: &[u8] = b"strata:lake-write:";
 const LAKE_COMMIT: &[u8] = b"strata:lake-commit:";
 
@@ -105,6 +107,9 @@ impl LogicalExtensionCodec for StrataLogicalCodec {
         if let Some(json) = buf.strip_prefix(LAKE_TABLE) {
             return Ok(Arc::new(decode::<LakeTable>(json)?));
         }
+        if let Some(json) = buf.strip_prefix(LAKE_INGEST) {
+            return Ok(Arc::new(decode::<IngestTable>(json)?));
+        }
         self.ballista
             .try_decode_table_provider(buf, table_ref, schema, ctx)
     }
@@ -120,6 +125,9 @@ impl LogicalExtensionCodec for StrataLogicalCodec {
         }
         if let Some(table) = node.downcast_ref::<LakeTable>() {
             return encode(LAKE_TABLE, table, buf);
+        }
+        if let Some(table) = node.downcast_ref::<IngestTable>() {
+            return encode(LAKE_INGEST, table, buf);
         }
         self.ballista
             .try_encode_table_provider(table_ref, node, buf)

@@ -69,6 +69,10 @@ pub enum StrataError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Lake(#[from] strata_connectors::lake::LakeError),
+    #[error("{0}")]
+    BadCopyData(String),
+    #[error("COPY from stdin failed: {0}")]
+    CopyFailed(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -128,6 +132,8 @@ impl StrataError {
                 _ => SqlState::IO_ERROR,
             },
             StrataError::Lake(e) => e.sqlstate(),
+            StrataError::BadCopyData(_) => SqlState::BAD_COPY_FILE_FORMAT,
+            StrataError::CopyFailed(_) => SqlState::QUERY_CANCELED,
             StrataError::Internal(_) => SqlState::INTERNAL_ERROR,
         }
     }

@@ -13,6 +13,7 @@
 pub mod alter;
 pub mod catalog;
 pub mod commit;
+pub mod ingest;
 pub mod maintenance;
 pub mod scan;
 pub mod snapshot;

@@ -196,6 +196,27 @@ impl Session {
             // A query's columns are nullable in the table it creates.
             schema = arrow_nullable(&schema);
         }
+        let input = has_rows.then(|| create.input.as_ref().clone());
+        let count = self
+            .create_lake_table_from(&target, schema, options, input, control)
+            .await?;
+        Ok(Output::Command(CommandDone::tag(match count {
+            Some(rows) => format!("SELECT {rows}"),
+            None => "CREATE TABLE".to_owned(),
+        })))
+    }
+
+    /// Creates the lake table `target` with columns `schema`, holding the
+    /// rows of `input` (if any) in its first version; returns how many.
+    pub(super) async fn create_lake_table_from(
+        &self,
+        target: &LakeTarget,
+        schema: datafusion::arrow::datatypes::Schema,
+        options: LakeCreate,
+        input: Option<LogicalPlan>,
+        control: &QueryControl,
+    ) -> Result<Option<u64>> {
+        let qualified = target.qualified();
         let schema = stored_schema(&schema).map_err(StrataError::Lake)?;
         for column in &options.partition_by {
             if schema.field_with_name(column).is_err() {
@@ -218,40 +239,47 @@ impl Session {
             comment: options.comment.clone(),
         };
         let provider = LakeTable::new(qualified.clone(), version).with_mode(mode.clone());
-        let tag = if has_rows {
-            let resolved = self.resolve(&create.name);
-            let insert = LogicalPlanBuilder::insert_into(
-                create.input.as_ref().clone(),
-                resolved,
-                provider_as_source(Arc::new(provider)),
-                InsertOp::Append,
-            )?
-            .build()?;
-            let (_, stream) = self.start(insert, control).await?;
-            format!("SELECT {}", count_rows(stream).await?)
-        } else {
-            let version = &provider.version;
-            let spec = CommitSpec {
-                table: qualified.clone(),
-                location: version.location.clone(),
-                read_version: -1,
-                schema: Arc::clone(&version.schema),
-                partition_columns: version.partition_columns.clone(),
-                mode,
-                write_id: provider.write_id.clone(),
-            };
-            control
-                .run(async {
-                    commit(&spec, Vec::new(), 0)
-                        .await
-                        .map_err(StrataError::Lake)
-                })
-                .await?;
-            "CREATE TABLE".to_owned()
+        let count = match input {
+            Some(input) => {
+                let name = TableReference::full(
+                    DEFAULT_CATALOG,
+                    target.schema.name(),
+                    target.table.as_str(),
+                );
+                let insert = LogicalPlanBuilder::insert_into(
+                    input,
+                    self.resolve(&name),
+                    provider_as_source(Arc::new(provider)),
+                    InsertOp::Append,
+                )?
+                .build()?;
+                let (_, stream) = self.start(insert, control).await?;
+                Some(count_rows(stream).await?)
+            }
+            None => {
+                let version = &provider.version;
+                let spec = CommitSpec {
+                    table: qualified.clone(),
+                    location: version.location.clone(),
+                    read_version: -1,
+                    schema: Arc::clone(&version.schema),
+                    partition_columns: version.partition_columns.clone(),
+                    mode,
+                    write_id: provider.write_id.clone(),
+                };
+                control
+                    .run(async {
+                        commit(&spec, Vec::new(), 0)
+                            .await
+                            .map_err(StrataError::Lake)
+                    })
+                    .await?;
+                None
+            }
         };
         target.schema.note_created(&target.table);
         tracing::info!(table = %qualified, "lake table created");
-        Ok(Output::Command(CommandDone::tag(tag)))
+        Ok(count)
     }
 
     /// The lake schema a `CREATE SCHEMA name` creates, if it is one.

@@ -57,7 +57,9 @@ pub fn columns(command: &LakeCommand) -> Option<SchemaRef> {
         ],
         LakeCommand::Vacuum { dry_run: true, .. } => vec![text("path")],
         LakeCommand::Vacuum { dry_run: false, .. } => vec![int("numDeletedFiles")],
-        LakeCommand::AddColumns { .. } | LakeCommand::Comment { .. } => return None,
+        LakeCommand::AddColumns { .. }
+        | LakeCommand::Comment { .. }
+        | LakeCommand::CopyInto { .. } => return None,
     })))
 }
 
@@ -68,6 +70,24 @@ impl Session {
         control: &QueryControl,
     ) -> Result<Output> {
         let values: Vec<ArrayRef> = match command {
+            LakeCommand::CopyInto {
+                table,
+                from,
+                format,
+                pattern,
+                format_options,
+                copy_options,
+            } => {
+                let copy = super::lake_ingest::CopyInto {
+                    table,
+                    from,
+                    format,
+                    pattern: pattern.as_deref(),
+                    format_options,
+                    copy_options,
+                };
+                return self.copy_into(copy, control).await;
+            }
             LakeCommand::AddColumns {
                 table,
                 columns,

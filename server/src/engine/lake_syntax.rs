@@ -188,6 +188,17 @@ pub enum LakeCommand {
         retain_hours: Option<f64>,
         dry_run: bool,
     },
+    /// `COPY INTO t FROM 'path or glob' FILEFORMAT = CSV | JSON | PARQUET
+    /// [PATTERN = 'glob'] [FORMAT_OPTIONS (...)] [COPY_OPTIONS (...)]`:
+    /// Databricks' idempotent load of files into a table.
+    CopyInto {
+        table: String,
+        from: String,
+        format: String,
+        pattern: Option<String>,
+        format_options: Vec<(String, String)>,
+        copy_options: Vec<(String, String)>,
+    },
     /// `ALTER TABLE t ADD [COLUMN] [IF NOT EXISTS] c type, ...`.
     AddColumns {
         table: String,
@@ -294,14 +305,19 @@ pub fn parse_command(sql: &str) -> Result<Option<LakeCommand>> {
         .next()
         .unwrap_or_default()
         .to_ascii_uppercase();
-    if !matches!(first.as_str(), "DESCRIBE" | "OPTIMIZE" | "VACUUM") {
+    if !matches!(first.as_str(), "DESCRIBE" | "OPTIMIZE" | "VACUUM" | "COPY") {
         return Ok(None);
     }
     let dialect = PostgreSqlDialect {};
     let mut parser = Parser::new(&dialect)
         .try_with_sql(sql)
         .map_err(StrataError::Syntax)?;
-    let command = if parser.parse_keyword(Keyword::DESCRIBE) {
+    let command = if parser.parse_keyword(Keyword::COPY) {
+        if !parser.parse_keyword(Keyword::INTO) {
+            return Ok(None);
+        }
+        parse_copy_into(&mut parser)?
+    } else if parser.parse_keyword(Keyword::DESCRIBE) {
         if !parser.parse_keyword(Keyword::HISTORY) {
             return Ok(None);
         }
@@ -374,6 +390,100 @@ pub fn parse_command(sql: &str) -> Result<Option<LakeCommand>> {
     Ok(Some(command))
 }
 
+/// The rest of `COPY INTO`, after its first two words.
+fn parse_copy_into(parser: &mut Parser<'_>) -> Result<LakeCommand> {
+    let table = parser
+        .parse_object_name(false)
+        .map_err(StrataError::Syntax)?;
+    parser
+        .expect_keyword(Keyword::FROM)
+        .map_err(StrataError::Syntax)?;
+    let from = parser.parse_literal_string().map_err(StrataError::Syntax)?;
+    let (mut format, mut pattern) = (None, None);
+    let (mut format_options, mut copy_options) = (Vec::new(), Vec::new());
+    loop {
+        let token = parser.peek_token().token;
+        let Token::Word(word) = token else {
+            break;
+        };
+        let name = word.value.to_ascii_uppercase();
+        match name.as_str() {
+            "FILEFORMAT" | "FORMAT" => {
+                parser.next_token();
+                let _ = parser.consume_token(&Token::Eq);
+                let value = parser.next_token().token;
+                format = Some(match value {
+                    Token::Word(w) => w.value.to_ascii_lowercase(),
+                    Token::SingleQuotedString(s) => s.to_ascii_lowercase(),
+                    other => return Err(syntax(&format!("expected a file format, found {other}"))),
+                });
+            }
+            "PATTERN" => {
+                parser.next_token();
+                let _ = parser.consume_token(&Token::Eq);
+                pattern = Some(parser.parse_literal_string().map_err(StrataError::Syntax)?);
+            }
+            "FORMAT_OPTIONS" | "COPY_OPTIONS" => {
+                parser.next_token();
+                let options = option_list(parser)?;
+                if name == "FORMAT_OPTIONS" {
+                    format_options.extend(options);
+                } else {
+                    copy_options.extend(options);
+                }
+            }
+            _ => break,
+        }
+    }
+    let format =
+        format.ok_or_else(|| syntax("COPY INTO needs FILEFORMAT = CSV | JSON | PARQUET"))?;
+    Ok(LakeCommand::CopyInto {
+        table: table.to_string(),
+        from,
+        format,
+        pattern,
+        format_options,
+        copy_options,
+    })
+}
+
+/// `('key' = 'value', ...)`; keys lower-cased, values as written.
+fn option_list(parser: &mut Parser<'_>) -> Result<Vec<(String, String)>> {
+    parser
+        .expect_token(&Token::LParen)
+        .map_err(StrataError::Syntax)?;
+    let mut options = Vec::new();
+    loop {
+        if parser.consume_token(&Token::RParen) {
+            break;
+        }
+        let key = match parser.next_token().token {
+            Token::SingleQuotedString(s) => s,
+            Token::Word(w) => w.value,
+            other => return Err(syntax(&format!("expected an option name, found {other}"))),
+        };
+        let _ = parser.consume_token(&Token::Eq);
+        let value = match parser.next_token().token {
+            Token::SingleQuotedString(s) => s,
+            Token::Word(w) => w.value,
+            Token::Number(n, _) => n,
+            other => {
+                return Err(syntax(&format!(
+                    "expected a value for {key}, found {other}"
+                )));
+            }
+        };
+        options.push((key.to_ascii_lowercase(), value));
+        if !parser.consume_token(&Token::Comma) {
+            parser
+                .expect_token(&Token::RParen)
+                .map_err(StrataError::Syntax)?;
+            break;
+        }
+    }
+    Ok(options)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -420,6 +530,25 @@ mod tests {
             })
         );
         assert_eq!(parse_command("DESCRIBE t").unwrap(), None);
+        assert_eq!(
+            parse_command(
+                "COPY INTO bronze.raw FROM '/in/*.csv' FILEFORMAT = CSV \
+                 FORMAT_OPTIONS ('header' = 'true', 'delimiter' = ';') COPY_OPTIONS ('force' = 'true')"
+            )
+            .unwrap(),
+            Some(LakeCommand::CopyInto {
+                table: "bronze.raw".to_owned(),
+                from: "/in/*.csv".to_owned(),
+                format: "csv".to_owned(),
+                pattern: None,
+                format_options: vec![
+                    ("header".to_owned(), "true".to_owned()),
+                    ("delimiter".to_owned(), ";".to_owned())
+                ],
+                copy_options: vec![("force".to_owned(), "true".to_owned())],
+            })
+        );
+        assert_eq!(parse_command("COPY t TO '/x'").unwrap(), None);
         assert!(parse_command("VACUUM t RETAIN x").is_err());
     }
 

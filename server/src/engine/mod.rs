@@ -7,11 +7,13 @@
 pub mod activity;
 pub mod catalog;
 pub mod control;
+mod copy_in;
 mod cursor;
 mod functions;
 mod lake;
 mod lake_commands;
 mod lake_dml;
+mod lake_ingest;
 mod lake_syntax;
 pub mod planner;
 pub mod settings;
@@ -57,6 +59,7 @@ use strata_connectors::session::{DEFAULT_CATALOG, session_config, session_state}
 use crate::error::{Result, StrataError};
 use catalog::{CatalogStore, ObjectEntry, ObjectKind, SchemaEntry};
 use control::{ClusterHandle, QueryControl};
+pub use copy_in::CopyIn;
 use planner::RoutingQueryPlanner;
 use settings::Settings;
 pub use statement::{Command, Parsed};
@@ -428,6 +431,9 @@ pub enum Output {
     },
     /// A command tag (`INSERT 0 3`, `SET`, ...).
     Command(CommandDone),
+    /// `COPY ... FROM STDIN`: the client sends rows next, which
+    /// [`Session::copy_in`] inserts.
+    CopyIn(CopyIn),
     /// Rows for `COPY ... TO STDOUT`, written as `options` say.
     CopyOut {
         schema: SchemaRef,
@@ -441,6 +447,7 @@ impl std::fmt::Debug for Output {
         match self {
             Output::Rows { schema, .. } => f.debug_struct("Rows").field("schema", schema).finish(),
             Output::Command(done) => done.fmt(f),
+            Output::CopyIn(copy) => copy.fmt(f),
             Output::CopyOut {
                 schema, options, ..
             } => f
@@ -699,6 +706,20 @@ impl Session {
                 self.cursors
                     .declare(name, schema, stream, *hold, in_block, stop)?;
                 CommandDone::tag("DECLARE CURSOR")
+            }
+            Command::CopyIn {
+                table,
+                columns,
+                options,
+            } => {
+                if options.format == statement::CopyFormat::Binary {
+                    return Err(StrataError::NotSupported(
+                        "COPY FROM STDIN in binary format (use text or CSV)".to_owned(),
+                    ));
+                }
+                return Ok(Output::CopyIn(
+                    self.copy_in_target(table, columns, options).await?,
+                ));
             }
             Command::CopyOut { query, options } => {
                 let Output::Rows { schema, stream, .. } =

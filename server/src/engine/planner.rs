@@ -23,6 +23,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 use datafusion_proto::protobuf::LogicalPlanNode;
 use strata_connectors::codec::logical_codec;
+use strata_connectors::lake::ingest::IngestTable;
 use strata_connectors::lake::table::LakeTable;
 use strata_connectors::postgres::table::PgTable;
 
@@ -68,6 +69,7 @@ fn ships(source: &Arc<dyn TableSource>) -> bool {
             || provider.is::<EmptyTable>()
             || provider.is::<PgTable>()
             || provider.is::<LakeTable>()
+            || provider.is::<IngestTable>()
     })
 }
 

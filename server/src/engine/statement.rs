@@ -82,6 +82,12 @@ pub enum Command {
         table: String,
         options: Vec<(String, Option<String>)>,
     },
+    /// `COPY table [(columns)] FROM STDIN`: rows the client sends next.
+    CopyIn {
+        table: String,
+        columns: Vec<String>,
+        options: CopyOutOptions,
+    },
     /// `COPY (query) TO STDOUT` and `COPY table [(columns)] TO STDOUT`.
     CopyOut {
         query: Box<DFStatement>,
@@ -119,8 +125,7 @@ impl CopyOutOptions {
         let mut format = CopyFormat::Text;
         let (mut header, mut delimiter, mut null, mut quote, mut escape) =
             (false, None, None, None, None);
-        let not_supported =
-            |what: String| Err(StrataError::NotSupported(format!("COPY TO STDOUT {what}")));
+        let not_supported = |what: String| Err(StrataError::NotSupported(format!("COPY {what}")));
         for option in options {
             match option {
                 ast::CopyOption::Format(name) => {
@@ -236,7 +241,7 @@ fn known_client_query(sql: &str) -> Cow<'_, str> {
 
 /// Parses a query string into its statements.
 pub fn parse(sql: &str, pg: &PostgresCompatibilityParser) -> Result<Vec<Parsed>> {
-    if let Some(parsed) = parse_copy_out(sql)? {
+    if let Some(parsed) = parse_copy(sql)? {
         return Ok(vec![parsed]);
     }
     if let Some(command) = super::lake_syntax::parse_command(sql)? {
@@ -583,14 +588,15 @@ fn classify(statement: DFStatement, pg: Option<&PostgresCompatibilityParser>) ->
     })
 }
 
-/// `COPY ... TO STDOUT`, which DataFusion's parser (its COPY writes
+/// `COPY ... TO STDOUT` and `COPY ... FROM STDIN`, which DataFusion's parser (its COPY writes
 /// files) does not take: parsed with the PostgreSQL dialect.
-fn parse_copy_out(sql: &str) -> Result<Option<Parsed>> {
+fn parse_copy(sql: &str) -> Result<Option<Parsed>> {
     let start = sql.trim_start();
+    let lower = sql.to_ascii_lowercase();
     if !start
         .get(..4)
         .is_some_and(|w| w.eq_ignore_ascii_case("copy"))
-        || !sql.to_ascii_lowercase().contains("stdout")
+        || !(lower.contains("stdout") || lower.contains("stdin"))
     {
         return Ok(None);
     }
@@ -601,6 +607,31 @@ fn parse_copy_out(sql: &str) -> Result<Option<Parsed>> {
     else {
         return Ok(None);
     };
+    if let [
+        SqlStatement::Copy {
+            source:
+                ast::CopySource::Table {
+                    table_name,
+                    columns,
+                },
+            to: false,
+            target: ast::CopyTarget::Stdin,
+            options,
+            legacy_options,
+            ..
+        },
+    ] = statements.as_slice()
+    {
+        return Ok(Some(Parsed {
+            sql: sql.trim().to_owned(),
+            command: Command::CopyIn {
+                table: table_name.to_string(),
+                columns: columns.iter().map(|c| c.value.clone()).collect(),
+                options: CopyOutOptions::of(options, legacy_options)?,
+            },
+            column_names: None,
+        }));
+    }
     let [
         SqlStatement::Copy {
             source,

@@ -9,6 +9,7 @@
 mod binary;
 mod cancel;
 mod copy;
+mod copy_in;
 pub mod encode;
 mod params;
 mod query;
@@ -52,6 +53,10 @@ pub struct Connection {
     /// Names of the prepared statements this connection created, for
     /// DEALLOCATE ALL and DISCARD ALL (pgwire's store cannot list them).
     prepared: Mutex<HashSet<String>>,
+    /// The `COPY ... FROM STDIN` receiving rows, if one is.
+    copy_in: Mutex<Option<copy_in::CopyInDecoder>>,
+    /// What went wrong decoding it, reported once the client is done.
+    copy_in_error: Mutex<Option<StrataError>>,
 }
 
 impl Debug for Connection {
@@ -75,6 +80,8 @@ impl Connection {
             cancel: Arc::new(CancelSlot::default()),
             registration: Mutex::new(None),
             prepared: Mutex::new(HashSet::new()),
+            copy_in: Mutex::new(None),
+            copy_in_error: Mutex::new(None),
         })
     }
 
@@ -107,6 +114,10 @@ impl PgWireServerHandlers for Handlers {
 
     fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
         Arc::clone(&self.0.registry)
+    }
+
+    fn copy_handler(&self) -> Arc<impl pgwire::api::copy::CopyHandler> {
+        Arc::clone(&self.0)
     }
 }
 

@@ -28,16 +28,20 @@ use pgwire::messages::startup::ParameterStatus;
 use tracing::Instrument;
 
 use super::copy::CopyOutEncoder;
+use super::copy_in::CopyInDecoder;
 use super::encode::{RowEncoder, field_infos};
 use super::params::decode_param;
 use super::text::{SessionZone, TextOptions};
 use super::types::{arrow_field_for, pg_type};
 use super::{Connection, to_pgwire, transaction_status};
+use crate::engine::CopyIn;
 use crate::engine::control::QueryControl;
 use crate::engine::statement::CopyOutOptions;
 use crate::engine::{CommandDone, Forget, Output, Parsed, Session};
 use crate::error::StrataError;
+use pgwire::api::copy::CopyHandler;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyOutResponse};
+use pgwire::messages::copy::{CopyFail, CopyInResponse};
 
 /// A statement prepared with Parse: what it is, its parameter types and the
 /// columns it returns.
@@ -228,6 +232,10 @@ impl SimpleQueryHandler for Connection {
         }
         client.set_state(PgWireConnectionState::QueryInProgress);
         let result = self.simple_query(client, &query.query).await;
+        if result.is_ok() && matches!(client.state(), PgWireConnectionState::CopyInProgress(_)) {
+            // ReadyForQuery follows the rows (the copy handler's end).
+            return client.flush().await.map_err(PgWireError::from);
+        }
         client.set_state(PgWireConnectionState::ReadyForQuery);
         if let Err(e) = result {
             self.fail_statement(client).await;
@@ -278,8 +286,16 @@ impl Connection {
                 .await?;
             return Ok(());
         }
-        for parsed in &statements {
+        for (i, parsed) in statements.iter().enumerate() {
             let sent = self.send_statement(client, parsed).await;
+            if matches!(client.state(), PgWireConnectionState::CopyInProgress(_)) {
+                // The rows come next; the statement ends with them.
+                sent?;
+                if i + 1 < statements.len() {
+                    tracing::warn!("statements after COPY FROM STDIN in one query are ignored");
+                }
+                return Ok(());
+            }
             self.statement_done().await;
             sent?;
         }
@@ -330,6 +346,7 @@ impl Connection {
                 stream,
                 options,
             } => send_copy_out(client, &schema, stream, options, text).await?,
+            Output::CopyIn(copy) => self.start_copy_in(client, copy, false).await?,
         }
         Ok(())
     }
@@ -626,6 +643,11 @@ impl Connection {
                     *state = PortalExecutionState::Finished;
                     return Ok(());
                 }
+                Output::CopyIn(copy) => {
+                    self.start_copy_in(client, copy, true).await?;
+                    *state = PortalExecutionState::Finished;
+                    return Ok(());
+                }
             }
         }
         match &mut *state {
@@ -720,4 +742,120 @@ where
         .feed(PgWireBackendMessage::CommandComplete(tag.into()))
         .await?;
     Ok(())
+}
+
+impl Connection {
+    /// Answers a `COPY ... FROM STDIN` with CopyInResponse; the rows come
+    /// in CopyData messages to the copy handler.
+    async fn start_copy_in<C>(
+        &self,
+        client: &mut C,
+        copy: CopyIn,
+        extended: bool,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let columns = copy.schema.fields().len();
+        *self.copy_in.lock().unwrap_or_else(|p| p.into_inner()) = Some(CopyInDecoder::new(copy));
+        client
+            .send(PgWireBackendMessage::CopyInResponse(CopyInResponse::new(
+                0,
+                columns as i16,
+                vec![0; columns],
+            )))
+            .await?;
+        client.set_state(PgWireConnectionState::CopyInProgress(extended));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CopyHandler for Connection {
+    async fn on_copy_data<C>(&self, _client: &mut C, copy_data: CopyData) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let mut slot = self.copy_in.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(decoder) = slot.as_mut()
+            && let Err(e) = decoder.push(&copy_data.data)
+        {
+            // The client keeps sending until CopyDone; the error waits for it.
+            *slot = None;
+            drop(slot);
+            *self.copy_in_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+        }
+        Ok(())
+    }
+
+    async fn on_copy_done<C>(&self, client: &mut C, _done: CopyDone) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let decoder = self
+            .copy_in
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let failed = self
+            .copy_in_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let token = self.cancel.begin();
+        let result = self
+            .with_session(async |session| {
+                if let Some(e) = failed {
+                    return Err(e);
+                }
+                let decoder = decoder.ok_or_else(|| {
+                    StrataError::Protocol("CopyDone without a COPY FROM STDIN".to_owned())
+                })?;
+                let (copy, batches) = decoder.finish()?;
+                let control = QueryControl::new(token, session.settings().statement_timeout());
+                session.copy_in(&copy, batches, &control).await
+            })
+            .await;
+        self.statement_done().await;
+        match result {
+            Ok(rows) => {
+                self.sync_status(client).await;
+                client
+                    .send(PgWireBackendMessage::CommandComplete(CommandComplete::new(
+                        format!("COPY {rows}"),
+                    )))
+                    .await?;
+                Ok(())
+            }
+            Err(e) => {
+                self.fail_statement(client).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn on_copy_fail<C>(&self, client: &mut C, fail: CopyFail) -> PgWireError
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        self.copy_in
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        self.copy_in_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        self.statement_done().await;
+        self.fail_statement(client).await;
+        to_pgwire(StrataError::CopyFailed(fail.message))
+    }
 }
