@@ -30,6 +30,7 @@ use crate::lake::commit::LakeCommitExec;
 use crate::lake::ingest::IngestTable;
 use crate::lake::table::LakeTable;
 use crate::lake::write::LakeWriteExec;
+use crate::lake::write_node::LakeWriteNode;
 use crate::postgres::sliced::{as_sliced, from_sliced};
 use crate::postgres::table::{PgScanExec, PgTable};
 use crate::postgres::write::PgInsertExec;
@@ -42,6 +43,7 @@ const LAKE_TABLE: &[u8] = b"strata:lake-table:";
 const LAKE_INGEST: &[u8] = b"strata:lake-ingest:";
 const LAKE_WRITE: &[u8] = b"strata:lake-write:";
 const LAKE_COMMIT: &[u8] = b"strata:lake-commit:";
+const LAKE_WRITE_NODE: &[u8] = b"strata:lake-write-node:";
 
 /// The logical codec: serialises the plans the server hands to the scheduler.
 pub fn logical_codec() -> Arc<dyn LogicalExtensionCodec> {
@@ -87,10 +89,28 @@ impl LogicalExtensionCodec for StrataLogicalCodec {
         inputs: &[LogicalPlan],
         ctx: &TaskContext,
     ) -> Result<Extension> {
+        if let Some(json) = buf.strip_prefix(LAKE_WRITE_NODE) {
+            let [input] = inputs else {
+                return Err(DataFusionError::Internal(format!(
+                    "LakeWrite arrived with {} inputs",
+                    inputs.len()
+                )));
+            };
+            let node = LakeWriteNode {
+                spec: decode(json)?,
+                input: input.clone(),
+            };
+            return Ok(Extension {
+                node: Arc::new(node),
+            });
+        }
         self.ballista.try_decode(buf, inputs, ctx)
     }
 
     fn try_encode(&self, node: &Extension, buf: &mut Vec<u8>) -> Result<()> {
+        if let Some(write) = node.node.as_any().downcast_ref::<LakeWriteNode>() {
+            return encode(LAKE_WRITE_NODE, &write.spec, buf);
+        }
         self.ballista.try_encode(node, buf)
     }
 

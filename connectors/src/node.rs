@@ -98,13 +98,15 @@ pub fn read_settings<T: DeserializeOwned + Default>(
 
 /// Sets up logging: `RUST_LOG` overrides `level`.
 pub fn init_tracing(level: &str, format: LogFormat) {
-    // Ballista reports every job and task at info; a plain level keeps its
-    // crates one step quieter unless they are named.
+    // Ballista reports every job and task at info, Delta every snapshot it
+    // reads: a plain level keeps their crates one step quieter unless they
+    // are named.
     let directives = if level.contains('=') || level.contains(',') {
         level.to_owned()
     } else {
         format!(
-            "{level},ballista_scheduler=warn,ballista_executor=warn,ballista_core=warn,ballista=warn"
+            "{level},ballista_scheduler=warn,ballista_executor=warn,ballista_core=warn,ballista=warn,\
+             deltalake_core=warn,buoyant_kernel=warn,buoyant_kernel_engine=warn"
         )
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

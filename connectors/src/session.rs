@@ -12,6 +12,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::codec::{logical_codec, physical_codec};
 use crate::lake::storage::LakeStores;
+use crate::lake::write_node::StrataQueryPlanner;
 use crate::postgres::topn::PgTopN;
 
 /// The catalog a connection lands in when it names no database.
@@ -45,6 +46,7 @@ pub fn session_state(config: SessionConfig) -> Result<datafusion::execution::Ses
         .with_config(config)
         .with_runtime_env(runtime)
         .with_physical_optimizer_rule(Arc::new(PgTopN))
+        .with_query_planner(Arc::new(StrataQueryPlanner))
         .build();
     state.register_udf(crate::postgres::defaults::udf())?;
     Ok(state)

@@ -163,6 +163,7 @@ pub fn sqlstate(e: &DataFusionError) -> SqlState {
         DataFusionError::Execution(m) => match untag(m) {
             Some((state, _)) => state,
             None if lost_all_executors(m) => SqlState::INSUFFICIENT_RESOURCES,
+            None if m.starts_with(BALLISTA_FETCH_LOST) => SqlState::CONNECTION_FAILURE,
             None => SqlState::DATA_EXCEPTION,
         },
         DataFusionError::ResourcesExhausted(_) => SqlState::OUT_OF_MEMORY,
@@ -233,6 +234,7 @@ pub fn message(e: &DataFusionError) -> String {
         DataFusionError::Execution(m) => match untag(m) {
             Some((_, message)) => message,
             None if lost_all_executors(m) => NO_EXECUTORS_LEFT.to_owned(),
+            None if m.starts_with(BALLISTA_FETCH_LOST) => RESULTS_LOST.to_owned(),
             None => m.clone(),
         },
         DataFusionError::IoError(io) => match untag(&io.to_string()) {
@@ -289,6 +291,19 @@ pub const NO_EXECUTORS_LEFT: &str = "the query failed because every executor was
 
 fn lost_all_executors(message: &str) -> bool {
     message.contains(BALLISTA_NO_EXECUTORS)
+}
+
+/// How Ballista's client reports that the executor holding a finished
+/// job's results could not be reached (it only gives the error as text).
+const BALLISTA_FETCH_LOST: &str = "GrpcConnectionError(";
+
+/// The client's message for results lost that way.
+pub const RESULTS_LOST: &str = "the executor holding the statement's results was lost before they were sent; run the statement again";
+
+/// True if `e` says a finished job's results were lost with their executor:
+/// the job can be run again.
+pub fn lost_results(e: &DataFusionError) -> bool {
+    matches!(root(e), DataFusionError::Execution(m) if m.starts_with(BALLISTA_FETCH_LOST))
 }
 
 const TAG_START: &str = "[[strata-sqlstate:";

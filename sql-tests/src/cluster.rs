@@ -202,6 +202,11 @@ impl Cluster {
         self.dir.path().join("scratch")
     }
 
+    /// The lake's folder (the server's default, under its data folder).
+    pub fn lake_root(&self) -> PathBuf {
+        self.dir.path().join("data").join("lake")
+    }
+
     /// Task counts of executor `index`, from its `/metrics`.
     pub async fn task_counts(&self, index: usize) -> Result<TaskCounts, String> {
         let executor = self
@@ -274,6 +279,47 @@ impl Cluster {
         }
         out += &format!("--- server\n{}\n", self.server.log_tail(30));
         out
+    }
+}
+
+/// A server in its embedded default (in-process scheduler and executor) as
+/// a process of its own, so a test can kill it and start another over the
+/// same data folder.
+pub struct ServerProcess {
+    pub node: Node,
+    pub addr: SocketAddr,
+}
+
+impl ServerProcess {
+    /// Starts `strata-server` over `data`, logging to `<data>/../<label>.log`.
+    pub async fn start(data: &Path, label: &str) -> Result<Self, String> {
+        let bin = binaries_dir()?;
+        let logs = data.parent().unwrap_or(data);
+        std::fs::create_dir_all(logs).map_err(|e| e.to_string())?;
+        let data_arg = data.to_string_lossy().into_owned();
+        let (node, line) = spawn(
+            &bin,
+            "strata-server",
+            &["--listen", "127.0.0.1:0", "--data-dir", &data_arg],
+            logs,
+            label,
+            "Strata is listening on ",
+        )
+        .await?;
+        Ok(Self {
+            addr: first_addr(&line)?,
+            node,
+        })
+    }
+
+    pub fn database(&self) -> Database {
+        Database {
+            name: "strata-process".to_owned(),
+            conninfo: format!(
+                "host=127.0.0.1 port={} user=strata dbname=lake",
+                self.addr.port()
+            ),
+        }
     }
 }
 

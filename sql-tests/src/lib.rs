@@ -148,6 +148,11 @@ impl StrataUnderTest {
     }
 
     /// The embedded scheduler's REST address.
+    /// The lake's folder (the server's default, under its data folder).
+    pub fn lake_root(&self) -> PathBuf {
+        self._data.path().join("data").join("lake")
+    }
+
     pub fn scheduler_http(&self) -> Option<std::net::SocketAddr> {
         self.server.cluster.as_ref().map(|c| c.scheduler.addr)
     }

@@ -22,6 +22,7 @@ pub mod storage;
 pub mod table;
 pub mod types;
 pub mod write;
+pub mod write_node;
 
 use datafusion::error::DataFusionError;
 

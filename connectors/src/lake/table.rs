@@ -113,12 +113,24 @@ impl TableProvider for LakeTable {
         input: Arc<dyn ExecutionPlan>,
         insert_op: InsertOp,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        let mode = self.mode_for(insert_op)?;
+        Ok(Arc::new(LakeCommitExec::new(
+            self.commit_spec(mode.clone()),
+            Arc::new(LakeWriteExec::new(self.write_spec(&mode), input)),
+        )))
+    }
+}
+
+impl LakeTable {
+    /// How an INSERT (`InsertOp::Append`) or INSERT OVERWRITE into this
+    /// provider commits.
+    pub fn mode_for(&self, insert_op: InsertOp) -> Result<CommitMode> {
         if self.file_column {
             return Err(DataFusionError::Internal(
                 "a write into a scan with the file column".to_owned(),
             ));
         }
-        let mode = match (insert_op, &self.mode) {
+        Ok(match (insert_op, &self.mode) {
             (InsertOp::Append, mode) => mode.clone(),
             (InsertOp::Overwrite, CommitMode::Append) => CommitMode::Overwrite {
                 removed: self.version.files.clone(),
@@ -129,9 +141,13 @@ impl TableProvider for LakeTable {
                     "REPLACE INTO a lake table (use MERGE INTO)".to_owned(),
                 ));
             }
-        };
+        })
+    }
+
+    /// What the writers of a write committed as `mode` are given.
+    pub fn write_spec(&self, mode: &CommitMode) -> WriteSpec {
         let version = &self.version;
-        let write = WriteSpec {
+        WriteSpec {
             table: self.name.clone(),
             location: version.location.clone(),
             schema: Arc::clone(&version.schema),
@@ -144,8 +160,13 @@ impl TableProvider for LakeTable {
                     ..
                 }
             ),
-        };
-        let commit = CommitSpec {
+        }
+    }
+
+    /// What the commit of a write as `mode` is given.
+    pub fn commit_spec(&self, mode: CommitMode) -> CommitSpec {
+        let version = &self.version;
+        CommitSpec {
             table: self.name.clone(),
             location: version.location.clone(),
             read_version: version.version,
@@ -153,10 +174,6 @@ impl TableProvider for LakeTable {
             partition_columns: version.partition_columns.clone(),
             mode,
             write_id: self.write_id.clone(),
-        };
-        Ok(Arc::new(LakeCommitExec::new(
-            commit,
-            Arc::new(LakeWriteExec::new(write, input)),
-        )))
+        }
     }
 }

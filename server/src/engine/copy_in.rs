@@ -14,10 +14,10 @@ use datafusion::common::TableReference;
 use datafusion::datasource::MemTable;
 use datafusion::execution::SessionStateBuilder;
 
+use super::Session;
 use super::catalog::quote_ident;
 use super::control::QueryControl;
 use super::statement::CopyOutOptions;
-use super::{Session, count_rows};
 use crate::error::{Result, StrataError};
 
 /// A `COPY ... FROM STDIN` waiting for its rows.
@@ -116,8 +116,7 @@ impl Session {
             columns.join(", ")
         );
         let plan = state.create_logical_plan(&sql).await?;
-        let (_, stream) = self.start(plan, control).await?;
-        count_rows(stream).await
+        self.run_insert(plan, control).await
     }
 }
 

@@ -4,24 +4,27 @@
 
 use std::sync::Arc;
 
-use datafusion::catalog::default_table_source::provider_as_source;
 use datafusion::common::{SchemaReference, TableReference};
-use datafusion::logical_expr::dml::InsertOp;
-use datafusion::logical_expr::{CreateMemoryTable, LogicalPlan, LogicalPlanBuilder};
+use datafusion::logical_expr::{CreateMemoryTable, Extension, LogicalPlan, WriteOp};
 use datafusion::sql::sqlparser::ast::{
     self, ColumnDef, CommentDef, CreateTableOptions, HiveDistributionStyle,
 };
 use strata_connectors::lake::catalog::LakeSchema;
-use strata_connectors::lake::commit::{CommitMode, CommitSpec, commit};
+use strata_connectors::lake::commit::{CommitMode, commit};
 use strata_connectors::lake::snapshot::TableVersion;
 use strata_connectors::lake::table::LakeTable;
 use strata_connectors::lake::types::stored_schema;
+use strata_connectors::lake::write::read_written_files;
+use strata_connectors::lake::write_node::LakeWriteNode;
 use strata_connectors::lake::{LakeError, valid_name};
 use strata_connectors::session::DEFAULT_CATALOG;
 
 use super::control::QueryControl;
 use super::{CommandDone, Output, Session, count_rows};
 use crate::error::{Result, StrataError};
+
+/// How often a lake write is run when its executors are lost after writing.
+const WRITE_ATTEMPTS: usize = 3;
 
 /// A lake table (or the name of one to be) a statement is about.
 #[derive(Debug, Clone)]
@@ -240,33 +243,9 @@ impl Session {
         };
         let provider = LakeTable::new(qualified.clone(), version).with_mode(mode.clone());
         let count = match input {
-            Some(input) => {
-                let name = TableReference::full(
-                    DEFAULT_CATALOG,
-                    target.schema.name(),
-                    target.table.as_str(),
-                );
-                let insert = LogicalPlanBuilder::insert_into(
-                    input,
-                    self.resolve(&name),
-                    provider_as_source(Arc::new(provider)),
-                    InsertOp::Append,
-                )?
-                .build()?;
-                let (_, stream) = self.start(insert, control).await?;
-                Some(count_rows(stream).await?)
-            }
+            Some(input) => Some(self.write_lake(input, &provider, mode, control).await?),
             None => {
-                let version = &provider.version;
-                let spec = CommitSpec {
-                    table: qualified.clone(),
-                    location: version.location.clone(),
-                    read_version: -1,
-                    schema: Arc::clone(&version.schema),
-                    partition_columns: version.partition_columns.clone(),
-                    mode,
-                    write_id: provider.write_id.clone(),
-                };
+                let spec = provider.commit_spec(mode);
                 control
                     .run(async {
                         commit(&spec, Vec::new(), 0)
@@ -280,6 +259,83 @@ impl Session {
         target.schema.note_created(&target.table);
         tracing::info!(table = %qualified, "lake table created");
         Ok(count)
+    }
+
+    /// Writes `rows` (in the table's columns) into `table` and commits the
+    /// files as `mode` says, in the server once every writer is done;
+    /// returns the rows written.
+    pub(super) async fn write_lake(
+        &self,
+        rows: LogicalPlan,
+        table: &LakeTable,
+        mode: CommitMode,
+        control: &QueryControl,
+    ) -> Result<u64> {
+        let node = LakeWriteNode {
+            spec: table.write_spec(&mode),
+            input: rows,
+        };
+        let plan = LogicalPlan::Extension(Extension {
+            node: Arc::new(node),
+        });
+        // Nothing is committed until every writer is done: a job whose
+        // written-file list was lost with an executor is simply run again.
+        let mut attempt = 0;
+        let batches = loop {
+            attempt += 1;
+            let run = async {
+                let (_, stream) = self.start(plan.clone(), control).await?;
+                Ok::<_, StrataError>(datafusion::physical_plan::common::collect(stream).await?)
+            };
+            match run.await {
+                Ok(batches) => break batches,
+                Err(StrataError::DataFusion(e))
+                    if attempt < WRITE_ATTEMPTS
+                        && strata_connectors::sqlstate::lost_results(&e) =>
+                {
+                    tracing::warn!(table = %table.name, error = %e, "a lake write lost its results with an executor; writing again");
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let mut files = Vec::new();
+        let mut written = 0;
+        for batch in &batches {
+            for (file, rows) in read_written_files(batch)? {
+                files.push(file);
+                written += rows;
+            }
+        }
+        let spec = table.commit_spec(mode);
+        control
+            .run(async {
+                commit(&spec, files, written)
+                    .await
+                    .map_err(StrataError::Lake)
+            })
+            .await?;
+        Ok(written)
+    }
+
+    /// Runs a DML statement that writes rows: into a lake table through
+    /// [`Session::write_lake`], elsewhere as DataFusion plans it; returns
+    /// the rows written.
+    pub(super) async fn run_insert(
+        &self,
+        plan: LogicalPlan,
+        control: &QueryControl,
+    ) -> Result<u64> {
+        if let LogicalPlan::Dml(dml) = &plan
+            && let WriteOp::Insert(op) = dml.op
+            && let Some(table) = super::lake_table_of(dml)
+        {
+            let mode = table.mode_for(op)?;
+            return self
+                .write_lake(dml.input.as_ref().clone(), &table, mode, control)
+                .await;
+        }
+        let (_, stream) = self.start(plan, control).await?;
+        count_rows(stream).await
     }
 
     /// The lake schema a `CREATE SCHEMA name` creates, if it is one.

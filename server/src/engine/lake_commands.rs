@@ -271,15 +271,8 @@ impl Session {
         );
         // The writer runs as one task for a compaction (see WriteSpec).
         let compacted = super::lake_dml::scan(&name, &table, &small)?.build()?;
-        self.rewrite(
-            &name,
-            &table,
-            compacted,
-            small.clone(),
-            Rewrite::Optimize,
-            control,
-        )
-        .await?;
+        self.rewrite(&table, compacted, small.clone(), Rewrite::Optimize, control)
+            .await?;
         let after = target
             .schema
             .lake_table(&target.table)

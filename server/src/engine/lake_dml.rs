@@ -12,20 +12,19 @@ use datafusion::arrow::datatypes::Int64Type;
 use datafusion::catalog::default_table_source::provider_as_source;
 use datafusion::common::{Column, ScalarValue, TableReference};
 use datafusion::functions_aggregate::expr_fn::count;
-use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{
     DmlStatement, Expr, JoinType, LogicalPlan, LogicalPlanBuilder, MergeIntoAction,
     MergeIntoClauseKind, MergeIntoOp, TableScan, WriteOp, cast, col, is_not_true, is_true, lit,
     when,
 };
 use strata_connectors::lake::LakeError;
-use strata_connectors::lake::commit::{CommitMode, CommitSpec, Rewrite, commit};
+use strata_connectors::lake::commit::{CommitMode, Rewrite, commit};
 use strata_connectors::lake::scan::FILE_COLUMN;
 use strata_connectors::lake::snapshot::LakeFile;
 use strata_connectors::lake::table::LakeTable;
 
 use super::control::QueryControl;
-use super::{CommandDone, Output, Session, count_rows};
+use super::{CommandDone, Output, Session};
 use crate::error::{Result, StrataError};
 
 /// Marks the rows of each side of a MERGE's join.
@@ -72,8 +71,7 @@ impl Session {
                     let rewrite = Rewrite::Delete {
                         predicate: Some(sql_text(&predicate)),
                     };
-                    self.rewrite(&dml.table_name, table, kept, touched, rewrite, control)
-                        .await?;
+                    self.rewrite(table, kept, touched, rewrite, control).await?;
                 }
                 Ok(Output::Command(CommandDone::tag(format!("DELETE {rows}"))))
             }
@@ -112,7 +110,7 @@ impl Session {
                     let rewrite = Rewrite::Update {
                         predicate: predicate.as_ref().map(sql_text),
                     };
-                    self.rewrite(&dml.table_name, table, updated, touched, rewrite, control)
+                    self.rewrite(table, updated, touched, rewrite, control)
                         .await?;
                 }
                 Ok(Output::Command(CommandDone::tag(format!("UPDATE {rows}"))))
@@ -179,29 +177,20 @@ impl Session {
         Ok(datafusion::physical_plan::common::collect(stream).await?)
     }
 
-    /// Writes `rows` in place of `removed` in the table `name`, in one commit.
+    /// Writes `rows` in place of `removed`, in one commit.
     pub(super) async fn rewrite(
         &self,
-        name: &TableReference,
         table: &LakeTable,
         rows: LogicalPlan,
         removed: Vec<LakeFile>,
         rewrite: Rewrite,
         control: &QueryControl,
     ) -> Result<()> {
-        let target = table.clone().with_mode(CommitMode::Rewrite {
+        let mode = CommitMode::Rewrite {
             removed,
             operation: rewrite,
-        });
-        let insert = LogicalPlanBuilder::insert_into(
-            rows,
-            self.resolve(name),
-            provider_as_source(Arc::new(target)),
-            InsertOp::Append,
-        )?
-        .build()?;
-        let (_, stream) = self.start(insert, control).await?;
-        count_rows(stream).await?;
+        };
+        self.write_lake(rows, table, mode, control).await?;
         Ok(())
     }
 
@@ -213,19 +202,10 @@ impl Session {
         rewrite: Rewrite,
         control: &QueryControl,
     ) -> Result<()> {
-        let version = &table.version;
-        let spec = CommitSpec {
-            table: table.name.clone(),
-            location: version.location.clone(),
-            read_version: version.version,
-            schema: Arc::clone(&version.schema),
-            partition_columns: version.partition_columns.clone(),
-            mode: CommitMode::Rewrite {
-                removed: version.files.clone(),
-                operation: rewrite,
-            },
-            write_id: table.write_id.clone(),
-        };
+        let spec = table.commit_spec(CommitMode::Rewrite {
+            removed: table.version.files.clone(),
+            operation: rewrite,
+        });
         control
             .run(async {
                 commit(&spec, Vec::new(), 0)
@@ -382,8 +362,7 @@ impl Session {
         let rewrite = Rewrite::Merge {
             predicate: sql_text(&merge.on),
         };
-        self.rewrite(&dml.table_name, table, rows, removed, rewrite, control)
-            .await?;
+        self.rewrite(table, rows, removed, rewrite, control).await?;
         Ok(Output::Command(CommandDone::tag(format!(
             "MERGE {affected}"
         ))))

@@ -11,9 +11,9 @@ use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::catalog::default_table_source::provider_as_source;
 use datafusion::common::{Column, ScalarValue, TableReference};
-use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast, col, lit};
 use strata_connectors::lake::alter;
+use strata_connectors::lake::commit::CommitMode;
 use strata_connectors::lake::ingest::{
     INGESTED_AT, IngestFormat, IngestTable, SOURCE_FILE, list_files,
 };
@@ -22,7 +22,7 @@ use strata_connectors::session::DEFAULT_CATALOG;
 
 use super::control::QueryControl;
 use super::lake::LakeCreate;
-use super::{CommandDone, Output, Session, count_rows};
+use super::{CommandDone, Output, Session};
 use crate::error::{Result, StrataError};
 
 /// The name the files are read under in the load's plan.
@@ -171,15 +171,8 @@ impl Session {
                     })
                     .collect();
                 let input = files_plan.project(columns)?.build()?;
-                let insert = LogicalPlanBuilder::insert_into(
-                    input,
-                    self.resolve(&name),
-                    provider_as_source(Arc::new(table)),
-                    InsertOp::Append,
-                )?
-                .build()?;
-                let (_, stream) = self.start(insert, control).await?;
-                count_rows(stream).await?
+                self.write_lake(input, &table, CommitMode::Append, control)
+                    .await?
             }
         };
         tracing::info!(table = %target.qualified(), files = count, rows, "COPY INTO");

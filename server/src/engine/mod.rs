@@ -1185,8 +1185,7 @@ impl Session {
             }
             LogicalPlan::Dml(DmlStatement { op, .. }) => {
                 let op = op.clone();
-                let (_, stream) = self.start(plan, control).await?;
-                let count = count_rows(stream).await?;
+                let count = self.run_insert(plan, control).await?;
                 let tag = match op {
                     WriteOp::Insert(_) => format!("INSERT 0 {count}"),
                     WriteOp::Update => format!("UPDATE {count}"),

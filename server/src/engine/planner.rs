@@ -20,11 +20,12 @@ use datafusion::error::Result;
 use datafusion::execution::context::QueryPlanner;
 use datafusion::logical_expr::{LogicalPlan, TableScan, TableSource};
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
+use datafusion::physical_planner::PhysicalPlanner;
 use datafusion_proto::protobuf::LogicalPlanNode;
 use strata_connectors::codec::logical_codec;
 use strata_connectors::lake::ingest::IngestTable;
 use strata_connectors::lake::table::LakeTable;
+use strata_connectors::lake::write_node::physical_planner;
 use strata_connectors::postgres::table::PgTable;
 
 /// The job type every distributed query becomes.
@@ -81,7 +82,7 @@ impl QueryPlanner for RoutingQueryPlanner {
         session_state: &dyn Session,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         if runs_locally(logical_plan)? {
-            return DefaultPhysicalPlanner::default()
+            return physical_planner()
                 .create_physical_plan(logical_plan, session_state)
                 .await;
         }

@@ -513,6 +513,10 @@ impl ExtendedQueryHandler for Connection {
         let result = self
             .execute_portal(client, &portal, message.max_rows.max(0) as usize)
             .await;
+        if result.is_ok() && matches!(client.state(), PgWireConnectionState::CopyInProgress(_)) {
+            // COPY FROM STDIN: the rows come next, and end the statement.
+            return Ok(());
+        }
         self.statement_done().await;
         client.set_state(PgWireConnectionState::ReadyForQuery);
         match result {
