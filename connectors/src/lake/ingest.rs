@@ -109,19 +109,60 @@ impl IngestTable {
                 })
             })
             .collect::<Result<Vec<_>, LakeError>>()?;
-        let inferred = format
-            .file_format()
-            .infer_schema(state, &store, &objects)
-            .await?;
         let file_schema = match &format {
-            IngestFormat::Csv { all_text: true, .. } => Arc::new(Schema::new(
-                inferred
-                    .fields()
-                    .iter()
-                    .map(|f| Field::new(f.name(), DataType::Utf8, true))
-                    .collect::<Vec<_>>(),
-            )),
-            _ => inferred,
+            // Spark's default: every column text, named by the header.
+            IngestFormat::Csv { all_text: true, .. } => {
+                let reader = match &format {
+                    IngestFormat::Csv {
+                        header,
+                        delimiter,
+                        quote,
+                        escape,
+                        ..
+                    } => CsvFormat::default()
+                        .with_has_header(*header)
+                        .with_delimiter(*delimiter)
+                        .with_quote(*quote)
+                        .with_escape(*escape)
+                        .with_schema_infer_max_rec(0),
+                    _ => CsvFormat::default(),
+                };
+                let names = reader.infer_schema(state, &store, &objects).await?;
+                Arc::new(Schema::new(
+                    names
+                        .fields()
+                        .iter()
+                        .map(|f| Field::new(f.name(), DataType::Utf8, true))
+                        .collect::<Vec<_>>(),
+                ))
+            }
+            IngestFormat::Parquet => {
+                format
+                    .file_format()
+                    .infer_schema(state, &store, &objects)
+                    .await?
+            }
+            // Files may disagree on a column's type (a number in one, text
+            // in another): each is read alone, and the types reconciled.
+            _ => {
+                let file_format = format.file_format();
+                let mut merged: Vec<Field> = Vec::new();
+                for object in &objects {
+                    let schema = file_format
+                        .infer_schema(state, &store, std::slice::from_ref(object))
+                        .await?;
+                    for field in schema.fields() {
+                        match merged.iter_mut().find(|m| m.name() == field.name()) {
+                            Some(existing) => {
+                                let wider = wider_type(existing.data_type(), field.data_type());
+                                *existing = Field::new(field.name(), wider, true);
+                            }
+                            None => merged.push(field.as_ref().clone().with_nullable(true)),
+                        }
+                    }
+                }
+                Arc::new(Schema::new(merged))
+            }
         };
         Ok(Self {
             format,
@@ -183,6 +224,17 @@ impl TableProvider for IngestTable {
                 .with_limit(limit)
                 .build();
         format.create_physical_plan(state, config).await
+    }
+}
+
+/// A type both `a` and `b` read as: the same, a wider number, or text.
+fn wider_type(a: &DataType, b: &DataType) -> DataType {
+    use DataType::*;
+    match (a, b) {
+        (a, b) if a == b => a.clone(),
+        (Null, other) | (other, Null) => other.clone(),
+        (Int64, Float64) | (Float64, Int64) => Float64,
+        _ => Utf8,
     }
 }
 

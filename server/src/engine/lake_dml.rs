@@ -235,6 +235,12 @@ impl Session {
             .clauses
             .iter()
             .any(|c| c.kind == MergeIntoClauseKind::Matched);
+        let inserting = merge.clauses.iter().any(|c| {
+            matches!(
+                c.kind,
+                MergeIntoClauseKind::NotMatched | MergeIntoClauseKind::NotMatchedByTarget
+            )
+        });
         let action = action_expr(merge)?;
 
         // Which clause each row takes, by file.
@@ -279,6 +285,12 @@ impl Session {
                 let action = actions.value(row);
                 if matched.value(row) {
                     pairs += n;
+                    // A source row that matches must meet its target row in
+                    // the rewrite, or it would look unmatched there and be
+                    // inserted: every file with a match is rewritten.
+                    if inserting && files.is_valid(row) {
+                        touched.insert(files.value(row).to_owned());
+                    }
                 }
                 if action > 0 {
                     affected += n;
