@@ -48,6 +48,36 @@ impl CommonArgs {
     }
 }
 
+/// Flags for reaching the lake in S3 (or MinIO, or any S3-compatible
+/// store); keys come from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`.
+#[derive(Debug, Default, clap::Args)]
+pub struct S3Args {
+    /// An S3-compatible endpoint, e.g. http://minio:9000 [default: AWS].
+    #[arg(long, env = "STRATA_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// The S3 region [default: AWS_REGION, else us-east-1].
+    #[arg(long, env = "STRATA_S3_REGION")]
+    pub s3_region: Option<String>,
+    /// Allow plain HTTP to the endpoint (a local MinIO).
+    #[arg(long, env = "STRATA_S3_ALLOW_HTTP")]
+    pub s3_allow_http: Option<bool>,
+}
+
+impl S3Args {
+    /// These flags over the settings file's `[s3]` table.
+    pub fn resolve(
+        &self,
+        file: Option<crate::lake::storage::S3Options>,
+    ) -> crate::lake::storage::S3Options {
+        let file = file.unwrap_or_default();
+        crate::lake::storage::S3Options {
+            endpoint: self.s3_endpoint.clone().or(file.endpoint),
+            region: self.s3_region.clone().or(file.region),
+            allow_http: self.s3_allow_http.unwrap_or(file.allow_http),
+        }
+    }
+}
+
 /// How a process logs.
 #[derive(Debug, Clone)]
 pub struct Logging {

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use serde::Deserialize;
+use strata_connectors::lake::storage::S3Options;
 use strata_connectors::node::{
-    CommonArgs, LogFormat, Logging, SettingsError, advertised_host, parse_bytes,
+    CommonArgs, LogFormat, Logging, S3Args, SettingsError, advertised_host, parse_bytes,
 };
 
 use crate::ExecutorOptions;
@@ -29,6 +30,8 @@ pub const DEFAULT_GRPC_LISTEN: &str = "127.0.0.1:50052";
 pub struct Args {
     #[command(flatten)]
     pub common: CommonArgs,
+    #[command(flatten)]
+    pub s3: S3Args,
     /// The scheduler to register with, host:port [default: 127.0.0.1:50050].
     #[arg(long, env = "STRATA_SCHEDULER")]
     pub scheduler: Option<String>,
@@ -77,6 +80,7 @@ struct FileSettings {
     work_dir: Option<PathBuf>,
     memory_limit: Option<Bytes>,
     metrics_listen: Option<SocketAddr>,
+    s3: Option<S3Options>,
     log_level: Option<String>,
     log_format: Option<LogFormat>,
     #[serde(default)]
@@ -147,6 +151,7 @@ impl ExecutorConfig {
                 work_dir: args.work_dir.or(file.work_dir),
                 memory_limit,
                 metrics_addr: args.metrics_listen.or(file.metrics_listen),
+                s3: Some(args.s3.resolve(file.s3)),
                 ..defaults
             },
             logging: args.common.logging(file.log_level, file.log_format),

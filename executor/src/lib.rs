@@ -10,7 +10,9 @@ use std::time::Duration;
 use ballista_core::config::TaskSchedulingPolicy;
 use ballista_executor::execution_engine::DefaultExecutionEngine;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use strata_connectors::codec::{logical_codec, physical_codec};
+use strata_connectors::lake::storage::{LakeStores, S3Options};
 use strata_connectors::session::config_producer;
 use tokio::task::JoinHandle;
 
@@ -61,6 +63,9 @@ pub struct ExecutorOptions {
     pub heartbeat_interval: Duration,
     /// Address to serve `/metrics` (Prometheus text) on; none when absent.
     pub metrics_addr: Option<SocketAddr>,
+    /// How this process reaches an S3 lake; `None` leaves the process's
+    /// settings as they are (the embedded executor shares the server's).
+    pub s3: Option<S3Options>,
 }
 
 impl Default for ExecutorOptions {
@@ -76,6 +81,7 @@ impl Default for ExecutorOptions {
             memory_limit: None,
             heartbeat_interval: Duration::from_secs(2),
             metrics_addr: None,
+            s3: None,
         }
     }
 }
@@ -104,6 +110,20 @@ impl Drop for RunningExecutor {
     }
 }
 
+/// The executor's runtime: Ballista's (spill files in the work folder),
+/// with the lake's object stores (`s3://` resolved from this process's
+/// settings).
+fn runtime_producer(work_dir: Option<PathBuf>) -> ballista_core::RuntimeProducer {
+    Arc::new(move |_config| {
+        let mut builder =
+            RuntimeEnvBuilder::new().with_object_store_registry(Arc::new(LakeStores::default()));
+        if let Some(dir) = &work_dir {
+            builder = builder.with_temp_file_path(dir.clone());
+        }
+        Ok(Arc::new(builder.build()?))
+    })
+}
+
 /// Resolves port 0 to a free port. Ballista binds by address, not by listener,
 /// so the port is found here and released for Ballista to bind again.
 fn resolve_port(addr: SocketAddr) -> Result<SocketAddr, ExecutorError> {
@@ -126,6 +146,9 @@ fn resolve_port(addr: SocketAddr) -> Result<SocketAddr, ExecutorError> {
 /// tasks. Returns once its Flight service accepts connections, which Ballista
 /// opens only after the scheduler has accepted the registration.
 pub async fn start(options: ExecutorOptions) -> Result<RunningExecutor, ExecutorError> {
+    if let Some(s3) = &options.s3 {
+        strata_connectors::lake::storage::configure_s3(s3.clone());
+    }
     let flight_addr = resolve_port(options.flight_addr)?;
     let grpc_addr = resolve_port(options.grpc_addr)?;
     let counters = Arc::new(TaskCounters::default());
@@ -164,6 +187,7 @@ pub async fn start(options: ExecutorOptions) -> Result<RunningExecutor, Executor
         executor_heartbeat_interval_seconds: options.heartbeat_interval.as_secs().max(1),
         memory_pool_size: options.memory_limit,
         override_config_producer: Some(config_producer()),
+        override_runtime_producer: Some(runtime_producer(options.work_dir.clone())),
         override_logical_codec: Some(logical_codec()),
         override_physical_codec: Some(physical_codec()),
         // Ballista's shuffle-client pool is private to its crate, so the

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use serde::Deserialize;
-use strata_connectors::node::{CommonArgs, Logging};
+use strata_connectors::lake::storage::S3Options;
+use strata_connectors::node::{CommonArgs, Logging, S3Args};
 use strata_connectors::postgres::options::TableOptions;
 use strata_connectors::postgres::source::PgSource;
 
@@ -29,6 +30,8 @@ pub use strata_connectors::node::LogFormat;
 pub struct Args {
     #[command(flatten)]
     pub common: CommonArgs,
+    #[command(flatten)]
+    pub s3: S3Args,
     /// Address the PostgreSQL protocol listens on [default: 127.0.0.1:5433].
     #[arg(long, env = "STRATA_LISTEN")]
     pub listen: Option<String>,
@@ -64,6 +67,7 @@ struct FileSettings {
     executor_slots: Option<usize>,
     executor_wait: Option<u64>,
     lake_root: Option<String>,
+    s3: Option<S3Options>,
     /// `[sources.<name>]` tables: databases users query as catalogs.
     sources: Option<toml::Table>,
 }
@@ -89,6 +93,8 @@ pub struct ServerConfig {
     /// Where the lake's schemas and tables live (a folder or an object
     /// store URL); the data folder's `lake` when not set.
     pub lake_root: Option<String>,
+    /// How S3 lake roots are reached (`[s3]`, `--s3-*`).
+    pub s3: S3Options,
     /// PostgreSQL databases users query as catalogs (`[sources.<name>]`).
     pub sources: Vec<PgSource>,
     /// How the settings file says their tables are read, by source name,
@@ -106,6 +112,7 @@ impl Default for ServerConfig {
             executor_slots: None,
             executor_wait: Duration::from_secs(15),
             lake_root: None,
+            s3: S3Options::default(),
             sources: Vec::new(),
             source_tables: BTreeMap::new(),
         }
@@ -130,6 +137,7 @@ impl ServerConfig {
                 .or(file.executor_wait)
                 .map_or(defaults.executor_wait, Duration::from_secs),
             lake_root: args.lake_root.or(file.lake_root),
+            s3: args.s3.resolve(file.s3),
             sources,
             source_tables,
         })

@@ -99,6 +99,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, StartError> {
         }
     };
     let cluster_handle = ClusterHandle::new(&scheduler_url, config.executor_wait)?;
+    strata_connectors::lake::storage::configure_s3(config.s3.clone());
     let lake_root =
         LakeRoot::parse(&config.lake_root()).map_err(|e| StartError::Engine(e.into()))?;
     let engine = Arc::new(

@@ -106,3 +106,19 @@ def test_the_dockerfile_builds_and_ships_the_three_binaries():
     images = {spec.get("image") for spec in compose()["services"].values()
               if str(spec.get("command", [""])[0]).startswith("strata-")}
     assert images == {"strata:latest"}
+
+
+def test_the_lake_is_in_minio_for_every_process_that_reads_or_writes_it():
+    services = compose()["services"]
+    server = services["strata-server"]
+    root = flags(server["command"])["--lake-root"]
+    assert root.startswith("s3://")
+    bucket = root.removeprefix("s3://").split("/")[0]
+    setup = " ".join(services["minio-setup"]["entrypoint"])
+    assert f"lake/{bucket}" in setup, "minio-setup must create the lake's bucket"
+    for name in ("strata-server", "strata-executor-1", "strata-executor-2"):
+        env = services[name]["environment"]
+        assert env["STRATA_S3_ENDPOINT"] == "http://minio:9000", name
+        assert "AWS_ACCESS_KEY_ID" in env and "AWS_SECRET_ACCESS_KEY" in env, name
+        assert services[name]["depends_on"]["minio-setup"]["condition"] == \
+            "service_completed_successfully", name

@@ -65,6 +65,8 @@ pub struct Cluster {
     pub server_addr: SocketAddr,
     slots: usize,
     http: reqwest::Client,
+    /// Environment every process of the cluster starts with.
+    env: Vec<(String, String)>,
 }
 
 impl Cluster {
@@ -83,6 +85,21 @@ impl Cluster {
         executor_wait: u64,
         server_config: &str,
     ) -> Result<Self, String> {
+        Self::start_with_env(executors, slots, executor_wait, server_config, &[]).await
+    }
+
+    /// Like [`Cluster::start_with_config`], every process also getting `env`.
+    pub async fn start_with_env(
+        executors: usize,
+        slots: usize,
+        executor_wait: u64,
+        server_config: &str,
+        env: &[(&str, &str)],
+    ) -> Result<Self, String> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         let bin = binaries_dir()?;
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let config_path = dir.path().join("server.toml");
@@ -92,6 +109,7 @@ impl Cluster {
             &bin,
             "strata-scheduler",
             &["--listen", "127.0.0.1:0"],
+            &env,
             dir.path(),
             "scheduler",
             "strata-scheduler listening on ",
@@ -115,6 +133,7 @@ impl Cluster {
                 "--config",
                 &config_arg,
             ],
+            &env,
             dir.path(),
             "server",
             "Strata is listening on ",
@@ -130,6 +149,7 @@ impl Cluster {
             server,
             server_addr,
             slots,
+            env,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
                 .build()
@@ -164,6 +184,7 @@ impl Cluster {
                 "--work-dir",
                 &work_arg,
             ],
+            &self.env,
             self.dir.path(),
             &format!("executor-{index}"),
             "strata-executor ready: ",
@@ -293,6 +314,19 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `strata-server` over `data`, logging to `<data>/../<label>.log`.
     pub async fn start(data: &Path, label: &str) -> Result<Self, String> {
+        Self::start_with_env(data, label, &[]).await
+    }
+
+    /// Like [`ServerProcess::start`], the process getting `env` too.
+    pub async fn start_with_env(
+        data: &Path,
+        label: &str,
+        env: &[(&str, &str)],
+    ) -> Result<Self, String> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         let bin = binaries_dir()?;
         let logs = data.parent().unwrap_or(data);
         std::fs::create_dir_all(logs).map_err(|e| e.to_string())?;
@@ -301,6 +335,7 @@ impl ServerProcess {
             &bin,
             "strata-server",
             &["--listen", "127.0.0.1:0", "--data-dir", &data_arg],
+            &env,
             logs,
             label,
             "Strata is listening on ",
@@ -354,6 +389,7 @@ async fn spawn(
     bin: &Path,
     name: &str,
     args: &[&str],
+    env: &[(String, String)],
     dir: &Path,
     label: &str,
     ready: &str,
@@ -364,6 +400,7 @@ async fn spawn(
         .args(args)
         .env("STRATA_LOG_LEVEL", "info")
         .env_remove("STRATA_CONFIG")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(log_file)

@@ -9,6 +9,7 @@ mod client;
 pub mod cluster;
 mod decode;
 pub mod postgres;
+pub mod s3;
 
 use std::path::{Path, PathBuf};
 

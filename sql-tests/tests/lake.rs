@@ -1,7 +1,7 @@
 //! The lakehouse through the wire protocol: every version read back
 //! exactly (also after a restart), idempotent `COPY INTO`, `COPY FROM
-//! STDIN`, readers that never see half a write, and writes that a killed
-//! server or executor leaves whole or absent.
+//! STDIN`, readers that never see half a write, writes that a killed
+//! server or executor leaves whole or absent, and a lake in S3.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -10,6 +10,7 @@ use futures::SinkExt;
 use strata_sql_tests::StrataUnderTest;
 use strata_sql_tests::cluster::{Cluster, ServerProcess};
 use strata_sql_tests::postgres::connect;
+use strata_sql_tests::s3::S3Server;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 type Rows = Vec<Vec<Option<String>>>;
@@ -643,4 +644,90 @@ async fn an_executor_killed_mid_insert_leaves_the_table_whole() {
         }
         cluster.start_executor().await.expect("a new executor");
     }
+}
+
+/// A lake in S3 (moto, on loopback): executors write and read the table's
+/// files there, the server commits there, and a second server over the same
+/// root finds every table and version with nothing else to go by.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lake_in_s3_works_on_a_cluster_and_is_found_by_another_server() {
+    const BUCKET: &str = "strata-lake";
+    let s3 = S3Server::start(BUCKET).await.expect("an S3 server");
+    s3.put(BUCKET, "landing/a.csv", b"id,name\n1,ann\n2,bob\n")
+        .await
+        .expect("a landing file");
+    let root = format!("s3://{BUCKET}/lake");
+    let mut env: Vec<(&str, String)> = s3.env();
+    env.push(("STRATA_LAKE_ROOT", root.clone()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let cluster = Cluster::start_with_env(2, 2, 15, "", &env)
+        .await
+        .expect("start the cluster");
+    let client = connect(&cluster.database().conninfo).await;
+    run(&client, "CREATE SCHEMA sales").await;
+    run(
+        &client,
+        "CREATE TABLE sales.orders (id BIGINT, region TEXT, amount BIGINT) PARTITIONED BY (region)",
+    )
+    .await;
+    run(
+        &client,
+        "INSERT INTO sales.orders SELECT value, CASE WHEN value % 2 = 0 THEN 'even' ELSE 'odd' END, \
+         value * 10 FROM generate_series(1, 20000)",
+    )
+    .await;
+    // Written by the executors, read by the executors.
+    run(
+        &client,
+        "CREATE TABLE sales.copy AS SELECT * FROM sales.orders WHERE amount > 1000",
+    )
+    .await;
+    assert_eq!(
+        value(&client, "SELECT count(*) FROM sales.copy").await,
+        "19900"
+    );
+    run(&client, "DELETE FROM sales.orders WHERE region = 'odd'").await;
+    run(&client, "UPDATE sales.orders SET amount = 0 WHERE id <= 10").await;
+    assert_eq!(
+        value(&client, "SELECT count(*), sum(amount) FROM sales.orders").await,
+        "10000"
+    );
+    assert_eq!(
+        value(&client, "SELECT count(*) FROM sales.orders VERSION AS OF 1").await,
+        "20000"
+    );
+    let copy = format!(
+        "COPY INTO bronze.people FROM 's3://{BUCKET}/landing/' FILEFORMAT = CSV \
+         FORMAT_OPTIONS ('header' = 'true')"
+    );
+    assert_eq!(copy_count(&client, &copy).await, 2);
+    assert_eq!(copy_count(&client, &copy).await, 0);
+    let summary = rows(&client, "SELECT count(*), sum(amount) FROM sales.orders").await;
+    drop(client);
+    drop(cluster);
+
+    // Another server over the same root: the schema, the tables, every version.
+    let dir = tempfile::tempdir().expect("a folder");
+    let server = ServerProcess::start_with_env(&dir.path().join("data"), "second", &env)
+        .await
+        .expect("a second server");
+    let client = connect(&server.database().conninfo).await;
+    assert_eq!(
+        rows(&client, "SELECT count(*), sum(amount) FROM sales.orders").await,
+        summary
+    );
+    assert_eq!(
+        value(&client, "SELECT count(*) FROM sales.orders VERSION AS OF 1").await,
+        "20000"
+    );
+    let tables = rows(
+        &client,
+        "SELECT table_schema, table_name FROM information_schema.tables \
+         WHERE table_schema IN ('sales', 'bronze') ORDER BY 1, 2",
+    )
+    .await;
+    assert_eq!(tables.len(), 3, "{tables:?}");
+    run(&client, "VACUUM sales.orders").await;
+    run(&client, "DROP SCHEMA sales CASCADE").await;
+    assert_eq!(fails(&client, "SELECT * FROM sales.orders").await, "42P01");
 }

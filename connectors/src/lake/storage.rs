@@ -96,6 +96,7 @@ fn directory(mut url: Url) -> Url {
 /// environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
 /// `AWS_SESSION_TOKEN`), never from here.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct S3Options {
     /// An S3-compatible endpoint (MinIO, a test server), path-style.
     pub endpoint: Option<String>,
