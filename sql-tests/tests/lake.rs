@@ -616,6 +616,20 @@ async fn an_executor_killed_mid_insert_leaves_the_table_whole() {
     for round in 0..2 {
         let writer = connect(&cluster.database().conninfo).await;
         let write = tokio::spawn(async move { writer.batch_execute(insert).await });
+        // A reader meanwhile sees the table before the write or after it.
+        let reader = connect(&cluster.database().conninfo).await;
+        let after = (expected.0 + ROWS, expected.1 + ROWS * (ROWS + 1) / 2);
+        let reads = tokio::spawn(async move {
+            let mut reads = 0;
+            let deadline = Instant::now() + took.mul_f64(3.0);
+            while Instant::now() < deadline {
+                if whole(&reader, "silver.copied", expected, after).await {
+                    break;
+                }
+                reads += 1;
+            }
+            reads
+        });
         tokio::time::sleep(took.mul_f64(0.4)).await;
         let victim = cluster
             .executors
@@ -627,8 +641,9 @@ async fn an_executor_killed_mid_insert_leaves_the_table_whole() {
             panic!("the write did not end\n{}", cluster.logs());
         };
         let outcome = outcome.expect("the writer task");
-        let after = (expected.0 + ROWS, expected.1 + ROWS * (ROWS + 1) / 2);
         let landed = whole(&client, "silver.copied", expected, after).await;
+        let reads = reads.await.expect("the reader");
+        assert!(reads > 0, "the reader never read during the write");
         // A write that reports success has landed; one that failed may
         // still have (its commit, then the loss of the result), but whole.
         assert!(

@@ -23,6 +23,11 @@ use super::control::QueryControl;
 use super::{CommandDone, Output, Session, count_rows};
 use crate::error::{Result, StrataError};
 
+/// `static` (INSERT OVERWRITE replaces the whole table) or `dynamic` (only
+/// the partitions the statement writes rows into).
+const PARTITION_OVERWRITE_MODE: &str = "strata.partition_overwrite_mode";
+const SPARK_PARTITION_OVERWRITE_MODE: &str = "spark.sql.sources.partitionoverwritemode";
+
 /// How often a lake write is run when its executors are lost after writing.
 const WRITE_ATTEMPTS: usize = 3;
 
@@ -329,13 +334,36 @@ impl Session {
             && let WriteOp::Insert(op) = dml.op
             && let Some(table) = super::lake_table_of(dml)
         {
-            let mode = table.mode_for(op)?;
+            let mode = match table.mode_for(op)? {
+                CommitMode::Overwrite { removed } if self.dynamic_partition_overwrite()? => {
+                    CommitMode::OverwritePartitions { existing: removed }
+                }
+                mode => mode,
+            };
             return self
                 .write_lake(dml.input.as_ref().clone(), &table, mode, control)
                 .await;
         }
         let (_, stream) = self.start(plan, control).await?;
         count_rows(stream).await
+    }
+
+    /// True if INSERT OVERWRITE replaces only the partitions it writes
+    /// (`strata.partition_overwrite_mode`, or Spark's
+    /// `spark.sql.sources.partitionOverwriteMode`, set to `dynamic`).
+    fn dynamic_partition_overwrite(&self) -> Result<bool> {
+        let settings = self.read_settings();
+        let mode = settings
+            .get(PARTITION_OVERWRITE_MODE)
+            .or_else(|| settings.get(SPARK_PARTITION_OVERWRITE_MODE));
+        match mode.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("static") => Ok(false),
+            Some("dynamic") => Ok(true),
+            Some(other) => Err(StrataError::InvalidSettingValue {
+                name: PARTITION_OVERWRITE_MODE.to_owned(),
+                value: other.to_owned(),
+            }),
+        }
     }
 
     /// The lake schema a `CREATE SCHEMA name` creates, if it is one.
