@@ -41,7 +41,8 @@ fn main() -> ExitCode {
         Command::new(&python)
             .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
             .arg(&suite)
-            .env("STRATA_PORT", &port),
+            .env("STRATA_PORT", &port)
+            .env("STRATA_LAKE_ROOT", strata.lake_root()),
     );
     let node_ok = if node.join("node_modules").join("pg").is_dir() {
         run(
