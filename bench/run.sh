@@ -3,6 +3,7 @@
 # psycopg, then runs a benchmark:
 #   bench/run.sh [tpch] [--sf 10 --runs 5 --queries 1,3,5]   TPC-H, embedded vs cluster
 #   bench/run.sh postgres [--rows 1000000]                    the PostgreSQL connector vs psql COPY
+#   bench/run.sh lake [--sf 1 --runs 5]                        Delta writes embedded vs cluster, Delta vs Parquet reads
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,12 +18,16 @@ cargo build --release --bins
 target_dir="$(cargo metadata --format-version 1 --no-deps \
     | "$venv/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
 suite="tpch"
-if [ "${1:-}" = "tpch" ] || [ "${1:-}" = "postgres" ]; then
+if [ "${1:-}" = "tpch" ] || [ "${1:-}" = "postgres" ] || [ "${1:-}" = "lake" ]; then
     suite="$1"
     shift
 fi
 if [ "$suite" = "postgres" ]; then
     exec "$venv/bin/python" bench/postgres.py --bin-dir "$target_dir/release" "$@"
+fi
+if [ "$suite" = "lake" ]; then
+    PATH="$venv/bin:$PATH" exec "$venv/bin/python" bench/lake.py \
+        --bin-dir "$target_dir/release" --data-dir "$cache/tpch" "$@"
 fi
 PATH="$venv/bin:$PATH" exec "$venv/bin/python" bench/tpch.py \
     --bin-dir "$target_dir/release" --data-dir "$cache/tpch" "$@"
