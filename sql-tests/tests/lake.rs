@@ -746,3 +746,73 @@ async fn a_lake_in_s3_works_on_a_cluster_and_is_found_by_another_server() {
     run(&client, "DROP SCHEMA sales CASCADE").await;
     assert_eq!(fails(&client, "SELECT * FROM sales.orders").await, "42P01");
 }
+
+/// psql's `\d` of a lake table: its columns with their types and NOT NULL,
+/// its partition columns and its comment (`\d+`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_describes_a_lake_table() {
+    let strata = StrataUnderTest::start().await.expect("start Strata");
+    let client = connect(&strata.conninfo(None)).await;
+    run(
+        &client,
+        "CREATE TABLE silver.described (id BIGINT NOT NULL, region TEXT, amount DECIMAL(12, 2), \
+         placed DATE) PARTITIONED BY (region)",
+    )
+    .await;
+    run(&client, "CREATE TABLE silver.flat (id INT)").await;
+    let psql = |command: &str| {
+        let output = std::process::Command::new("psql")
+            .args([
+                "-X",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &strata.server.addr.port().to_string(),
+                "-U",
+                "strata",
+                "-d",
+                "lake",
+                "-c",
+                command,
+            ])
+            .output()
+            .expect("psql is needed (Debian's postgresql-client)");
+        assert!(
+            output.status.success(),
+            "{command}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let described = psql("\\d silver.described");
+    assert!(
+        described.contains("Partitioned table \"silver.described\""),
+        "{described}"
+    );
+    assert!(
+        described.contains("Partition key: LIST (region)"),
+        "{described}"
+    );
+    let id_line = described
+        .lines()
+        .find(|l| l.trim_start().starts_with("id "))
+        .unwrap_or_default();
+    assert!(
+        id_line.contains("bigint") && id_line.contains("not null"),
+        "{described}"
+    );
+    assert!(
+        described
+            .lines()
+            .any(|l| l.trim_start().starts_with("region ") && l.contains("text")),
+        "{described}"
+    );
+    let flat = psql("\\d silver.flat");
+    assert!(flat.contains("Table \"silver.flat\""), "{flat}");
+    assert!(!flat.contains("Partition key"), "{flat}");
+    let listed = psql("\\dt silver.*");
+    assert!(
+        listed.contains("described") && listed.contains("flat"),
+        "{listed}"
+    );
+}

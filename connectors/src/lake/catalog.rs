@@ -243,6 +243,9 @@ pub struct LakeSchema {
     memory: MemorySchemaProvider,
     /// The Delta tables found by the last listing.
     listed: RwLock<BTreeSet<String>>,
+    /// The partition columns of the tables loaded so far (a table's
+    /// partitioning is fixed when it is created).
+    partitions: RwLock<BTreeMap<String, Vec<String>>>,
 }
 
 impl LakeSchema {
@@ -252,6 +255,7 @@ impl LakeSchema {
             url,
             memory: MemorySchemaProvider::new(),
             listed: RwLock::default(),
+            partitions: RwLock::default(),
         }
     }
 
@@ -277,6 +281,16 @@ impl LakeSchema {
             .iter()
             .cloned()
             .collect()
+    }
+
+    /// The partition columns of `table`, if it has been loaded (every
+    /// catalog query that lists columns loads the tables it lists).
+    pub fn partition_columns(&self, table: &str) -> Option<Vec<String>> {
+        self.partitions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(table)
+            .cloned()
     }
 
     /// True if `table` is a view or an external table (not a Delta table).
@@ -341,6 +355,10 @@ impl LakeSchema {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(table);
+        self.partitions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(table);
         Ok(())
     }
 
@@ -364,6 +382,10 @@ impl LakeSchema {
         match load(&qualified, &url, spec).await {
             Ok(version) => {
                 self.note_created(table);
+                self.partitions
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(table.to_owned(), version.partition_columns.clone());
                 Ok(Some(LakeTable::new(qualified, version)))
             }
             Err(e) => {

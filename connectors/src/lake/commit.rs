@@ -28,7 +28,7 @@ use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake_core::kernel::{Action, Add, Remove, Transaction};
 use deltalake_core::operations::create::CreateBuilder;
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
-use deltalake_core::{DeltaTable, DeltaTableError};
+use deltalake_core::{DeltaTable, DeltaTableError, TableProperty};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -372,6 +372,12 @@ async fn create(
         .with_columns(schema.fields().cloned())
         .with_partition_columns(spec.partition_columns.clone())
         .with_save_mode(SaveMode::ErrorIfExists)
+        // Each write records its id (above); a week of them is plenty to
+        // recognise a retried commit, and checkpoints drop older ones.
+        .with_configuration_property(
+            TableProperty::SetTransactionRetentionDuration,
+            Some("interval 7 days"),
+        )
         .with_actions(adds)
         .with_commit_properties(
             CommitProperties::default()

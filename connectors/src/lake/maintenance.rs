@@ -31,30 +31,60 @@ pub async fn history(
     limit: Option<usize>,
 ) -> Result<Vec<CommitEntry>, LakeError> {
     let table = open(name, location, VersionSpec::Latest).await?;
+    let mut commits = commits(name, &table).await?;
+    commits.truncate(limit.unwrap_or(usize::MAX));
+    Ok(commits)
+}
+
+/// Every retained commit of `table`, newest first.
+///
+/// A commit's time is the one its writer recorded in `commitInfo` (to the
+/// millisecond, where object stores keep seconds), else the log file's
+/// modification time; like Delta for Spark, a time that is not later than
+/// the previous commit's counts as a millisecond after it, so times grow
+/// with versions and `TIMESTAMP AS OF` any of them reads exactly that version.
+pub(crate) async fn commits(
+    name: &str,
+    table: &deltalake_core::DeltaTable,
+) -> Result<Vec<CommitEntry>, LakeError> {
     let latest = table.version().map_or(0, |v| v as i64);
-    let commits: Vec<_> = table
-        .history(limit)
+    let state = table.snapshot().map_err(|e| delta_error(name, e))?;
+    let infos: Vec<_> = table
+        .history(None)
         .try_collect()
         .await
         .map_err(|e| delta_error(name, e))?;
-    Ok(commits
+    let mut commits: Vec<CommitEntry> = infos
         .into_iter()
         .enumerate()
-        .map(|(i, commit)| CommitEntry {
-            version: latest - i as i64,
-            timestamp: commit.timestamp,
-            operation: commit.operation,
-            parameters: commit
-                .operation_parameters
-                .as_ref()
-                .and_then(|p| serde_json::to_string(p).ok()),
-            read_version: commit.read_version.map(|v| v as i64),
-            isolation_level: commit.isolation_level.map(|l| format!("{l:?}")),
-            blind_append: commit.is_blind_append,
-            metrics: commit.info.get("operationMetrics").map(|m| m.to_string()),
-            engine: commit.engine_info,
+        .map(|(i, commit)| {
+            let version = latest - i as i64;
+            CommitEntry {
+                version,
+                timestamp: commit
+                    .timestamp
+                    .or_else(|| state.version_timestamp(version as u64)),
+                operation: commit.operation,
+                parameters: commit
+                    .operation_parameters
+                    .as_ref()
+                    .and_then(|p| serde_json::to_string(p).ok()),
+                read_version: commit.read_version.map(|v| v as i64),
+                isolation_level: commit.isolation_level.map(|l| format!("{l:?}")),
+                blind_append: commit.is_blind_append,
+                metrics: commit.info.get("operationMetrics").map(|m| m.to_string()),
+                engine: commit.engine_info,
+            }
         })
-        .collect())
+        .collect();
+    let mut previous: Option<i64> = None;
+    for commit in commits.iter_mut().rev() {
+        if let (Some(time), Some(before)) = (commit.timestamp, previous) {
+            commit.timestamp = Some(time.max(before + 1));
+        }
+        previous = commit.timestamp.or(previous);
+    }
+    Ok(commits)
 }
 
 /// How a `VACUUM` runs.

@@ -87,22 +87,54 @@ impl TableVersion {
 }
 
 /// Opens the Delta table at `location` (`name` is what errors call it).
+///
+/// A time resolves to the last version committed at or before it, by the
+/// commit times `DESCRIBE HISTORY` shows (see [`super::maintenance::history`]),
+/// so every time that history prints reads its own version.
 pub async fn open(name: &str, location: &Url, spec: VersionSpec) -> Result<DeltaTable, LakeError> {
-    let builder = builder(name, location)?;
-    let builder = match spec {
-        VersionSpec::Latest => builder,
-        VersionSpec::Version(version) => {
-            builder.with_version(u64::try_from(version).map_err(|_| {
-                LakeError::UndefinedVersion {
-                    table: name.to_owned(),
-                    version: version.to_string(),
-                    reason: "versions start at 0".to_owned(),
-                }
-            })?)
-        }
-        VersionSpec::Timestamp(time) => builder.with_timestamp(time),
+    let time = match spec {
+        VersionSpec::Latest => return load_delta(name, location, None).await,
+        VersionSpec::Version(version) => return load_delta(name, location, Some(version)).await,
+        VersionSpec::Timestamp(time) => time,
     };
-    let table = builder.load().await.map_err(|e| match e {
+    let latest = load_delta(name, location, None).await?;
+    let commits = super::maintenance::commits(name, &latest).await?;
+    let target = time.timestamp_millis();
+    let version = commits
+        .iter()
+        .filter(|c| c.timestamp.is_some_and(|t| t <= target))
+        .map(|c| c.version)
+        .max()
+        .ok_or_else(|| LakeError::UndefinedVersion {
+            table: name.to_owned(),
+            version: describe(spec),
+            reason: "the table was created later".to_owned(),
+        })?;
+    if latest.version() == Some(version as u64) {
+        return Ok(latest);
+    }
+    load_delta(name, location, Some(version)).await
+}
+
+/// Loads the table at `version`, or its latest version.
+async fn load_delta(
+    name: &str,
+    location: &Url,
+    version: Option<i64>,
+) -> Result<DeltaTable, LakeError> {
+    let builder = builder(name, location)?;
+    let spec = version.map_or(VersionSpec::Latest, VersionSpec::Version);
+    let builder = match version {
+        None => builder,
+        Some(version) => builder.with_version(u64::try_from(version).map_err(|_| {
+            LakeError::UndefinedVersion {
+                table: name.to_owned(),
+                version: version.to_string(),
+                reason: "versions start at 0".to_owned(),
+            }
+        })?),
+    };
+    builder.load().await.map_err(|e| match e {
         DeltaTableError::NotATable(_) => LakeError::UndefinedTable(name.to_owned()),
         DeltaTableError::InvalidVersion(_) | DeltaTableError::InvalidDateTimeString { .. } => {
             LakeError::UndefinedVersion {
@@ -117,21 +149,7 @@ pub async fn open(name: &str, location: &Url, spec: VersionSpec) -> Result<Delta
             reason: e.to_string(),
         },
         other => delta_error(name, other),
-    })?;
-    if let VersionSpec::Timestamp(time) = spec {
-        // Delta reads a time before the first commit as the first version;
-        // there was no table then.
-        let state = table.snapshot().map_err(|e| delta_error(name, e))?;
-        let committed = state.version_timestamp(state.version());
-        if committed.is_some_and(|ms| ms > time.timestamp_millis()) && state.version() == 0 {
-            return Err(LakeError::UndefinedVersion {
-                table: name.to_owned(),
-                version: describe(spec),
-                reason: "the table was created later".to_owned(),
-            });
-        }
-    }
-    Ok(table)
+    })
 }
 
 /// A table handle that has not read the log (for creating a table).

@@ -14,6 +14,7 @@ mod lake;
 mod lake_commands;
 mod lake_dml;
 mod lake_ingest;
+mod lake_pg_catalog;
 mod lake_syntax;
 pub mod planner;
 pub mod settings;
@@ -46,6 +47,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{Statement as SqlStatement, Visit, Visitor};
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use datafusion_pg_catalog::pg_catalog::{PgCatalogSchemaProvider, PgCatalogStaticTables};
 use datafusion_pg_catalog::setup_pg_catalog;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use strata_connectors::lake::catalog::LakeCatalog;
@@ -118,18 +120,37 @@ impl Engine {
         );
         setup_pg_catalog(&ctx, DEFAULT_CATALOG, EmptyContextProvider)
             .map_err(|e| StrataError::DataFusion(*e))?;
+        // datafusion-pg-catalog's tables over Strata's view of the catalogs
+        // (lake tables' NOT NULL columns), with partitioned lake tables
+        // marked in pg_class and pg_stat_activity added.
         let activity = Arc::new(activity::ActivityRegistry::default());
-        if let Some(lake) = ctx.catalog(DEFAULT_CATALOG)
-            && let Some(pg_catalog) = lake.schema("pg_catalog")
-        {
-            lake.register_schema(
-                "pg_catalog",
-                Arc::new(activity::PgCatalogWithActivity::new(
-                    pg_catalog,
-                    Arc::clone(&activity),
-                )),
-            )?;
-        }
+        let partition_keys = Arc::new(lake_pg_catalog::PartitionKeys::default());
+        let catalog_info = lake_pg_catalog::StrataCatalogInfo {
+            catalogs: Arc::clone(ctx.state().catalog_list()),
+        };
+        let pg_catalog = PgCatalogSchemaProvider::try_new(
+            catalog_info,
+            Arc::new(PgCatalogStaticTables::try_new()?),
+            EmptyContextProvider,
+        )?;
+        let pg_catalog = lake_pg_catalog::PgCatalogWithLake::new(
+            Arc::new(pg_catalog),
+            Arc::clone(&lake),
+            Arc::clone(&partition_keys),
+        );
+        datafusion::catalog::CatalogProvider::register_schema(
+            lake.as_ref(),
+            "pg_catalog",
+            Arc::new(activity::PgCatalogWithActivity::new(
+                Arc::new(pg_catalog),
+                Arc::clone(&activity),
+            )),
+        )?;
+        ctx.register_udf(lake_pg_catalog::pg_get_partkeydef(partition_keys));
+        ctx.register_udtf(
+            "pg_partition_ancestors",
+            Arc::new(lake_pg_catalog::PgPartitionAncestors),
+        );
         let ctx = SessionContext::new_with_state(
             SessionStateBuilder::new_from_existing(ctx.state())
                 .with_type_planner(Arc::new(types::StrataTypePlanner))
