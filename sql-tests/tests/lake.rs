@@ -748,7 +748,7 @@ async fn a_lake_in_s3_works_on_a_cluster_and_is_found_by_another_server() {
 }
 
 /// psql's `\d` of a lake table: its columns with their types and NOT NULL,
-/// its partition columns and its comment (`\d+`).
+/// its partition columns; `\d+` and `\dt+` add comments and the size.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn psql_describes_a_lake_table() {
     let strata = StrataUnderTest::start().await.expect("start Strata");
@@ -807,6 +807,48 @@ async fn psql_describes_a_lake_table() {
             .any(|l| l.trim_start().starts_with("region ") && l.contains("text")),
         "{described}"
     );
+    // `\d+` adds each column's comment; `\dt+` the table's size and comment.
+    run(
+        &client,
+        "INSERT INTO silver.described VALUES (1, 'n', 1.50, DATE '2026-01-01')",
+    )
+    .await;
+    run(
+        &client,
+        "COMMENT ON TABLE silver.described IS 'cleaned orders'",
+    )
+    .await;
+    run(
+        &client,
+        "COMMENT ON COLUMN silver.described.amount IS 'in euros'",
+    )
+    .await;
+    let verbose = psql("\\d+ silver.described");
+    assert!(
+        verbose
+            .lines()
+            .any(|l| l.trim_start().starts_with("amount ") && l.contains("in euros")),
+        "{verbose}"
+    );
+    assert!(
+        verbose.contains("Partition key: LIST (region)"),
+        "{verbose}"
+    );
+    let sized = psql("\\dt+ silver.described");
+    let line = sized
+        .lines()
+        .find(|l| l.contains("described"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("partitioned table") && line.contains("cleaned orders"),
+        "{sized}"
+    );
+    let size = line.split('|').nth(6).unwrap_or_default().trim().to_owned();
+    assert!(
+        size.ends_with("bytes") || size.ends_with("kB"),
+        "the files' size, not {size:?}: {sized}"
+    );
+    assert_ne!(size, "0 bytes", "{sized}");
     let flat = psql("\\d silver.flat");
     assert!(flat.contains("Table \"silver.flat\""), "{flat}");
     assert!(!flat.contains("Partition key"), "{flat}");

@@ -251,7 +251,8 @@ async fn statement_timeout_cancels_too() {
     assert_eq!(row.get::<_, i64>(0), 1);
 }
 
-/// psql's own catalog queries: `\dt`, `\d`, `\dn` and `\l`.
+/// psql's own catalog queries: `\dt`, `\d`, `\dn`, `\l` and the rest of the
+/// `\d` family.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn psql_meta_commands_describe_strata() {
     let strata = StrataUnderTest::start().await.expect("start");
@@ -279,8 +280,14 @@ async fn psql_meta_commands_describe_strata() {
         );
         String::from_utf8_lossy(&output.stdout).into_owned()
     };
+    let first = psql.clone();
     let command = tokio::task::spawn_blocking(move || {
-        (psql("\\dt"), psql("\\d depts"), psql("\\dn"), psql("\\l"))
+        (
+            first("\\dt"),
+            first("\\d depts"),
+            first("\\dn"),
+            first("\\l"),
+        )
     });
     let (tables, depts, schemas, databases) = command.await.expect("psql runs");
     assert!(tables.contains("depts"), "{tables}");
@@ -290,6 +297,43 @@ async fn psql_meta_commands_describe_strata() {
     );
     assert!(schemas.contains("public"), "{schemas}");
     assert!(databases.contains("lake"), "{databases}");
+
+    // The rest of the `\d` family answers (ON_ERROR_STOP fails on any error).
+    let commands = [
+        "\\d+ depts",
+        "\\dt+",
+        "\\dn+",
+        "\\l+",
+        "\\du",
+        "\\dg",
+        "\\df",
+        "\\dfS+ pg_*",
+        "\\dT",
+        "\\do",
+        "\\dF",
+        "\\dl",
+        "\\dc",
+        "\\db",
+        "\\dv",
+        "\\di",
+        "\\ds",
+        "\\dx",
+        "\\dP",
+        "\\dE",
+        "\\dm",
+        "\\dC",
+        "\\dA",
+    ];
+    let outputs = tokio::task::spawn_blocking(move || commands.map(|c| (c, psql(c))))
+        .await
+        .expect("psql runs");
+    let verbose = &outputs[0].1;
+    assert!(
+        verbose.contains("dept_id") && verbose.contains("Description"),
+        "{verbose}"
+    );
+    let sized = &outputs[1].1;
+    assert!(sized.contains("depts") && sized.contains("Size"), "{sized}");
 }
 
 /// Parameter types come from the plan when the client sends none.

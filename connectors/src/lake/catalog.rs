@@ -21,7 +21,7 @@ use futures::future::try_join_all;
 use object_store::{ObjectStoreExt, PutPayload};
 use url::Url;
 
-use super::snapshot::{VersionSpec, exists, load};
+use super::snapshot::{TableVersion, VersionSpec, exists, load};
 use super::storage::{LakeRoot, store_for, store_path};
 use super::table::LakeTable;
 use super::{LakeError, valid_name};
@@ -243,9 +243,47 @@ pub struct LakeSchema {
     memory: MemorySchemaProvider,
     /// The Delta tables found by the last listing.
     listed: RwLock<BTreeSet<String>>,
-    /// The partition columns of the tables loaded so far (a table's
-    /// partitioning is fixed when it is created).
-    partitions: RwLock<BTreeMap<String, Vec<String>>>,
+    /// What the catalog tables say of each table, as of its latest version
+    /// loaded.
+    facts: RwLock<BTreeMap<String, TableFacts>>,
+}
+
+/// What pg_catalog shows of a lake table beyond its columns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableFacts {
+    /// Fixed when the table is created.
+    pub partition_columns: Vec<String>,
+    /// The bytes of its live files.
+    pub bytes: u64,
+    /// `COMMENT ON TABLE`.
+    pub comment: Option<String>,
+    /// `COMMENT ON COLUMN`, by column position (0-based).
+    pub column_comments: Vec<Option<String>>,
+}
+
+impl TableFacts {
+    fn of(version: &TableVersion) -> Self {
+        Self {
+            partition_columns: version.partition_columns.clone(),
+            bytes: version
+                .files
+                .iter()
+                .map(|f| u64::try_from(f.size).unwrap_or_default())
+                .sum(),
+            comment: version.comment.clone(),
+            column_comments: version
+                .schema
+                .fields()
+                .iter()
+                .map(|f| {
+                    f.metadata()
+                        .get("comment")
+                        .filter(|c| !c.is_empty())
+                        .cloned()
+                })
+                .collect(),
+        }
+    }
 }
 
 impl LakeSchema {
@@ -255,7 +293,7 @@ impl LakeSchema {
             url,
             memory: MemorySchemaProvider::new(),
             listed: RwLock::default(),
-            partitions: RwLock::default(),
+            facts: RwLock::default(),
         }
     }
 
@@ -283,10 +321,10 @@ impl LakeSchema {
             .collect()
     }
 
-    /// The partition columns of `table`, if it has been loaded (every
+    /// What the catalog shows of `table`, if it has been loaded (every
     /// catalog query that lists columns loads the tables it lists).
-    pub fn partition_columns(&self, table: &str) -> Option<Vec<String>> {
-        self.partitions
+    pub fn facts(&self, table: &str) -> Option<TableFacts> {
+        self.facts
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(table)
@@ -355,7 +393,7 @@ impl LakeSchema {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(table);
-        self.partitions
+        self.facts
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(table);
@@ -382,10 +420,12 @@ impl LakeSchema {
         match load(&qualified, &url, spec).await {
             Ok(version) => {
                 self.note_created(table);
-                self.partitions
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(table.to_owned(), version.partition_columns.clone());
+                if spec == VersionSpec::Latest {
+                    self.facts
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(table.to_owned(), TableFacts::of(&version));
+                }
                 Ok(Some(LakeTable::new(qualified, version)))
             }
             Err(e) => {

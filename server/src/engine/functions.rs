@@ -272,8 +272,210 @@ impl ScalarUDFImpl for CurrentSetting {
 }
 
 /// How a catalog function answers, from its arguments.
-type Answer =
+pub(super) type Answer =
     Arc<dyn Fn(&[ColumnarValue]) -> datafusion::error::Result<ColumnarValue> + Send + Sync>;
+
+/// A catalog function named `name` (the name is its identity).
+pub(super) fn catalog_function(
+    name: &'static str,
+    signature: Signature,
+    returns: DataType,
+    answer: Answer,
+) -> ScalarUDF {
+    ScalarUDF::new_from_impl(CatalogFunction {
+        name,
+        signature,
+        returns,
+        answer,
+    })
+}
+
+/// The catalog functions psql's `\d` family calls that no session changes.
+///
+/// The `*_is_visible` functions say true: every object Strata lists is in a
+/// schema the search path holds (pg_catalog) or qualified in the listing.
+/// `pg_has_role` says true: every user is an administrator until roles
+/// exist. Descriptions of objects that cannot have one (schemas, types,
+/// databases, functions) are NULL, as in PostgreSQL for an object without a
+/// comment; so are the definitions of functions, which Strata's are not
+/// written in SQL.
+pub fn catalog_functions() -> Vec<ScalarUDF> {
+    let stable = |arities: &[usize]| {
+        Signature::one_of(
+            arities.iter().map(|n| TypeSignature::Any(*n)).collect(),
+            Volatility::Stable,
+        )
+    };
+    let always = |value: ScalarValue| -> Answer {
+        Arc::new(move |args: &[ColumnarValue]| {
+            let rows = args.iter().find_map(|a| match a {
+                ColumnarValue::Array(array) => Some(array.len()),
+                ColumnarValue::Scalar(_) => None,
+            });
+            Ok(match rows {
+                Some(rows) => ColumnarValue::Array(value.to_array_of_size(rows)?),
+                None => ColumnarValue::Scalar(value.clone()),
+            })
+        })
+    };
+    let mut functions = Vec::new();
+    for name in [
+        "pg_function_is_visible",
+        "pg_operator_is_visible",
+        "pg_opclass_is_visible",
+        "pg_opfamily_is_visible",
+        "pg_conversion_is_visible",
+        "pg_collation_is_visible",
+        "pg_statistics_obj_is_visible",
+        "pg_ts_config_is_visible",
+        "pg_ts_dict_is_visible",
+        "pg_ts_parser_is_visible",
+        "pg_ts_template_is_visible",
+    ] {
+        functions.push(catalog_function(
+            name,
+            stable(&[1]),
+            DataType::Boolean,
+            always(ScalarValue::Boolean(Some(true))),
+        ));
+    }
+    functions.push(catalog_function(
+        "pg_has_role",
+        stable(&[2, 3]),
+        DataType::Boolean,
+        always(ScalarValue::Boolean(Some(true))),
+    ));
+    // The default tablespaces' location is empty.
+    functions.push(catalog_function(
+        "pg_tablespace_location",
+        stable(&[1]),
+        DataType::Utf8,
+        always(ScalarValue::Utf8(Some(String::new()))),
+    ));
+    for name in ["shobj_description", "pg_database_size"] {
+        let returns = if name == "pg_database_size" {
+            DataType::Int64
+        } else {
+            DataType::Utf8
+        };
+        functions.push(catalog_function(
+            name,
+            stable(&[1, 2]),
+            returns.clone(),
+            always(ScalarValue::try_from(&returns).unwrap_or(ScalarValue::Null)),
+        ));
+    }
+    for name in [
+        "pg_get_function_result",
+        "pg_get_function_arguments",
+        "pg_get_function_identity_arguments",
+        "pg_get_functiondef",
+        "pg_get_function_sqlbody",
+    ] {
+        functions.push(catalog_function(
+            name,
+            stable(&[1]),
+            DataType::Utf8,
+            always(ScalarValue::Utf8(None)),
+        ));
+    }
+    functions.push(catalog_function(
+        "pg_size_pretty",
+        stable(&[1]),
+        DataType::Utf8,
+        Arc::new(|args: &[ColumnarValue]| {
+            let sizes = ColumnarValue::values_to_arrays(args)?;
+            let sizes = datafusion::arrow::compute::cast(&sizes[0], &DataType::Int64)?;
+            let pretty: StringArray = sizes
+                .as_primitive::<Int64Type>()
+                .iter()
+                .map(|size| size.map(size_pretty))
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(pretty)))
+        }),
+    ));
+    functions
+}
+
+/// `array_to_string` that also takes text: pg_catalog keeps access lists
+/// (`nspacl`, `datacl`, ...) as text, which psql's `\dn+` and `\l+` pass to
+/// it; a text is returned as it is. Arrays go to DataFusion's function.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct ArrayToString {
+    signature: Signature,
+}
+
+impl ArrayToString {
+    pub fn udf() -> ScalarUDF {
+        ScalarUDF::new_from_impl(Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+        })
+    }
+}
+
+impl ScalarUDFImpl for ArrayToString {
+    fn name(&self) -> &str {
+        "array_to_string"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> datafusion::error::Result<Vec<DataType>> {
+        let Some((first, rest)) = arg_types.split_first() else {
+            return exec_err!("array_to_string takes an array and a delimiter");
+        };
+        if !(1..=2).contains(&rest.len()) {
+            return exec_err!("array_to_string takes an array, a delimiter and a null string");
+        }
+        let first = match first {
+            DataType::Utf8View | DataType::LargeUtf8 | DataType::Null => DataType::Utf8,
+            other => other.clone(),
+        };
+        Ok(std::iter::once(first)
+            .chain(rest.iter().map(|_| DataType::Utf8))
+            .collect())
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: ScalarFunctionArgs,
+    ) -> datafusion::error::Result<ColumnarValue> {
+        match args.args.first().map(ColumnarValue::data_type) {
+            Some(DataType::Utf8) => Ok(args.args[0].clone()),
+            _ => datafusion::functions_nested::string::array_to_string_udf().invoke_with_args(args),
+        }
+    }
+}
+
+/// `pg_size_pretty`: bytes below 10 kB, else kB, MB, GB, TB or PB, rounded
+/// half away from zero, each unit up to 20 thousand-odd of it.
+fn size_pretty(size: i64) -> String {
+    const UNITS: [(&str, i64); 6] = [
+        ("bytes", 10 * 1024),
+        ("kB", 20 * 1024 - 1),
+        ("MB", 20 * 1024 - 1),
+        ("GB", 20 * 1024 - 1),
+        ("TB", 20 * 1024 - 1),
+        ("PB", 20 * 1024 - 1),
+    ];
+    let half_rounded = |x: i64| (x + if x < 0 { -1 } else { 1 }) / 2;
+    let mut size = size;
+    for (i, (unit, limit)) in UNITS.iter().enumerate() {
+        if i == UNITS.len() - 1 || size.abs() < *limit {
+            let shown = if i == 0 { size } else { half_rounded(size) };
+            return format!("{shown} {unit}");
+        }
+        // Bytes to half-kB (kept for rounding), then 1024 at a time.
+        size /= if i == 0 { 1 << 9 } else { 1 << 10 };
+    }
+    unreachable!("the last unit always answers")
+}
 
 /// A catalog function: a name, a signature and how it answers.
 struct CatalogFunction {
@@ -324,5 +526,24 @@ impl ScalarUDFImpl for CatalogFunction {
         args: ScalarFunctionArgs,
     ) -> datafusion::error::Result<ColumnarValue> {
         (self.answer)(&args.args)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::size_pretty;
+
+    #[test]
+    fn sizes_read_like_postgres() {
+        // What PostgreSQL 15's pg_size_pretty answers.
+        assert_eq!(size_pretty(0), "0 bytes");
+        assert_eq!(size_pretty(10239), "10239 bytes");
+        assert_eq!(size_pretty(10240), "10 kB");
+        assert_eq!(size_pretty(1_000_000), "977 kB");
+        assert_eq!(size_pretty(20_971_520), "20 MB");
+        assert_eq!(size_pretty(123_456_789_012), "115 GB");
+        assert_eq!(size_pretty(-10240), "-10 kB");
+        assert_eq!(size_pretty(1 << 50), "1024 TB");
+        assert_eq!(size_pretty(i64::MAX), "8192 PB");
     }
 }

@@ -4,13 +4,15 @@
 //! violation itself, as 23502), and their partitioning: a partitioned lake
 //! table is a partitioned table (`relkind` `p`) whose `pg_get_partkeydef`
 //! names its partition columns, so psql's `\d` shows `Partition key: LIST
-//! (region)`.
+//! (region)`; and the sizes and comments psql's `\dt+` and `\d+` show.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int32Array, RecordBatch, StringArray};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Int32Array, Int64Array, RecordBatch, StringArray,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{
     CatalogProviderList, SchemaProvider, Session, TableFunctionImpl, TableProvider,
@@ -19,12 +21,14 @@ use datafusion::common::{ScalarValue, plan_err};
 use datafusion::datasource::{MemTable, TableType};
 use datafusion::error::Result;
 use datafusion::logical_expr::{
-    ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, Expr, ScalarUDF, Signature, TypeSignature, Volatility,
 };
 use datafusion::physical_plan::{ExecutionPlan, collect};
 use datafusion_pg_catalog::pg_catalog::catalog_info::CatalogInfo;
-use strata_connectors::lake::catalog::LakeCatalog;
+use strata_connectors::lake::catalog::{LakeCatalog, TableFacts};
 use strata_connectors::lake::table::LakeTable;
+
+use super::functions::{Answer, catalog_function};
 
 /// The catalogs as datafusion-pg-catalog reads them, with lake tables'
 /// columns as the tables define them (NOT NULL included).
@@ -95,15 +99,16 @@ impl CatalogInfo for StrataCatalogInfo {
     }
 }
 
-/// The partition columns of the partitioned lake tables pg_class last
-/// listed, by their oid.
+/// The lake tables pg_class last listed, by their oid: what the catalog
+/// functions (`pg_get_partkeydef`, `pg_table_size`, `obj_description`,
+/// `col_description`) answer from.
 #[derive(Debug, Default)]
-pub struct PartitionKeys {
-    by_oid: RwLock<HashMap<i64, Vec<String>>>,
+pub struct LakeRelations {
+    by_oid: RwLock<HashMap<i64, TableFacts>>,
 }
 
-impl PartitionKeys {
-    fn get(&self, oid: i64) -> Option<Vec<String>> {
+impl LakeRelations {
+    fn get(&self, oid: i64) -> Option<TableFacts> {
         self.by_oid
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -117,16 +122,20 @@ impl PartitionKeys {
 pub struct PgCatalogWithLake {
     inner: Arc<dyn SchemaProvider>,
     lake: Arc<LakeCatalog>,
-    keys: Arc<PartitionKeys>,
+    relations: Arc<LakeRelations>,
 }
 
 impl PgCatalogWithLake {
     pub fn new(
         inner: Arc<dyn SchemaProvider>,
         lake: Arc<LakeCatalog>,
-        keys: Arc<PartitionKeys>,
+        relations: Arc<LakeRelations>,
     ) -> Self {
-        Self { inner, lake, keys }
+        Self {
+            inner,
+            lake,
+            relations,
+        }
     }
 }
 
@@ -151,7 +160,7 @@ impl SchemaProvider for PgCatalogWithLake {
             classes,
             namespaces,
             lake: Arc::clone(&self.lake),
-            keys: Arc::clone(&self.keys),
+            relations: Arc::clone(&self.relations),
         })))
     }
 
@@ -166,7 +175,7 @@ struct PgClass {
     classes: Arc<dyn TableProvider>,
     namespaces: Arc<dyn TableProvider>,
     lake: Arc<LakeCatalog>,
-    keys: Arc<PartitionKeys>,
+    relations: Arc<LakeRelations>,
 }
 
 async fn all_rows(table: &Arc<dyn TableProvider>, state: &dyn Session) -> Result<Vec<RecordBatch>> {
@@ -215,7 +224,7 @@ impl TableProvider for PgClass {
                 }
             }
         }
-        let mut keys = HashMap::new();
+        let mut relations = HashMap::new();
         let mut batches = all_rows(&self.classes, state).await?;
         for batch in &mut batches {
             let schema = batch.schema();
@@ -235,18 +244,20 @@ impl TableProvider for PgClass {
             let new_kinds: StringArray = (0..batch.num_rows())
                 .map(|row| {
                     let kind = kinds.is_valid(row).then(|| kinds.value(row).to_owned());
-                    let partitioned = namespace_oids[row]
+                    let facts = namespace_oids[row]
                         .and_then(|n| names.get(&n))
                         .and_then(|schema| self.lake.lake_schema(schema))
-                        .and_then(|schema| schema.partition_columns(relnames.value(row)))
-                        .filter(|columns| !columns.is_empty());
-                    match (partitioned, table_oids[row]) {
-                        (Some(columns), Some(oid)) if kind.as_deref() == Some("r") => {
-                            keys.insert(oid, columns);
-                            changed = true;
-                            Some("p".to_owned())
-                        }
-                        _ => kind,
+                        .and_then(|schema| schema.facts(relnames.value(row)));
+                    let (Some(facts), Some(oid)) = (facts, table_oids[row]) else {
+                        return kind;
+                    };
+                    let partitioned = !facts.partition_columns.is_empty();
+                    relations.insert(oid, facts);
+                    if partitioned && kind.as_deref() == Some("r") {
+                        changed = true;
+                        Some("p".to_owned())
+                    } else {
+                        kind
                     }
                 })
                 .collect();
@@ -256,84 +267,112 @@ impl TableProvider for PgClass {
                 *batch = RecordBatch::try_new(schema, columns)?;
             }
         }
-        *self.keys.by_oid.write().unwrap_or_else(|p| p.into_inner()) = keys;
+        *self
+            .relations
+            .by_oid
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = relations;
         MemTable::try_new(self.classes.schema(), vec![batches])?
             .scan(state, projection, filters, limit)
             .await
     }
 }
 
-/// `pg_get_partkeydef(oid)`: `LIST (col, ...)` for a partitioned lake table
-/// pg_class listed, empty otherwise.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct PgGetPartkeydef {
-    signature: Signature,
-    keys: KeysHandle,
-}
-
-/// The shared keys, compared by identity (UDFs must be comparable).
-#[derive(Debug)]
-struct KeysHandle(Arc<PartitionKeys>);
-
-impl PartialEq for KeysHandle {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+/// The catalog functions that describe lake tables by oid:
+/// `pg_get_partkeydef(oid)` (`LIST (col, ...)` for a partitioned table),
+/// `pg_table_size`, `pg_relation_size` and `pg_total_relation_size` (the
+/// bytes of its live files), `obj_description(oid, 'pg_class')` and
+/// `col_description(oid, attnum)` (its comments). Each answers NULL for an
+/// oid that is not a lake table pg_class listed.
+pub fn relation_functions(relations: Arc<LakeRelations>) -> Vec<ScalarUDF> {
+    let by_oid = |arities: &[usize]| {
+        Signature::one_of(
+            arities.iter().map(|n| TypeSignature::Any(*n)).collect(),
+            Volatility::Stable,
+        )
+    };
+    let text = |relations: &Arc<LakeRelations>,
+                describe: fn(&TableFacts, &[Option<String>]) -> Option<String>|
+     -> Answer {
+        let relations = Arc::clone(relations);
+        Arc::new(move |args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let oids = oids(&arrays[0])?;
+            let rest = arrays[1..]
+                .iter()
+                .map(|a| datafusion::arrow::compute::cast(a, &DataType::Utf8))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let answers: StringArray = oids
+                .iter()
+                .enumerate()
+                .map(|(row, oid)| {
+                    let facts = relations.get((*oid)?)?;
+                    let rest: Vec<Option<String>> = rest
+                        .iter()
+                        .map(|a| {
+                            let a = a.as_string::<i32>();
+                            a.is_valid(row).then(|| a.value(row).to_owned())
+                        })
+                        .collect();
+                    describe(&facts, &rest)
+                })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(answers)))
+        })
+    };
+    let mut functions = vec![
+        catalog_function(
+            "pg_get_partkeydef",
+            by_oid(&[1]),
+            DataType::Utf8,
+            text(&relations, |facts, _| {
+                (!facts.partition_columns.is_empty())
+                    .then(|| format!("LIST ({})", facts.partition_columns.join(", ")))
+            }),
+        ),
+        catalog_function(
+            "obj_description",
+            by_oid(&[1, 2]),
+            DataType::Utf8,
+            text(&relations, |facts, rest| match rest.first() {
+                Some(Some(catalog)) if catalog != "pg_class" => None,
+                _ => facts.comment.clone(),
+            }),
+        ),
+        catalog_function(
+            "col_description",
+            by_oid(&[2]),
+            DataType::Utf8,
+            text(&relations, |facts, rest| {
+                let position: usize = rest.first()?.as_deref()?.trim().parse().ok()?;
+                facts.column_comments.get(position.checked_sub(1)?)?.clone()
+            }),
+        ),
+    ];
+    for name in [
+        "pg_table_size",
+        "pg_relation_size",
+        "pg_total_relation_size",
+    ] {
+        let relations = Arc::clone(&relations);
+        functions.push(catalog_function(
+            name,
+            by_oid(&[1, 2]),
+            DataType::Int64,
+            Arc::new(move |args: &[ColumnarValue]| {
+                let arrays = ColumnarValue::values_to_arrays(args)?;
+                let sizes: Int64Array = oids(&arrays[0])?
+                    .into_iter()
+                    .map(|oid| {
+                        let facts = relations.get(oid?)?;
+                        i64::try_from(facts.bytes).ok()
+                    })
+                    .collect();
+                Ok(ColumnarValue::Array(Arc::new(sizes)))
+            }),
+        ));
     }
-}
-
-impl Eq for KeysHandle {}
-
-impl std::hash::Hash for KeysHandle {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        Arc::as_ptr(&self.0).hash(state);
-    }
-}
-
-/// The `pg_get_partkeydef` that reads lake tables' partitioning.
-pub fn pg_get_partkeydef(keys: Arc<PartitionKeys>) -> ScalarUDF {
-    ScalarUDF::new_from_impl(PgGetPartkeydef {
-        signature: Signature::any(1, Volatility::Stable),
-        keys: KeysHandle(keys),
-    })
-}
-
-impl ScalarUDFImpl for PgGetPartkeydef {
-    fn name(&self) -> &str {
-        "pg_get_partkeydef"
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let [arg] = args.args.as_slice() else {
-            return Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)));
-        };
-        let array = arg.to_array(args.number_rows)?;
-        let oids = match array.data_type() {
-            DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => {
-                let text = datafusion::arrow::compute::cast(&array, &DataType::Utf8)?;
-                text.as_string::<i32>()
-                    .iter()
-                    .map(|v| v.and_then(|v| v.trim().parse::<i64>().ok()))
-                    .collect::<Vec<_>>()
-            }
-            _ => oids(&array)?,
-        };
-        let defs: StringArray = oids
-            .into_iter()
-            .map(|oid| {
-                let columns = oid.and_then(|oid| self.keys.0.get(oid));
-                Some(columns.map_or_else(String::new, |c| format!("LIST ({})", c.join(", "))))
-            })
-            .collect();
-        Ok(ColumnarValue::Array(Arc::new(defs)))
-    }
+    functions
 }
 
 /// `pg_partition_ancestors(regclass)`: the table and the partitioned tables
@@ -374,16 +413,62 @@ impl TableFunctionImpl for PgPartitionAncestors {
 
 #[cfg(test)]
 mod tests {
+    use datafusion::logical_expr::ScalarFunctionArgs;
+
     use super::*;
 
     #[test]
-    fn partition_keys_read_back_by_oid() {
-        let keys = Arc::new(PartitionKeys::default());
-        keys.by_oid
-            .write()
-            .unwrap()
-            .insert(16390, vec!["region".to_owned(), "day".to_owned()]);
-        assert_eq!(keys.get(16390).unwrap().join(","), "region,day");
-        assert!(keys.get(1).is_none());
+    fn lake_tables_are_described_by_oid() {
+        let relations = Arc::new(LakeRelations::default());
+        relations.by_oid.write().unwrap().insert(
+            16390,
+            TableFacts {
+                partition_columns: vec!["region".to_owned(), "day".to_owned()],
+                bytes: 2048,
+                comment: Some("orders".to_owned()),
+                column_comments: vec![None, Some("where".to_owned())],
+            },
+        );
+        let functions = relation_functions(relations);
+        let call = |name: &str, args: Vec<ScalarValue>| {
+            let udf = functions.iter().find(|f| f.name() == name).unwrap();
+            let fields: Vec<_> = args
+                .iter()
+                .map(|a| Arc::new(Field::new("a", a.data_type(), true)))
+                .collect();
+            let answer = udf
+                .invoke_with_args(ScalarFunctionArgs {
+                    args: args.into_iter().map(ColumnarValue::Scalar).collect(),
+                    arg_fields: fields,
+                    number_rows: 1,
+                    return_field: Arc::new(Field::new("r", udf.return_type(&[]).unwrap(), true)),
+                    config_options: Arc::default(),
+                })
+                .unwrap();
+            let array = answer.to_array(1).unwrap();
+            ScalarValue::try_from_array(&array, 0).unwrap().to_string()
+        };
+        let oid = || ScalarValue::Int32(Some(16390));
+        let other = || ScalarValue::Int32(Some(1));
+        let text = |t: &str| ScalarValue::Utf8(Some(t.to_owned()));
+        assert_eq!(call("pg_get_partkeydef", vec![oid()]), "LIST (region, day)");
+        assert_eq!(call("pg_get_partkeydef", vec![other()]), "NULL");
+        assert_eq!(call("pg_table_size", vec![oid()]), "2048");
+        assert_eq!(
+            call("obj_description", vec![oid(), text("pg_class")]),
+            "orders"
+        );
+        assert_eq!(
+            call("obj_description", vec![oid(), text("pg_namespace")]),
+            "NULL"
+        );
+        assert_eq!(
+            call("col_description", vec![oid(), ScalarValue::Int32(Some(2))]),
+            "where"
+        );
+        assert_eq!(
+            call("col_description", vec![oid(), ScalarValue::Int32(Some(1))]),
+            "NULL"
+        );
     }
 }

@@ -124,7 +124,7 @@ impl Engine {
         // (lake tables' NOT NULL columns), with partitioned lake tables
         // marked in pg_class and pg_stat_activity added.
         let activity = Arc::new(activity::ActivityRegistry::default());
-        let partition_keys = Arc::new(lake_pg_catalog::PartitionKeys::default());
+        let relations = Arc::new(lake_pg_catalog::LakeRelations::default());
         let catalog_info = lake_pg_catalog::StrataCatalogInfo {
             catalogs: Arc::clone(ctx.state().catalog_list()),
         };
@@ -136,7 +136,7 @@ impl Engine {
         let pg_catalog = lake_pg_catalog::PgCatalogWithLake::new(
             Arc::new(pg_catalog),
             Arc::clone(&lake),
-            Arc::clone(&partition_keys),
+            Arc::clone(&relations),
         );
         datafusion::catalog::CatalogProvider::register_schema(
             lake.as_ref(),
@@ -146,7 +146,12 @@ impl Engine {
                 Arc::clone(&activity),
             )),
         )?;
-        ctx.register_udf(lake_pg_catalog::pg_get_partkeydef(partition_keys));
+        for udf in lake_pg_catalog::relation_functions(relations)
+            .into_iter()
+            .chain(functions::catalog_functions())
+        {
+            ctx.register_udf(udf);
+        }
         ctx.register_udtf(
             "pg_partition_ancestors",
             Arc::new(lake_pg_catalog::PgPartitionAncestors),
@@ -321,6 +326,8 @@ impl Engine {
                 ctx.register_udwf(udwf.as_ref().clone());
             }
         }
+        // Strata's own version of a function Ballista's registry has.
+        ctx.register_udf(functions::ArrayToString::udf());
         for udf in functions::session_functions(
             &info.user,
             &info.database,

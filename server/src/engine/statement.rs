@@ -203,7 +203,7 @@ impl Command {
 /// Client queries DataFusion cannot plan as written, answered by an
 /// equivalent: whole queries recognised by their opening (asyncpg's type
 /// introspection), and fragments replaced where they stand (pgjdbc's type
-/// queries). Other queries pass untouched, at the cost of a prefix check and
+/// queries, psql's `\d+` and `\du`). Other queries pass untouched, at the cost of a prefix check and
 /// a substring search.
 fn known_client_query(sql: &str) -> Cow<'_, str> {
     // asyncpg's type introspection (correlated scalar subqueries in CASE).
@@ -211,8 +211,11 @@ fn known_client_query(sql: &str) -> Cow<'_, str> {
         elemtype, elemdelim, range_subtype, attrtypoids, attrnames, depth)";
     // pgjdbc's type queries (getTypeInfo, its type cache): a correlated
     // scalar subquery, and a regproc comparison with pg_type's `typinput`,
-    // which the catalog holds as the function's name.
-    const PGJDBC_FRAGMENTS: [(&str, &str); 2] = [
+    // which the catalog holds as the function's name. psql's `\d+` (a
+    // table's storage options with its TOAST table's, which Strata's tables
+    // have neither of) and `\du` (role memberships, of which there are none):
+    // correlated array subqueries.
+    const CLIENT_FRAGMENTS: [(&str, &str); 4] = [
         (
             "(SELECT c.relkind = 'c' FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid)",
             "(t.typrelid IN (SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relkind = 'c'))",
@@ -220,6 +223,17 @@ fn known_client_query(sql: &str) -> Cow<'_, str> {
         (
             "typinput='pg_catalog.array_in'::regproc",
             "typinput='array_in'",
+        ),
+        (
+            "pg_catalog.array_to_string(c.reloptions || array(select 'toast.' || x \
+             from pg_catalog.unnest(tc.reloptions) x), ', ')",
+            "''",
+        ),
+        (
+            "ARRAY(SELECT b.rolname\n        FROM pg_catalog.pg_auth_members m\n        \
+             JOIN pg_catalog.pg_roles b ON (m.roleid = b.oid)\n        \
+             WHERE m.member = r.oid) as memberof",
+            "'{}' as memberof",
         ),
     ];
     let opening = sql.trim_start().get(..4).unwrap_or_default();
@@ -229,9 +243,9 @@ fn known_client_query(sql: &str) -> Cow<'_, str> {
             return Cow::Borrowed(include_str!("client_queries/asyncpg_types.sql"));
         }
     }
-    if sql.contains("pg_catalog.") && PGJDBC_FRAGMENTS.iter().any(|(from, _)| sql.contains(from)) {
+    if sql.contains("pg_catalog.") && CLIENT_FRAGMENTS.iter().any(|(from, _)| sql.contains(from)) {
         return Cow::Owned(
-            PGJDBC_FRAGMENTS
+            CLIENT_FRAGMENTS
                 .iter()
                 .fold(sql.to_owned(), |sql, (from, to)| sql.replace(from, to)),
         );
