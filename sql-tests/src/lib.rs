@@ -335,3 +335,28 @@ pub async fn execute(conninfo: &str, sql: &str) -> Result<(), String> {
     task.abort();
     result
 }
+
+/// Runs psql's `command` as user `strata` against the Strata server on
+/// `port` and database `database`, stopping at the first error; returns what
+/// psql printed, or panics with its error.
+pub fn psql(port: u16, database: &str, command: &str) -> String {
+    let output = std::process::Command::new("psql")
+        .args([
+            "-X",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "strata",
+        ])
+        .args(["-p", &port.to_string(), "-d", database, "-c", command])
+        .output()
+        .unwrap_or_else(|e| panic!("psql is needed (Debian package postgresql-client): {e}"));
+    assert!(
+        output.status.success(),
+        "psql {command} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}

@@ -378,30 +378,12 @@ async fn copy_from_stdin_lands_whole_or_not_at_all() {
     let dir = tempfile::tempdir().expect("a folder");
     let file = dir.path().join("more.csv");
     std::fs::write(&file, "10,psql,2024-02-02 00:00:00+00,9\n11,psql,,\n").unwrap();
-    let psql = std::process::Command::new("psql")
-        .args([
-            "-X",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &strata.server.addr.port().to_string(),
-            "-U",
-            "strata",
-            "-d",
-            "lake",
-            "-c",
-            &format!("\\copy silver.events FROM '{}' CSV", file.display()),
-        ])
-        .output()
-        .expect("psql is needed (Debian's postgresql-client)");
-    assert!(
-        psql.status.success(),
-        "{}",
-        String::from_utf8_lossy(&psql.stderr)
+    let copied = strata_sql_tests::psql(
+        strata.server.addr.port(),
+        "lake",
+        &format!("\\copy silver.events FROM '{}' CSV", file.display()),
     );
-    assert_eq!(String::from_utf8_lossy(&psql.stdout).trim(), "COPY 2");
+    assert_eq!(copied.trim(), "COPY 2");
     assert_eq!(
         value(&client, "SELECT count(*) FROM silver.events").await,
         "6"
@@ -760,30 +742,8 @@ async fn psql_describes_a_lake_table() {
     )
     .await;
     run(&client, "CREATE TABLE silver.flat (id INT)").await;
-    let psql = |command: &str| {
-        let output = std::process::Command::new("psql")
-            .args([
-                "-X",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &strata.server.addr.port().to_string(),
-                "-U",
-                "strata",
-                "-d",
-                "lake",
-                "-c",
-                command,
-            ])
-            .output()
-            .expect("psql is needed (Debian's postgresql-client)");
-        assert!(
-            output.status.success(),
-            "{command}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    };
+    let port = strata.server.addr.port();
+    let psql = |command: &str| strata_sql_tests::psql(port, "lake", command);
     let described = psql("\\d silver.described");
     assert!(
         described.contains("Partitioned table \"silver.described\""),

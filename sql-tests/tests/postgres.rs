@@ -108,31 +108,8 @@ async fn postgres_tables_read_list_and_join_like_in_postgres() {
 
     // psql connected to the source's database lists and describes its
     // tables with Strata's pg_catalog.
-    let port = strata.server.addr.port().to_string();
-    let psql = |command: String| {
-        let output = std::process::Command::new("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port,
-                "-U",
-                "strata",
-                "-d",
-                "pg",
-                "-X",
-                "-c",
-            ])
-            .arg(&command)
-            .output()
-            .unwrap_or_else(|e| panic!("psql is needed (Debian package postgresql-client): {e}"));
-        assert!(
-            output.status.success(),
-            "{command}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    };
+    let port = strata.server.addr.port();
+    let psql = |command: String| strata_sql_tests::psql(port, "pg", &command);
     let tables = psql(format!("\\dt {s}.*"));
     assert!(
         tables.contains("orders") && tables.contains("later"),

@@ -258,29 +258,9 @@ async fn psql_meta_commands_describe_strata() {
     let strata = StrataUnderTest::start().await.expect("start");
     let client = connect(&strata).await;
     create_depts(&client).await;
-    let port = strata.server.addr.port().to_string();
-    let psql = move |command: &str| {
-        let output = std::process::Command::new("psql")
-            .args([
-                "-X",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port,
-            ])
-            .args(["-U", "strata", "-d", "lake", "-c", command])
-            .output()
-            .expect("psql (Debian's postgresql-client) is needed for this test");
-        assert!(
-            output.status.success(),
-            "psql {command} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    };
-    let first = psql.clone();
+    let port = strata.server.addr.port();
+    let psql = move |command: &str| strata_sql_tests::psql(port, "lake", command);
+    let first = psql;
     let command = tokio::task::spawn_blocking(move || {
         (
             first("\\dt"),
