@@ -17,6 +17,7 @@ use strata_connectors::session::config_producer;
 use tokio::task::JoinHandle;
 
 pub mod config;
+mod jobs;
 mod metrics;
 mod stoppable;
 pub use stoppable::{StoppableEngine, TaskCounters};
@@ -33,6 +34,12 @@ pub enum ExecutorError {
     Ballista(#[from] ballista_core::error::BallistaError),
     #[error("executor did not start within {0:?}: its Flight port never opened")]
     StartTimeout(Duration),
+    #[error("invalid scheduler address {host}:{port}: {source}")]
+    SchedulerAddress {
+        host: String,
+        port: u16,
+        source: tonic::transport::Error,
+    },
     #[error("cannot listen for metrics on {addr}: {source}")]
     Metrics {
         addr: SocketAddr,
@@ -153,6 +160,17 @@ pub async fn start(options: ExecutorOptions) -> Result<RunningExecutor, Executor
     let grpc_addr = resolve_port(options.grpc_addr)?;
     let counters = Arc::new(TaskCounters::default());
     let slots = options.slots.max(1);
+    let engine = StoppableEngine::new(
+        DefaultExecutionEngine::new(),
+        Arc::clone(&counters),
+        &options.scheduler_host,
+        options.scheduler_port,
+    )
+    .map_err(|source| ExecutorError::SchedulerAddress {
+        host: options.scheduler_host.clone(),
+        port: options.scheduler_port,
+        source,
+    })?;
     let (metrics_addr, metrics_task) = match options.metrics_addr {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr)
@@ -192,10 +210,7 @@ pub async fn start(options: ExecutorOptions) -> Result<RunningExecutor, Executor
         override_physical_codec: Some(physical_codec()),
         // Ballista's shuffle-client pool is private to its crate, so the
         // wrapped engine opens Flight connections per fetch.
-        override_execution_engine: Some(Arc::new(StoppableEngine::new(
-            DefaultExecutionEngine::new(),
-            Arc::clone(&counters),
-        ))),
+        override_execution_engine: Some(Arc::new(engine)),
         print_thread_info: false,
         ..Default::default()
     };

@@ -14,6 +14,10 @@
 //! waits. The stage is stopped when the future
 //! running the stage is dropped, which is what an abort does.
 //!
+//! A task Ballista never found to cancel (it was still queued when the
+//! cancel came) is stopped the same way once the scheduler says its job has
+//! ended ([`crate::jobs`]).
+//!
 //! The same hooks count tasks for `/metrics`: a task counts as running until
 //! its run has ended and every stream of its plan has been dropped, so the
 //! count reaches zero only when a cancelled task's work has really stopped.
@@ -23,7 +27,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use ballista_core::JobId;
@@ -48,8 +52,10 @@ use datafusion::physical_plan::{
 };
 use datafusion::prelude::SessionConfig;
 use futures::{Stream, StreamExt};
-use strata_connectors::sqlstate::tag_task_error;
+use strata_connectors::sqlstate::{SqlState, tag, tag_task_error};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+use crate::jobs::JobWatch;
 
 /// What an executor's tasks have done, for `/metrics` and tests.
 #[derive(Debug, Default)]
@@ -97,8 +103,10 @@ impl Drop for TaskLife {
 /// Shared by a stage's plan and its run: the stop signal, and the life of
 /// the run in progress that the plan's streams keep alive.
 #[derive(Default)]
-struct StageControl {
-    stop: CancellationToken,
+pub(crate) struct StageControl {
+    pub(crate) stop: CancellationToken,
+    /// Set once the run has ended.
+    pub(crate) finished: AtomicBool,
     life: Mutex<Option<Arc<TaskLife>>>,
 }
 
@@ -114,11 +122,23 @@ impl fmt::Debug for StageControl {
 pub struct StoppableEngine {
     inner: DefaultExecutionEngine,
     counters: Arc<TaskCounters>,
+    jobs: Arc<JobWatch>,
 }
 
 impl StoppableEngine {
-    pub fn new(inner: DefaultExecutionEngine, counters: Arc<TaskCounters>) -> Self {
-        Self { inner, counters }
+    /// Wraps `inner`, counting tasks in `counters` and stopping the tasks of
+    /// jobs the scheduler at `scheduler_host:scheduler_port` has ended.
+    pub fn new(
+        inner: DefaultExecutionEngine,
+        counters: Arc<TaskCounters>,
+        scheduler_host: &str,
+        scheduler_port: u16,
+    ) -> std::result::Result<Self, tonic::transport::Error> {
+        Ok(Self {
+            inner,
+            counters,
+            jobs: JobWatch::new(scheduler_host, scheduler_port)?,
+        })
     }
 }
 
@@ -134,6 +154,7 @@ impl ExecutionEngine for StoppableEngine {
         config: &SessionConfig,
     ) -> Result<Arc<dyn QueryStageExecutor>> {
         let control = Arc::new(StageControl::default());
+        self.jobs.watch(&job_id, &control);
         let plan = with_stops(plan, &control)?;
         let inner = self.inner.create_query_stage_exec(
             job_id,
@@ -205,6 +226,7 @@ struct EndOfRun(Arc<StageControl>);
 
 impl Drop for EndOfRun {
     fn drop(&mut self) {
+        self.0.finished.store(true, Ordering::Relaxed);
         self.0.stop.cancel();
         self.0.life.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
@@ -337,9 +359,10 @@ impl Stream for StopStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if self.stopped.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Some(Err(DataFusionError::Execution(
-                "task cancelled".to_owned(),
-            ))));
+            return Poll::Ready(Some(Err(DataFusionError::Execution(tag(
+                SqlState::QUERY_CANCELED,
+                "the task was stopped: its statement was cancelled or has ended",
+            )))));
         }
         self.inner.poll_next_unpin(cx)
     }
