@@ -37,9 +37,10 @@ pub struct PgCatalog {
     /// once it breaks: catalog queries and planning do not pay a connection
     /// setup each.
     connection: Arc<tokio::sync::Mutex<Option<Arc<Client>>>>,
-    /// Strata's own pg_catalog, which a session connected to this source's
-    /// database (`psql -d pg`) reads for `\dt` and friends.
-    system: Option<Arc<dyn SchemaProvider>>,
+    /// Strata's own pg_catalog and information_schema, which a session
+    /// connected to this source's database (`psql -d pg`) reads for `\dt`
+    /// and friends.
+    system: BTreeMap<String, Arc<dyn SchemaProvider>>,
     /// How tables are read, by `schema.table`.
     options: Arc<RwLock<TableOptions>>,
 }
@@ -50,7 +51,7 @@ impl PgCatalog {
             source,
             listing: Arc::default(),
             connection: Arc::default(),
-            system: None,
+            system: BTreeMap::new(),
             options: Arc::default(),
         }
     }
@@ -97,9 +98,10 @@ impl PgCatalog {
         Ok(client)
     }
 
-    /// Answers `pg_catalog` with `schema` instead of the source's own.
-    pub fn with_pg_catalog(mut self, schema: Arc<dyn SchemaProvider>) -> Self {
-        self.system = Some(schema);
+    /// Answers the system schema `name` (`pg_catalog`,
+    /// `information_schema`) with `schema` instead of the source's own.
+    pub fn with_system_schema(mut self, name: &str, schema: Arc<dyn SchemaProvider>) -> Self {
+        self.system.insert(name.to_owned(), schema);
         self
     }
 
@@ -155,9 +157,7 @@ impl CatalogProvider for PgCatalog {
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
-        if name == "pg_catalog"
-            && let Some(system) = &self.system
-        {
+        if let Some(system) = self.system.get(name) {
             return Some(Arc::clone(system));
         }
         // Any name: a schema created since the last listing is found when a

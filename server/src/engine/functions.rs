@@ -8,7 +8,10 @@
 
 use std::sync::{Arc, RwLock};
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringArray};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Int32Array, ListArray, StringArray, StructArray,
+};
+use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::Int64Type;
 use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::{ScalarValue, exec_err};
@@ -394,7 +397,93 @@ pub fn catalog_functions() -> Vec<ScalarUDF> {
             Ok(ColumnarValue::Array(Arc::new(pretty)))
         }),
     ));
+    functions.push(ScalarUDF::new_from_impl(PgExpandArray {
+        signature: Signature::any(1, Volatility::Immutable),
+    }));
     functions
+}
+
+/// `information_schema._pg_expandarray(array)`, PostgreSQL's set-returning
+/// function of (x, n) pairs — each element and its 1-based position — which
+/// pgjdbc's key and index metadata queries expand `pg_index.indkey` with.
+/// Here it returns the pairs as an array of structs; the statement rewrite
+/// unnests it where the query calls it.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct PgExpandArray {
+    signature: Signature,
+}
+
+impl PgExpandArray {
+    fn pair(element: &DataType) -> Field {
+        Field::new_list_field(
+            DataType::Struct(
+                vec![
+                    Field::new("x", element.clone(), true),
+                    Field::new("n", DataType::Int32, false),
+                ]
+                .into(),
+            ),
+            true,
+        )
+    }
+}
+
+impl ScalarUDFImpl for PgExpandArray {
+    fn name(&self) -> &str {
+        "_pg_expandarray"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> datafusion::error::Result<DataType> {
+        match arg_types {
+            [DataType::List(item) | DataType::LargeList(item)] => {
+                Ok(DataType::List(Arc::new(Self::pair(item.data_type()))))
+            }
+            [DataType::Null] => Ok(DataType::List(Arc::new(Self::pair(&DataType::Null)))),
+            other => exec_err!("_pg_expandarray takes an array, not {other:?}"),
+        }
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: ScalarFunctionArgs,
+    ) -> datafusion::error::Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let DataType::List(pair) = self.return_type(&[arrays[0].data_type().clone()])? else {
+            return exec_err!("_pg_expandarray takes an array");
+        };
+        let DataType::Struct(fields) = pair.data_type().clone() else {
+            return exec_err!("_pg_expandarray returns pairs");
+        };
+        let target = DataType::List(Arc::new(Field::new_list_field(
+            fields[0].data_type().clone(),
+            true,
+        )));
+        let lists = datafusion::arrow::compute::cast(&arrays[0], &target)?;
+        let lists = lists.as_list::<i32>();
+        let offsets = lists.offsets();
+        let first = offsets[0];
+        let last = offsets[offsets.len() - 1];
+        let values = lists
+            .values()
+            .slice(first as usize, (last - first) as usize);
+        let mut positions = Vec::with_capacity(values.len());
+        for window in offsets.windows(2) {
+            positions.extend(1..=(window[1] - window[0]));
+        }
+        let pairs = StructArray::try_new(
+            fields,
+            vec![values, Arc::new(Int32Array::from(positions)) as ArrayRef],
+            None,
+        )?;
+        let rebased =
+            OffsetBuffer::new(offsets.iter().map(|o| o - first).collect::<Vec<_>>().into());
+        let expanded = ListArray::try_new(pair, rebased, Arc::new(pairs), lists.nulls().cloned())?;
+        Ok(ColumnarValue::Array(Arc::new(expanded)))
+    }
 }
 
 /// `array_to_string` that also takes text: pg_catalog keeps access lists

@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Int32Array, Int64Array, RecordBatch, StringArray,
+    Array, ArrayRef, AsArray, Int32Array, Int64Array, RecordBatch, StringArray, new_null_array,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{
@@ -29,6 +29,7 @@ use strata_connectors::lake::catalog::{LakeCatalog, TableFacts};
 use strata_connectors::lake::table::LakeTable;
 
 use super::functions::{Answer, catalog_function};
+use super::settings::{SessionSettings, SettingRow, Settings};
 
 /// The catalogs as datafusion-pg-catalog reads them, with lake tables'
 /// columns as the tables define them (NOT NULL included).
@@ -141,6 +142,135 @@ impl PgCatalogWithLake {
 
 const PG_CLASS: &str = "pg_class";
 
+/// Vector columns that datafusion-pg-catalog keeps as text (`[1, 2]`) and
+/// PostgreSQL as arrays (`int2vector`, `oidvector`, `int2[]`, `oid[]`),
+/// which clients unnest and subscript: SQLAlchemy's and pgjdbc's key and
+/// index reflection (`unnest(indkey)`, `con.conkey[pos.n]`).
+const ARRAY_COLUMNS: [(&str, &[(&str, DataType)]); 2] = [
+    (
+        "pg_index",
+        &[
+            ("indkey", DataType::Int16),
+            ("indoption", DataType::Int16),
+            ("indcollation", DataType::Int32),
+            ("indclass", DataType::Int32),
+        ],
+    ),
+    (
+        "pg_constraint",
+        &[
+            ("conkey", DataType::Int16),
+            ("confkey", DataType::Int16),
+            ("confdelsetcols", DataType::Int16),
+            ("conpfeqop", DataType::Int32),
+            ("conppeqop", DataType::Int32),
+            ("conffeqop", DataType::Int32),
+            ("conexclop", DataType::Int32),
+        ],
+    ),
+];
+
+/// A catalog table with its [`ARRAY_COLUMNS`] read as arrays.
+#[derive(Debug)]
+struct ArrayColumns {
+    inner: Arc<dyn TableProvider>,
+    schema: SchemaRef,
+}
+
+impl ArrayColumns {
+    fn new(inner: Arc<dyn TableProvider>, columns: &[(&str, DataType)]) -> Self {
+        let fields: Vec<Field> = inner
+            .schema()
+            .fields()
+            .iter()
+            .map(
+                |field| match columns.iter().find(|(name, _)| name == field.name()) {
+                    Some((_, element)) => Field::new(
+                        field.name(),
+                        DataType::List(Arc::new(Field::new_list_field(element.clone(), true))),
+                        true,
+                    ),
+                    None => field.as_ref().clone(),
+                },
+            )
+            .collect();
+        Self {
+            inner,
+            schema: Arc::new(Schema::new(fields)),
+        }
+    }
+
+    /// `[1, 2]`, `{1,2}` or `1 2` as a list of integers; empty text is NULL.
+    fn parse(text: &str) -> Option<Vec<Option<i64>>> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return None;
+        }
+        Some(
+            trimmed
+                .trim_matches(['[', ']', '{', '}'])
+                .split([',', ' '])
+                .filter(|item| !item.is_empty())
+                .map(|item| item.parse().ok())
+                .collect(),
+        )
+    }
+
+    fn convert(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        let mut columns = batch.columns().to_vec();
+        for (index, field) in self.schema.fields().iter().enumerate() {
+            if !matches!(field.data_type(), DataType::List(_))
+                || matches!(columns[index].data_type(), DataType::List(_))
+            {
+                continue;
+            }
+            let texts = datafusion::arrow::compute::cast(&columns[index], &DataType::Utf8)?;
+            let mut lists = datafusion::arrow::array::ListBuilder::new(
+                datafusion::arrow::array::Int64Builder::new(),
+            );
+            for text in texts.as_string::<i32>().iter() {
+                match text.and_then(Self::parse) {
+                    Some(items) => {
+                        lists.values().extend(items);
+                        lists.append(true);
+                    }
+                    None => lists.append(false),
+                }
+            }
+            columns[index] = datafusion::arrow::compute::cast(&lists.finish(), field.data_type())?;
+        }
+        Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?)
+    }
+}
+
+#[async_trait]
+impl TableProvider for ArrayColumns {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        self.inner.table_type()
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let batches = all_rows(&self.inner, state)
+            .await?
+            .into_iter()
+            .map(|batch| self.convert(batch))
+            .collect::<Result<Vec<_>>>()?;
+        MemTable::try_new(self.schema(), vec![batches])?
+            .scan(state, projection, filters, limit)
+            .await
+    }
+}
+
 #[async_trait]
 impl SchemaProvider for PgCatalogWithLake {
     fn table_names(&self) -> Vec<String> {
@@ -149,6 +279,17 @@ impl SchemaProvider for PgCatalogWithLake {
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         let table = self.inner.table(name).await?;
+        if name.eq_ignore_ascii_case("pg_settings") {
+            return Ok(Some(Arc::new(PgSettings)));
+        }
+        if let Some((_, columns)) = ARRAY_COLUMNS
+            .iter()
+            .find(|(table, _)| name.eq_ignore_ascii_case(table))
+        {
+            return Ok(
+                table.map(|t| Arc::new(ArrayColumns::new(t, columns)) as Arc<dyn TableProvider>)
+            );
+        }
         if !name.eq_ignore_ascii_case(PG_CLASS) {
             return Ok(table);
         }
@@ -192,10 +333,31 @@ fn oids(column: &ArrayRef) -> Result<Vec<Option<i64>>> {
         .collect())
 }
 
+/// Columns of PostgreSQL's pg_class that datafusion-pg-catalog lacks, all
+/// NULL for Strata's relations (no access lists, no storage options), put
+/// where PostgreSQL has them: before `relpartbound`.
+const EXTRA_CLASS_COLUMNS: [&str; 2] = ["relacl", "reloptions"];
+
+fn text_array() -> DataType {
+    DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)))
+}
+
+/// pg_class's schema with [`EXTRA_CLASS_COLUMNS`], and where they go.
+fn class_schema(inner: &SchemaRef) -> (SchemaRef, usize) {
+    let at = inner
+        .index_of("relpartbound")
+        .unwrap_or(inner.fields().len());
+    let mut fields: Vec<Field> = inner.fields().iter().map(|f| f.as_ref().clone()).collect();
+    for (offset, name) in EXTRA_CLASS_COLUMNS.iter().enumerate() {
+        fields.insert(at + offset, Field::new(*name, text_array(), true));
+    }
+    (Arc::new(Schema::new(fields)), at)
+}
+
 #[async_trait]
 impl TableProvider for PgClass {
     fn schema(&self) -> SchemaRef {
-        self.classes.schema()
+        class_schema(&self.classes.schema()).0
     }
 
     fn table_type(&self) -> TableType {
@@ -272,7 +434,18 @@ impl TableProvider for PgClass {
             .by_oid
             .write()
             .unwrap_or_else(|p| p.into_inner()) = relations;
-        MemTable::try_new(self.classes.schema(), vec![batches])?
+        let (schema, at) = class_schema(&self.classes.schema());
+        let batches = batches
+            .into_iter()
+            .map(|batch| {
+                let mut columns = batch.columns().to_vec();
+                for offset in 0..EXTRA_CLASS_COLUMNS.len() {
+                    columns.insert(at + offset, new_null_array(&text_array(), batch.num_rows()));
+                }
+                RecordBatch::try_new(Arc::clone(&schema), columns)
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        MemTable::try_new(schema, vec![batches])?
             .scan(state, projection, filters, limit)
             .await
     }
@@ -470,5 +643,100 @@ mod tests {
             call("col_description", vec![oid(), ScalarValue::Int32(Some(1))]),
             "NULL"
         );
+    }
+}
+
+/// `pg_settings`: the session's variables, as `SHOW ALL` lists them, with
+/// PostgreSQL's columns (`boot_val` and `reset_val` the defaults, `source`
+/// `session` for a value the session set, `context` `internal` for what a
+/// session cannot change).
+#[derive(Debug)]
+struct PgSettings;
+
+static PG_SETTINGS_SCHEMA: std::sync::LazyLock<SchemaRef> = std::sync::LazyLock::new(|| {
+    let text = |name: &str| Field::new(name, DataType::Utf8, true);
+    Arc::new(Schema::new(vec![
+        text("name"),
+        text("setting"),
+        text("unit"),
+        text("category"),
+        text("short_desc"),
+        text("extra_desc"),
+        text("context"),
+        text("vartype"),
+        text("source"),
+        text("min_val"),
+        text("max_val"),
+        Field::new("enumvals", text_array(), true),
+        text("boot_val"),
+        text("reset_val"),
+        text("sourcefile"),
+        Field::new("sourceline", DataType::Int32, true),
+        Field::new("pending_restart", DataType::Boolean, true),
+    ]))
+});
+
+fn setting_type(value: &str) -> &'static str {
+    if matches!(value, "on" | "off") {
+        "bool"
+    } else if value.parse::<i64>().is_ok() {
+        "integer"
+    } else {
+        "string"
+    }
+}
+
+#[async_trait]
+impl TableProvider for PgSettings {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&PG_SETTINGS_SCHEMA)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let rows = match state.config().get_extension::<SessionSettings>() {
+            Some(session) => session.0.read().unwrap_or_else(|p| p.into_inner()).rows(),
+            None => Settings::new("", &[]).rows(),
+        };
+        let texts = |value: fn(&SettingRow) -> Option<String>| -> ArrayRef {
+            Arc::new(rows.iter().map(value).collect::<StringArray>())
+        };
+        let columns: Vec<ArrayRef> = vec![
+            texts(|r| Some(r.name.clone())),
+            texts(|r| Some(r.setting.clone())),
+            texts(|_| None),
+            texts(|_| Some("Strata".to_owned())),
+            texts(|_| Some(String::new())),
+            texts(|_| None),
+            texts(|r| Some(if r.settable { "user" } else { "internal" }.to_owned())),
+            texts(|r| Some(setting_type(&r.boot_val).to_owned())),
+            texts(|r| Some(if r.from_session { "session" } else { "default" }.to_owned())),
+            texts(|_| None),
+            texts(|_| None),
+            new_null_array(&text_array(), rows.len()),
+            texts(|r| Some(r.boot_val.clone())),
+            texts(|r| Some(r.boot_val.clone())),
+            texts(|_| None),
+            Arc::new(Int32Array::from(vec![None; rows.len()])),
+            Arc::new(datafusion::arrow::array::BooleanArray::from(vec![
+                Some(
+                    false
+                );
+                rows.len()
+            ])),
+        ];
+        let batch = RecordBatch::try_new(self.schema(), columns)?;
+        MemTable::try_new(self.schema(), vec![vec![batch]])?
+            .scan(state, projection, filters, limit)
+            .await
     }
 }

@@ -10,6 +10,7 @@ pub mod control;
 mod copy_in;
 mod cursor;
 mod functions;
+mod information_schema;
 mod lake;
 mod lake_commands;
 mod lake_dml;
@@ -129,7 +130,7 @@ impl Engine {
             catalogs: Arc::clone(ctx.state().catalog_list()),
         };
         let pg_catalog = PgCatalogSchemaProvider::try_new(
-            catalog_info,
+            catalog_info.clone(),
             Arc::new(PgCatalogStaticTables::try_new()?),
             EmptyContextProvider,
         )?;
@@ -144,6 +145,14 @@ impl Engine {
             Arc::new(activity::PgCatalogWithActivity::new(
                 Arc::new(pg_catalog),
                 Arc::clone(&activity),
+            )),
+        )?;
+        datafusion::catalog::CatalogProvider::register_schema(
+            lake.as_ref(),
+            "information_schema",
+            Arc::new(information_schema::StrataInformationSchema::new(
+                Arc::clone(ctx.state().catalog_list()),
+                catalog_info.clone(),
             )),
         )?;
         for udf in lake_pg_catalog::relation_functions(relations)
@@ -299,6 +308,7 @@ impl Engine {
             .config()
             .clone()
             .with_default_catalog_and_schema(&info.database, "public")
+            .with_extension(Arc::new(settings::SessionSettings(Arc::clone(&settings))))
             .with_ballista_query_planner(Arc::new(RoutingQueryPlanner::new(
                 self.cluster.url().to_owned(),
             )));
@@ -373,22 +383,26 @@ fn base_config() -> SessionConfig {
     options.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
     // now() and friends return timestamptz, in the session's TimeZone.
     options.execution.time_zone = Some("UTC".to_owned());
+    // Strata's own information_schema (PostgreSQL's type names), registered
+    // as a schema of each catalog, answers instead of DataFusion's.
+    options.catalog.information_schema = false;
     // The client learns the job id as soon as the job is accepted, so a
     // cancel can reach the scheduler while the job runs.
     config.set_bool("ballista.client.pull", true)
 }
 
-/// A source as a catalog, answering `pg_catalog` with the lake's (Strata's
-/// own) for sessions connected to the source's database.
+/// A source as a catalog, answering `pg_catalog` and `information_schema`
+/// with the lake's (Strata's own) for sessions connected to the source's
+/// database.
 fn source_catalog(catalogs: &dyn CatalogProviderList, source: &PgSource) -> PgCatalog {
-    let catalog = PgCatalog::new(source.clone());
-    match catalogs
-        .catalog(DEFAULT_CATALOG)
-        .and_then(|lake| lake.schema("pg_catalog"))
-    {
-        Some(system) => catalog.with_pg_catalog(system),
-        None => catalog,
+    let mut catalog = PgCatalog::new(source.clone());
+    let lake = catalogs.catalog(DEFAULT_CATALOG);
+    for name in ["pg_catalog", "information_schema"] {
+        if let Some(system) = lake.as_ref().and_then(|lake| lake.schema(name)) {
+            catalog = catalog.with_system_schema(name, system);
+        }
     }
+    catalog
 }
 
 /// How old a source's listing may be when a catalog query reads it: none,

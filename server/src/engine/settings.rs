@@ -104,6 +104,21 @@ fn lookup(name: &str) -> Option<&'static Variable> {
     VARIABLES.iter().find(|v| v.name.eq_ignore_ascii_case(name))
 }
 
+/// One variable as pg_settings shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingRow {
+    pub name: String,
+    pub setting: String,
+    pub boot_val: String,
+    pub settable: bool,
+    pub from_session: bool,
+}
+
+/// A session's settings, carried in its DataFusion configuration so that
+/// catalog tables (pg_settings) read the session's own values.
+#[derive(Debug, Clone)]
+pub struct SessionSettings(pub std::sync::Arc<std::sync::RwLock<Settings>>);
+
 /// A session's PostgreSQL variables.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -228,6 +243,37 @@ impl Settings {
                 .map(|(k, v)| (k.clone(), v.clone())),
         );
         all
+    }
+
+    /// Every known variable as pg_settings shows it: value, default, and
+    /// whether a session may change it and has.
+    pub fn rows(&self) -> Vec<SettingRow> {
+        let mut rows: Vec<SettingRow> = VARIABLES
+            .iter()
+            .map(|v| SettingRow {
+                name: v.name.to_owned(),
+                setting: self.value_of(v),
+                boot_val: match v.name {
+                    "server_version" | "session_authorization" => self.value_of(v),
+                    _ => v.default.to_owned(),
+                },
+                settable: v.settable,
+                from_session: self.values.contains_key(v.name),
+            })
+            .collect();
+        rows.extend(
+            self.values
+                .iter()
+                .filter(|(k, _)| lookup(k).is_none())
+                .map(|(k, v)| SettingRow {
+                    name: k.clone(),
+                    setting: v.clone(),
+                    boot_val: String::new(),
+                    settable: true,
+                    from_session: true,
+                }),
+        );
+        rows
     }
 
     /// The variables PostgreSQL reports on startup.

@@ -779,6 +779,12 @@ fn table_option(option: &ast::SqlOption) -> Result<(String, Option<String>)> {
 /// in one pass over the expressions and one over the relations:
 /// - `'\x00ff'::bytea` is hex in PostgreSQL, where DataFusion would cast the
 ///   text's own bytes: such literal casts become hex literals;
+/// - `'…'::uuid` and `uuid '…'` become a cast of the UUID's bytes, which
+///   Arrow casts where it cannot cast text (psycopg2 sends UUIDs so);
+/// - `information_schema._pg_expandarray(array)` (pgjdbc's key metadata)
+///   becomes `unnest(_pg_expandarray(array))`;
+/// - `(composite).field` becomes `(composite)['field']`, the form
+///   DataFusion reads;
 /// - `generate_subscripts(array, dim)` (SQLAlchemy's key reflection pairs it
 ///   with `unnest(array)`) becomes `unnest(generate_series(1,
 ///   array_length(array, dim)))`, which DataFusion unnests beside the other;
@@ -789,7 +795,10 @@ fn rewrite_for_datafusion(statement: &mut SqlStatement) {
     use std::ops::ControlFlow;
     let _ = ast::visit_expressions_mut(statement, |expr| {
         rewrite_bytea_literal(expr);
+        rewrite_uuid_literal(expr);
+        rewrite_pg_expandarray(expr);
         rewrite_generate_subscripts(expr);
+        rewrite_field_selection(expr);
         ControlFlow::<()>::Continue(())
     });
     let _ = ast::visit_relations_mut(statement, |name| {
@@ -822,6 +831,99 @@ fn rewrite_bytea_literal(expr: &mut Expr) {
         hex.filter(|h| h.len().is_multiple_of(2) && h.chars().all(|c| c.is_ascii_hexdigit()))
     {
         *expr = Expr::Value(Value::HexStringLiteral(hex).into());
+    }
+}
+
+fn rewrite_uuid_literal(expr: &mut Expr) {
+    let text = match expr {
+        Expr::Cast {
+            expr: inner,
+            data_type: ast::DataType::Uuid,
+            ..
+        } => match inner.as_ref() {
+            Expr::Value(v) => match &v.value {
+                Value::SingleQuotedString(text) => text.clone(),
+                _ => return,
+            },
+            _ => return,
+        },
+        Expr::TypedString(typed) if typed.data_type == ast::DataType::Uuid => {
+            match &typed.value.value {
+                Value::SingleQuotedString(text) => text.clone(),
+                _ => return,
+            }
+        }
+        _ => return,
+    };
+    if let Some(hex) = uuid_hex(&text) {
+        *expr = Expr::Cast {
+            kind: ast::CastKind::DoubleColon,
+            expr: Box::new(Expr::Value(Value::HexStringLiteral(hex).into())),
+            data_type: ast::DataType::Uuid,
+            array: false,
+            format: None,
+        };
+    }
+}
+
+/// The 32 hex digits of a UUID in any form PostgreSQL reads: hyphens
+/// anywhere between groups of four digits, optional braces, either case.
+fn uuid_hex(text: &str) -> Option<String> {
+    let text = text.trim();
+    let text = text
+        .strip_prefix('{')
+        .and_then(|t| t.strip_suffix('}'))
+        .unwrap_or(text);
+    let hex: String = text.chars().filter(|c| *c != '-').collect();
+    (hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit()) && !text.starts_with('-'))
+        .then(|| hex.to_ascii_lowercase())
+}
+
+/// `information_schema._pg_expandarray(a)`, a set-returning function in
+/// PostgreSQL, becomes `unnest(_pg_expandarray(a))` over Strata's
+/// array-returning function of the same name.
+fn rewrite_pg_expandarray(expr: &mut Expr) {
+    let Expr::Function(function) = expr else {
+        return;
+    };
+    let named = matches!(function.name.0.as_slice(),
+        [.., ObjectNamePart::Identifier(ident)] if ident.value.eq_ignore_ascii_case("_pg_expandarray"));
+    if !named {
+        return;
+    }
+    let mut inner = function.clone();
+    inner.name = ast::ObjectName::from(vec![ast::Ident::new("_pg_expandarray")]);
+    let mut unnest = inner.clone();
+    unnest.name = ast::ObjectName::from(vec![ast::Ident::new("unnest")]);
+    unnest.args = ast::FunctionArguments::List(ast::FunctionArgumentList {
+        duplicate_treatment: None,
+        args: vec![ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(
+            Expr::Function(inner),
+        ))],
+        clauses: Vec::new(),
+    });
+    *expr = Expr::Function(unnest);
+}
+
+fn rewrite_field_selection(expr: &mut Expr) {
+    let Expr::CompoundFieldAccess { root, access_chain } = expr else {
+        return;
+    };
+    // `t.col[1]` is a qualified column, which DataFusion reads itself; only
+    // a parenthesised composite's fields are selected.
+    if !matches!(root.as_ref(), Expr::Nested(_) | Expr::Function(_)) {
+        return;
+    }
+    for access in access_chain.iter_mut() {
+        if let ast::AccessExpr::Dot(Expr::Identifier(ident)) = access {
+            let name = match ident.quote_style {
+                Some(_) => ident.value.clone(),
+                None => ident.value.to_ascii_lowercase(),
+            };
+            *access = ast::AccessExpr::Subscript(ast::Subscript::Index {
+                index: Expr::Value(Value::SingleQuotedString(name).into()),
+            });
+        }
     }
 }
 

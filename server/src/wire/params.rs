@@ -70,7 +70,11 @@ pub fn decode_text(text: &str, pg: &Type, zone: &SessionZone) -> Result<ScalarVa
         Type::DATE => ScalarValue::Date32(Some(parse_date(t).ok_or_else(bad)?)),
         Type::TIME => ScalarValue::Time64Microsecond(Some(parse_time(t).ok_or_else(bad)?)),
         Type::TIMESTAMP => {
-            let ts = parse_naive_timestamp(t).ok_or_else(bad)?;
+            // A zone is allowed and ignored, as PostgreSQL does: pgjdbc
+            // sends timestamps as `2024-06-01 12:34:56.123456+00`.
+            let normalized = t.replacen('T', " ", 1);
+            let (naive, _) = split_zone(&normalized);
+            let ts = parse_naive_timestamp(naive).ok_or_else(bad)?;
             ScalarValue::TimestampMicrosecond(Some(ts.and_utc().timestamp_micros()), None)
         }
         Type::TIMESTAMPTZ => ScalarValue::TimestampMicrosecond(
@@ -388,12 +392,11 @@ fn parse_naive_timestamp(t: &str) -> Option<NaiveDateTime> {
         })
 }
 
-/// A timestamp with an optional offset; without one it is local to the
-/// session's time zone, as in PostgreSQL.
-fn parse_timestamptz(t: &str, zone: &SessionZone) -> Option<i64> {
-    let normalized = t.replacen('T', " ", 1);
+/// Splits a timestamp's text (with a space before the time) into the
+/// timestamp and its trailing offset (`+HH`, `+HH:MM`, `+HHMM`, `-HH`...);
+/// a trailing `Z` or ` UTC` is dropped, leaving no offset.
+fn split_zone(normalized: &str) -> (&str, Option<&str>) {
     let normalized = normalized.trim_end_matches(" UTC").trim_end_matches('Z');
-    // Split a trailing offset: +HH, +HH:MM, +HHMM, -HH...
     let split = normalized.rfind(['+', '-']).filter(|&i| {
         i > 10
             && normalized[i + 1..]
@@ -401,12 +404,22 @@ fn parse_timestamptz(t: &str, zone: &SessionZone) -> Option<i64> {
                 .all(|c| c.is_ascii_digit() || c == ':')
     });
     match split {
-        Some(i) => {
-            let naive = parse_naive_timestamp(&normalized[..i])?;
-            let offset = crate::engine::settings::parse_offset(&normalized[i..])?;
+        Some(i) => (&normalized[..i], Some(&normalized[i..])),
+        None => (normalized, None),
+    }
+}
+
+/// A timestamp with an optional offset; without one it is local to the
+/// session's time zone, as in PostgreSQL.
+fn parse_timestamptz(t: &str, zone: &SessionZone) -> Option<i64> {
+    let normalized = t.replacen('T', " ", 1);
+    match split_zone(&normalized) {
+        (naive, Some(offset)) => {
+            let naive = parse_naive_timestamp(naive)?;
+            let offset = crate::engine::settings::parse_offset(offset)?;
             Some(naive.and_utc().timestamp_micros() - i64::from(offset) * 1_000_000)
         }
-        None => {
+        (normalized, None) => {
             let naive = parse_naive_timestamp(normalized)?;
             if t.ends_with('Z') || t.ends_with(" UTC") {
                 return Some(naive.and_utc().timestamp_micros());
@@ -601,6 +614,19 @@ mod tests {
             );
         }
         assert!(decode_text("2000-13-02 +00", &Type::DATE, &utc()).is_err());
+        // So do pgjdbc's timestamps without time zone.
+        for timestamp in [
+            "2000-01-02 03:04:05.5",
+            "2000-01-02 03:04:05.5+00",
+            "2000-01-02T03:04:05.5-07:30",
+            "2000-01-02 03:04:05.5Z",
+        ] {
+            assert_eq!(
+                decode_text(timestamp, &Type::TIMESTAMP, &utc()).unwrap(),
+                ScalarValue::TimestampMicrosecond(Some(946_782_245_500_000), None),
+                "{timestamp}"
+            );
+        }
         assert!(decode_text("abc", &Type::INT8, &utc()).is_err());
         assert!(decode_text("{not json", &Type::JSON, &utc()).is_err());
     }

@@ -4,6 +4,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use futures::{Sink, SinkExt, StreamExt};
@@ -718,15 +719,33 @@ where
             vec![i16::from(format); columns],
         )))
         .await?;
-    if let Some(header) = encoder.header() {
-        client
-            .feed(PgWireBackendMessage::CopyData(CopyData::new(header)))
-            .await?;
+    // PostgreSQL sends the binary signature in the message of the first row
+    // (or of the trailer), which clients such as psycopg parse as one; a
+    // text header line is a message of its own.
+    let mut signature = None;
+    match encoder.header() {
+        Some(header) if format == 1 => signature = Some(header),
+        Some(header) => {
+            client
+                .feed(PgWireBackendMessage::CopyData(CopyData::new(header)))
+                .await?;
+        }
+        None => {}
     }
+    let with_signature = |signature: &mut Option<Bytes>, message: Bytes| match signature.take() {
+        Some(first) => {
+            let mut joined = BytesMut::with_capacity(first.len() + message.len());
+            joined.extend_from_slice(&first);
+            joined.extend_from_slice(&message);
+            joined.freeze()
+        }
+        None => message,
+    };
     let mut count = 0usize;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(|e| to_pgwire(e.into()))?;
         for row in encoder.rows(&batch).map_err(to_pgwire)? {
+            let row = with_signature(&mut signature, row);
             client
                 .feed(PgWireBackendMessage::CopyData(CopyData::new(row)))
                 .await?;
@@ -734,6 +753,7 @@ where
         }
     }
     if let Some(trailer) = encoder.trailer() {
+        let trailer = with_signature(&mut signature, trailer);
         client
             .feed(PgWireBackendMessage::CopyData(CopyData::new(trailer)))
             .await?;

@@ -1,0 +1,544 @@
+//! `information_schema` as PostgreSQL clients read it.
+//!
+//! DataFusion's information_schema names column types in Arrow's terms
+//! (`Int64`, `Utf8`) and shows every lake column nullable; Grafana's query
+//! builder, DataGrip and hand-written catalog queries expect PostgreSQL's.
+//! Strata's `columns` has PostgreSQL's 44 columns: `data_type` `bigint`,
+//! `udt_name` `int8`, NOT NULL as the table defines it, 1-based `integer`
+//! positions, numeric precision and scale. An equality filter on the
+//! catalog, schema or table name narrows which tables are opened. The other
+//! tables are DataFusion's, `tables` with PostgreSQL's further columns
+//! (`is_insertable_into`, `is_typed`, ...).
+
+use std::sync::{Arc, LazyLock};
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{
+    ArrayRef, AsArray, Int32Builder, RecordBatch, StringArray, StringBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::catalog::information_schema::InformationSchemaProvider;
+use datafusion::catalog::{CatalogProviderList, SchemaProvider, Session, TableProvider};
+use datafusion::common::{Column, ScalarValue};
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::{MemTable, TableType};
+use datafusion::error::Result;
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::physical_plan::{ExecutionPlan, collect};
+use datafusion_pg_catalog::pg_catalog::catalog_info::CatalogInfo;
+use pgwire::api::Type;
+use strata_connectors::postgres::types::PG_TYPE_KEY;
+
+use super::lake_pg_catalog::StrataCatalogInfo;
+use crate::wire::types::{element_of, pg_type};
+
+/// The schema Strata's information_schema is registered under.
+const INFORMATION_SCHEMA: &str = "information_schema";
+
+/// Strata's information_schema: DataFusion's, with PostgreSQL's `columns`.
+#[derive(Debug)]
+pub struct StrataInformationSchema {
+    inner: InformationSchemaProvider,
+    catalogs: StrataCatalogInfo,
+}
+
+impl StrataInformationSchema {
+    pub fn new(list: Arc<dyn CatalogProviderList>, catalogs: StrataCatalogInfo) -> Self {
+        Self {
+            inner: InformationSchemaProvider::new(list),
+            catalogs,
+        }
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for StrataInformationSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.inner.table_names()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        if name.eq_ignore_ascii_case("columns") {
+            return Ok(Some(Arc::new(ColumnsTable {
+                catalogs: self.catalogs.clone(),
+            })));
+        }
+        let table = self.inner.table(name).await?;
+        if name.eq_ignore_ascii_case("tables") {
+            return Ok(table.map(|inner| Arc::new(TablesTable { inner }) as Arc<dyn TableProvider>));
+        }
+        Ok(table)
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.inner.table_exist(name)
+    }
+}
+
+/// `information_schema.tables`: DataFusion's four columns and PostgreSQL's
+/// eight more.
+#[derive(Debug)]
+struct TablesTable {
+    inner: Arc<dyn TableProvider>,
+}
+
+/// PostgreSQL's columns of `tables` after DataFusion's four.
+const MORE_TABLE_COLUMNS: [&str; 8] = [
+    "self_referencing_column_name",
+    "reference_generation",
+    "user_defined_type_catalog",
+    "user_defined_type_schema",
+    "user_defined_type_name",
+    "is_insertable_into",
+    "is_typed",
+    "commit_action",
+];
+
+#[async_trait]
+impl TableProvider for TablesTable {
+    fn schema(&self) -> SchemaRef {
+        let mut fields: Vec<Field> = self
+            .inner
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.extend(
+            MORE_TABLE_COLUMNS
+                .iter()
+                .map(|name| Field::new(*name, DataType::Utf8, true)),
+        );
+        Arc::new(Schema::new(fields))
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let plan = self.inner.scan(state, None, &[], None).await?;
+        let schema = self.schema();
+        let mut batches = Vec::new();
+        for batch in collect(plan, state.task_ctx()).await? {
+            let types = batch
+                .column_by_name("table_type")
+                .map(|c| c.as_string::<i32>().clone());
+            let rows = batch.num_rows();
+            let mut columns = batch.columns().to_vec();
+            for name in MORE_TABLE_COLUMNS {
+                let values: StringArray = (0..rows)
+                    .map(|row| match name {
+                        "is_insertable_into" => Some(
+                            if types.as_ref().is_some_and(|t| t.value(row) == "BASE TABLE") {
+                                "YES"
+                            } else {
+                                "NO"
+                            },
+                        ),
+                        "is_typed" => Some("NO"),
+                        _ => None,
+                    })
+                    .collect();
+                columns.push(Arc::new(values));
+            }
+            batches.push(RecordBatch::try_new(Arc::clone(&schema), columns)?);
+        }
+        MemTable::try_new(schema, vec![batches])?
+            .scan(state, projection, filters, limit)
+            .await
+    }
+}
+
+/// `information_schema.columns`, PostgreSQL's columns in PostgreSQL's order.
+static COLUMNS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let text = |name: &str| Field::new(name, DataType::Utf8, true);
+    let number = |name: &str| Field::new(name, DataType::Int32, true);
+    Arc::new(Schema::new(vec![
+        text("table_catalog"),
+        text("table_schema"),
+        text("table_name"),
+        text("column_name"),
+        number("ordinal_position"),
+        text("column_default"),
+        text("is_nullable"),
+        text("data_type"),
+        number("character_maximum_length"),
+        number("character_octet_length"),
+        number("numeric_precision"),
+        number("numeric_precision_radix"),
+        number("numeric_scale"),
+        number("datetime_precision"),
+        text("interval_type"),
+        number("interval_precision"),
+        text("character_set_catalog"),
+        text("character_set_schema"),
+        text("character_set_name"),
+        text("collation_catalog"),
+        text("collation_schema"),
+        text("collation_name"),
+        text("domain_catalog"),
+        text("domain_schema"),
+        text("domain_name"),
+        text("udt_catalog"),
+        text("udt_schema"),
+        text("udt_name"),
+        text("scope_catalog"),
+        text("scope_schema"),
+        text("scope_name"),
+        number("maximum_cardinality"),
+        text("dtd_identifier"),
+        text("is_self_referencing"),
+        text("is_identity"),
+        text("identity_generation"),
+        text("identity_start"),
+        text("identity_increment"),
+        text("identity_maximum"),
+        text("identity_minimum"),
+        text("identity_cycle"),
+        text("is_generated"),
+        text("generation_expression"),
+        text("is_updatable"),
+    ]))
+});
+
+/// The names a query's filters pin down: only matching tables are opened.
+#[derive(Debug, Default)]
+struct Wanted {
+    catalog: Option<String>,
+    schema: Option<String>,
+    table: Option<String>,
+}
+
+impl Wanted {
+    fn from_filters(filters: &[Expr]) -> Self {
+        let mut wanted = Self::default();
+        for filter in filters {
+            let Some((column, value)) = name_equals(filter) else {
+                continue;
+            };
+            let slot = match column.name.as_str() {
+                "table_catalog" => &mut wanted.catalog,
+                "table_schema" => &mut wanted.schema,
+                "table_name" => &mut wanted.table,
+                _ => continue,
+            };
+            *slot = Some(value);
+        }
+        wanted
+    }
+
+    fn admits(wanted: &Option<String>, name: &str) -> bool {
+        wanted.as_deref().is_none_or(|w| w == name)
+    }
+}
+
+/// `column = 'text'` (either way round).
+fn name_equals(filter: &Expr) -> Option<(&Column, String)> {
+    let Expr::BinaryExpr(BinaryExpr {
+        left,
+        op: Operator::Eq,
+        right,
+    }) = filter
+    else {
+        return None;
+    };
+    let (column, literal) = match (left.as_ref(), right.as_ref()) {
+        (Expr::Column(c), Expr::Literal(v, _)) | (Expr::Literal(v, _), Expr::Column(c)) => (c, v),
+        _ => return None,
+    };
+    match literal {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::Utf8View(Some(s))
+        | ScalarValue::LargeUtf8(Some(s)) => Some((column, s.clone())),
+        _ => None,
+    }
+}
+
+#[derive(Debug)]
+struct ColumnsTable {
+    catalogs: StrataCatalogInfo,
+}
+
+#[async_trait]
+impl TableProvider for ColumnsTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&COLUMNS_SCHEMA)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        // Used only to open fewer tables; the filters still run.
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let batch = self.rows(&Wanted::from_filters(filters)).await?;
+        Ok(MemorySourceConfig::try_new_exec(
+            &[vec![batch]],
+            self.schema(),
+            projection.cloned(),
+        )?)
+    }
+}
+
+impl ColumnsTable {
+    async fn rows(&self, wanted: &Wanted) -> Result<RecordBatch> {
+        let mut rows = ColumnRows::default();
+        for catalog in self.catalogs.catalog_names().await? {
+            if !Wanted::admits(&wanted.catalog, &catalog) {
+                continue;
+            }
+            let schemas = self
+                .catalogs
+                .schema_names(&catalog)
+                .await?
+                .unwrap_or_default();
+            for schema in schemas {
+                if schema == INFORMATION_SCHEMA || !Wanted::admits(&wanted.schema, &schema) {
+                    continue;
+                }
+                let tables = self
+                    .catalogs
+                    .table_names(&catalog, &schema)
+                    .await?
+                    .unwrap_or_default();
+                for table in tables {
+                    if !Wanted::admits(&wanted.table, &table) {
+                        continue;
+                    }
+                    let Some(fields) = self
+                        .catalogs
+                        .table_schema(&catalog, &schema, &table)
+                        .await?
+                    else {
+                        continue;
+                    };
+                    let updatable = self.catalogs.table_type(&catalog, &schema, &table).await?
+                        == Some(TableType::Base);
+                    for (index, field) in fields.fields().iter().enumerate() {
+                        rows.add(column_row(
+                            &catalog, &schema, &table, index, field, updatable,
+                        ));
+                    }
+                }
+            }
+        }
+        rows.finish()
+    }
+}
+
+/// How PostgreSQL describes a column's type in information_schema.
+#[derive(Debug, PartialEq, Eq)]
+struct TypeFacts {
+    data_type: String,
+    udt_name: String,
+    character_octet_length: Option<i32>,
+    numeric_precision: Option<i32>,
+    numeric_precision_radix: Option<i32>,
+    numeric_scale: Option<i32>,
+    datetime_precision: Option<i32>,
+}
+
+/// PostgreSQL's limit on a text value's bytes, which it reports as the
+/// octet length of `text`.
+const TEXT_OCTETS: i32 = 1 << 30;
+
+fn type_facts(field: &Field) -> TypeFacts {
+    let pg = pg_type(field);
+    let data_type = match pg {
+        Type::BOOL => "boolean",
+        Type::INT2 => "smallint",
+        Type::INT4 => "integer",
+        Type::INT8 => "bigint",
+        Type::FLOAT4 => "real",
+        Type::FLOAT8 => "double precision",
+        Type::VARCHAR => "character varying",
+        Type::TIME => "time without time zone",
+        Type::TIMESTAMP => "timestamp without time zone",
+        Type::TIMESTAMPTZ => "timestamp with time zone",
+        _ if element_of(&pg).is_some() => "ARRAY",
+        _ => pg.name(),
+    }
+    .to_owned();
+    let (precision, radix, scale) = match (&pg, field.data_type()) {
+        (&Type::INT2, _) => (Some(16), Some(2), Some(0)),
+        (&Type::INT4, _) => (Some(32), Some(2), Some(0)),
+        (&Type::INT8, _) => (Some(64), Some(2), Some(0)),
+        (&Type::FLOAT4, _) => (Some(24), Some(2), None),
+        (&Type::FLOAT8, _) => (Some(53), Some(2), None),
+        (
+            &Type::NUMERIC,
+            DataType::Decimal32(p, s)
+            | DataType::Decimal64(p, s)
+            | DataType::Decimal128(p, s)
+            | DataType::Decimal256(p, s),
+        ) if field.metadata().get(PG_TYPE_KEY).map(String::as_str) != Some("numeric") => {
+            (Some(i32::from(*p)), Some(10), Some(i32::from(*s)))
+        }
+        _ => (None, None, None),
+    };
+    let datetime_precision = match field.data_type() {
+        DataType::Date32 | DataType::Date64 => Some(0),
+        DataType::Time32(unit) | DataType::Time64(unit) | DataType::Timestamp(unit, _) => {
+            Some(match unit {
+                TimeUnit::Second => 0,
+                TimeUnit::Millisecond => 3,
+                TimeUnit::Microsecond | TimeUnit::Nanosecond => 6,
+            })
+        }
+        DataType::Interval(_) | DataType::Duration(_) => Some(6),
+        _ => None,
+    };
+    TypeFacts {
+        data_type,
+        udt_name: pg.name().to_owned(),
+        character_octet_length: matches!(pg, Type::TEXT | Type::VARCHAR).then_some(TEXT_OCTETS),
+        numeric_precision: precision,
+        numeric_precision_radix: radix,
+        numeric_scale: scale,
+        datetime_precision,
+    }
+}
+
+/// One value of a `columns` row.
+enum Cell {
+    Text(Option<String>),
+    Number(Option<i32>),
+}
+
+fn text(value: &str) -> Cell {
+    Cell::Text(Some(value.to_owned()))
+}
+
+const NULL_TEXT: Cell = Cell::Text(None);
+const NULL_NUMBER: Cell = Cell::Number(None);
+
+/// The `columns` row of a table's column, in [`COLUMNS_SCHEMA`]'s order.
+fn column_row(
+    catalog: &str,
+    schema: &str,
+    table: &str,
+    index: usize,
+    field: &Field,
+    updatable: bool,
+) -> [Cell; 44] {
+    let facts = type_facts(field);
+    let position = i32::try_from(index + 1).unwrap_or(i32::MAX);
+    let yes_no = |b: bool| text(if b { "YES" } else { "NO" });
+    [
+        text(catalog),
+        text(schema),
+        text(table),
+        text(field.name()),
+        Cell::Number(Some(position)),
+        NULL_TEXT, // column_default
+        yes_no(field.is_nullable()),
+        Cell::Text(Some(facts.data_type)),
+        NULL_NUMBER, // character_maximum_length
+        Cell::Number(facts.character_octet_length),
+        Cell::Number(facts.numeric_precision),
+        Cell::Number(facts.numeric_precision_radix),
+        Cell::Number(facts.numeric_scale),
+        Cell::Number(facts.datetime_precision),
+        NULL_TEXT,   // interval_type
+        NULL_NUMBER, // interval_precision
+        NULL_TEXT,   // character_set_catalog
+        NULL_TEXT,   // character_set_schema
+        NULL_TEXT,   // character_set_name
+        NULL_TEXT,   // collation_catalog
+        NULL_TEXT,   // collation_schema
+        NULL_TEXT,   // collation_name
+        NULL_TEXT,   // domain_catalog
+        NULL_TEXT,   // domain_schema
+        NULL_TEXT,   // domain_name
+        text(catalog),
+        text("pg_catalog"),
+        Cell::Text(Some(facts.udt_name)),
+        NULL_TEXT,                              // scope_catalog
+        NULL_TEXT,                              // scope_schema
+        NULL_TEXT,                              // scope_name
+        NULL_NUMBER,                            // maximum_cardinality
+        Cell::Text(Some(position.to_string())), // dtd_identifier
+        text("NO"),                             // is_self_referencing
+        text("NO"),                             // is_identity
+        NULL_TEXT,                              // identity_generation
+        NULL_TEXT,                              // identity_start
+        NULL_TEXT,                              // identity_increment
+        NULL_TEXT,                              // identity_maximum
+        NULL_TEXT,                              // identity_minimum
+        text("NO"),                             // identity_cycle
+        text("NEVER"),
+        NULL_TEXT, // generation_expression
+        yes_no(updatable),
+    ]
+}
+
+/// The rows of `columns`, built column by column.
+struct ColumnRows {
+    builders: Vec<Builder>,
+}
+
+enum Builder {
+    Text(StringBuilder),
+    Number(Int32Builder),
+}
+
+impl Default for ColumnRows {
+    fn default() -> Self {
+        let builders = COLUMNS_SCHEMA
+            .fields()
+            .iter()
+            .map(|field| match field.data_type() {
+                DataType::Int32 => Builder::Number(Int32Builder::new()),
+                _ => Builder::Text(StringBuilder::new()),
+            })
+            .collect();
+        Self { builders }
+    }
+}
+
+impl ColumnRows {
+    fn add(&mut self, row: [Cell; 44]) {
+        for (builder, cell) in self.builders.iter_mut().zip(row) {
+            match (builder, cell) {
+                (Builder::Text(b), Cell::Text(v)) => b.append_option(v),
+                (Builder::Number(b), Cell::Number(v)) => b.append_option(v),
+                (Builder::Text(b), Cell::Number(_)) => b.append_null(),
+                (Builder::Number(b), Cell::Text(_)) => b.append_null(),
+            }
+        }
+    }
+
+    fn finish(self) -> Result<RecordBatch> {
+        let columns: Vec<ArrayRef> = self
+            .builders
+            .into_iter()
+            .map(|builder| -> ArrayRef {
+                match builder {
+                    Builder::Text(mut b) => Arc::new(b.finish()),
+                    Builder::Number(mut b) => Arc::new(b.finish()),
+                }
+            })
+            .collect();
+        Ok(RecordBatch::try_new(Arc::clone(&COLUMNS_SCHEMA), columns)?)
+    }
+}
