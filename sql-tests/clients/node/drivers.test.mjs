@@ -1,12 +1,32 @@
 // node-postgres (pg) against a Strata server started by
-// sql-tests/tests/clients.rs, which passes its port in STRATA_PORT.
+// sql-tests/tests/clients.rs, which passes its port in STRATA_PORT. Each test
+// names the compatibility-matrix cell it proves: a line goes to the file
+// STRATA_MATRIX names.
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { test } from "node:test";
+import { test as nodeTest } from "node:test";
 
 import pg from "pg";
+import Cursor from "pg-cursor";
+
+const CLIENT = "node-postgres";
+
+/** A test that proves the matrix cell (node-postgres, feature). */
+function test(feature, name, body) {
+  nodeTest(name, async () => {
+    let outcome = "fail";
+    try {
+      await body();
+      outcome = "ok";
+    } finally {
+      if (process.env.STRATA_MATRIX) {
+        appendFileSync(process.env.STRATA_MATRIX, `${CLIENT}\t${feature}\t${outcome}\n`);
+      }
+    }
+  });
+}
 
 const config = {
   host: "127.0.0.1",
@@ -25,7 +45,7 @@ async function withClient(run) {
   }
 }
 
-test("a plain query", async () => {
+test("connect", "a plain query", async () => {
   // (A bare `1` is bigint in Strata, int in PostgreSQL: typed here.)
   const { rows, fields } = await withClient((c) =>
     c.query("SELECT CAST(1 AS INTEGER) AS one, 'x' AS s"),
@@ -34,7 +54,7 @@ test("a plain query", async () => {
   assert.deepEqual(fields.map((f) => f.name), ["one", "s"]);
 });
 
-test("parameters of every common type", async () => {
+test("params-text", "parameters of every common type", async () => {
   const when = new Date("2024-06-01T12:34:56.789Z");
   const { rows } = await withClient((c) =>
     c.query(
@@ -55,7 +75,7 @@ test("parameters of every common type", async () => {
   assert.deepEqual(row.j, { a: [1, null] });
 });
 
-test("a named prepared statement, run twice", async () => {
+test("params-text", "a named prepared statement, run twice", async () => {
   await withClient(async (c) => {
     const query = { name: "plus_one", text: "SELECT $1::int + 1::int AS x", values: [41] };
     assert.equal((await c.query(query)).rows[0].x, 42);
@@ -63,7 +83,7 @@ test("a named prepared statement, run twice", async () => {
   });
 });
 
-test("tables listed through information_schema", async () => {
+test("metadata", "tables listed through information_schema", async () => {
   const dir = mkdtempSync(join(tmpdir(), "strata-node-"));
   const file = join(dir, "listed.csv");
   writeFileSync(file, "id,name\n1,a\n2,b\n");
@@ -94,7 +114,7 @@ test("tables listed through information_schema", async () => {
   });
 });
 
-test("errors carry PostgreSQL's SQLSTATE and the connection stays usable", async () => {
+test("errors", "errors carry PostgreSQL's SQLSTATE and the connection stays usable", async () => {
   await withClient(async (c) => {
     await assert.rejects(c.query("SELECT * FROM no_such_table"), (e) => e.code === "42P01");
     await assert.rejects(c.query("SELEC 1"), (e) => e.code === "42601");
@@ -102,7 +122,7 @@ test("errors carry PostgreSQL's SQLSTATE and the connection stays usable", async
   });
 });
 
-test("a pool runs queries side by side", async () => {
+test("connect", "a pool runs queries side by side", async () => {
   const pool = new pg.Pool({ ...config, max: 3 });
   try {
     const results = await Promise.all(
@@ -112,4 +132,47 @@ test("a pool runs queries side by side", async () => {
   } finally {
     await pool.end();
   }
+});
+
+test("stream", "a million rows read through a cursor, 10000 at a time", async () => {
+  await withClient(async (c) => {
+    const cursor = c.query(new Cursor("SELECT value AS n FROM generate_series(1, 1000000)"));
+    let count = 0;
+    let total = 0n;
+    for (;;) {
+      const rows = await cursor.read(10000);
+      if (rows.length === 0) break;
+      assert.ok(rows.length <= 10000);
+      count += rows.length;
+      for (const row of rows) total += BigInt(row.n);
+    }
+    await cursor.close();
+    assert.equal(count, 1000000);
+    assert.equal(total, 500000500000n);
+  });
+});
+
+test("cancel", "a running query cancelled", async () => {
+  await withClient(async (c) => {
+    const running = c.query(
+      "SELECT count(*) FROM generate_series(1, 1000000000000) AS t(x) WHERE x % 7 = 3",
+    );
+    const outcome = running.then(
+      () => null,
+      (e) => e,
+    );
+    let error;
+    const deadline = Date.now() + 30000;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    while (error === undefined && Date.now() < deadline) {
+      new pg.Client(config).cancel(c, c.activeQuery);
+      error = await Promise.race([
+        outcome,
+        new Promise((resolve) => setTimeout(() => resolve(undefined), 1000)),
+      ]);
+    }
+    assert.ok(error, "the query was not cancelled within 30 s");
+    assert.equal(error.code, "57014");
+    assert.equal((await c.query("SELECT 'still here' AS s")).rows[0].s, "still here");
+  });
 });
