@@ -8,6 +8,7 @@
 //! table format known to one is known to all.
 
 pub mod codec;
+pub mod format;
 pub mod lake;
 pub mod node;
 pub mod postgres;

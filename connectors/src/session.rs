@@ -49,6 +49,7 @@ pub fn session_state(config: SessionConfig) -> Result<datafusion::execution::Ses
         .with_query_planner(Arc::new(StrataQueryPlanner))
         .build();
     state.register_udf(crate::postgres::defaults::udf())?;
+    state.register_udf(Arc::new(crate::format::udf()))?;
     Ok(state)
 }
 

@@ -38,6 +38,7 @@ const KNOWN: &[SqlState] = &[
     SqlState::INVALID_TEXT_REPRESENTATION,
     SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
     SqlState::INVALID_PARAMETER_VALUE,
+    SqlState::NULL_VALUE_NOT_ALLOWED,
     SqlState::BAD_COPY_FILE_FORMAT,
     SqlState::FEATURE_NOT_SUPPORTED,
     SqlState::QUERY_CANCELED,
@@ -103,6 +104,7 @@ impl SqlState {
     pub const INVALID_TEXT_REPRESENTATION: SqlState = SqlState("22P02");
     pub const NUMERIC_VALUE_OUT_OF_RANGE: SqlState = SqlState("22003");
     pub const INVALID_PARAMETER_VALUE: SqlState = SqlState("22023");
+    pub const NULL_VALUE_NOT_ALLOWED: SqlState = SqlState("22004");
     pub const BAD_COPY_FILE_FORMAT: SqlState = SqlState("22P04");
     pub const FEATURE_NOT_SUPPORTED: SqlState = SqlState("0A000");
     pub const QUERY_CANCELED: SqlState = SqlState("57014");

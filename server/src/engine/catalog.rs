@@ -251,20 +251,7 @@ pub fn external_table_sql(table: &CreateExternalTable, qualified_name: &str) -> 
 }
 
 /// Quotes an identifier the way PostgreSQL would need it.
-pub fn quote_ident(name: &str) -> String {
-    let plain = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if plain {
-        name.to_owned()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
-}
+pub use strata_connectors::format::quote_ident;
 
 /// Makes a local path absolute against the server's working directory, so a
 /// table keeps pointing at the same files whatever directory the server is

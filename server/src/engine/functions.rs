@@ -46,6 +46,7 @@ pub fn session_functions(
 ) -> Vec<ScalarUDF> {
     let mut functions = vec![
         constant("version", version_string()),
+        constant("getdatabaseencoding", "UTF8".to_owned()),
         constant("current_user", user.to_owned()),
         constant("session_user", user.to_owned()),
         constant("user", user.to_owned()),
@@ -355,19 +356,39 @@ pub fn catalog_functions() -> Vec<ScalarUDF> {
         DataType::Utf8,
         always(ScalarValue::Utf8(Some(String::new()))),
     ));
-    for name in ["shobj_description", "pg_database_size"] {
-        let returns = if name == "pg_database_size" {
-            DataType::Int64
-        } else {
-            DataType::Utf8
-        };
+    // What Strata does not track: shared objects' comments, database and
+    // tablespace sizes, catalog objects' descriptions (psql's `\l+`,
+    // `\db+`, `\dx+`) are NULL.
+    for (name, arities, returns) in [
+        ("shobj_description", &[1, 2][..], DataType::Utf8),
+        ("pg_database_size", &[1][..], DataType::Int64),
+        ("pg_tablespace_size", &[1][..], DataType::Int64),
+        ("pg_describe_object", &[3][..], DataType::Utf8),
+    ] {
         functions.push(catalog_function(
             name,
-            stable(&[1, 2]),
+            stable(arities),
             returns.clone(),
             always(ScalarValue::try_from(&returns).unwrap_or(ScalarValue::Null)),
         ));
     }
+    // The number of an encoding's name (psql's `\dO+`); -1 for a name
+    // PostgreSQL does not know.
+    functions.push(catalog_function(
+        "pg_char_to_encoding",
+        stable(&[1]),
+        DataType::Int32,
+        Arc::new(|args: &[ColumnarValue]| {
+            let names = ColumnarValue::values_to_arrays(args)?;
+            let names = datafusion::arrow::compute::cast(&names[0], &DataType::Utf8)?;
+            let numbers: Int32Array = names
+                .as_string::<i32>()
+                .iter()
+                .map(|name| name.map(encoding_number))
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(numbers)))
+        }),
+    ));
     for name in [
         "pg_get_function_result",
         "pg_get_function_arguments",
@@ -401,6 +422,63 @@ pub fn catalog_functions() -> Vec<ScalarUDF> {
         signature: Signature::any(1, Volatility::Immutable),
     }));
     functions
+}
+
+/// PostgreSQL's number for an encoding name, as `pg_char_to_encoding`.
+fn encoding_number(name: &str) -> i32 {
+    const ENCODINGS: [&str; 42] = [
+        "SQL_ASCII",
+        "EUC_JP",
+        "EUC_CN",
+        "EUC_KR",
+        "EUC_TW",
+        "EUC_JIS_2004",
+        "UTF8",
+        "MULE_INTERNAL",
+        "LATIN1",
+        "LATIN2",
+        "LATIN3",
+        "LATIN4",
+        "LATIN5",
+        "LATIN6",
+        "LATIN7",
+        "LATIN8",
+        "LATIN9",
+        "LATIN10",
+        "WIN1256",
+        "WIN1258",
+        "WIN866",
+        "WIN874",
+        "KOI8R",
+        "WIN1251",
+        "WIN1252",
+        "ISO_8859_5",
+        "ISO_8859_6",
+        "ISO_8859_7",
+        "ISO_8859_8",
+        "WIN1250",
+        "WIN1253",
+        "WIN1254",
+        "WIN1255",
+        "WIN1257",
+        "KOI8U",
+        "SJIS",
+        "BIG5",
+        "GBK",
+        "UHC",
+        "GB18030",
+        "JOHAB",
+        "SHIFT_JIS_2004",
+    ];
+    let wanted: String = name
+        .chars()
+        .filter(|c| *c != '_' && *c != '-')
+        .collect::<String>()
+        .to_ascii_uppercase();
+    ENCODINGS
+        .iter()
+        .position(|e| e.replace('_', "") == wanted)
+        .map_or(-1, |n| n as i32)
 }
 
 /// `information_schema._pg_expandarray(array)`, PostgreSQL's set-returning

@@ -146,7 +146,7 @@ const PG_CLASS: &str = "pg_class";
 /// PostgreSQL as arrays (`int2vector`, `oidvector`, `int2[]`, `oid[]`),
 /// which clients unnest and subscript: SQLAlchemy's and pgjdbc's key and
 /// index reflection (`unnest(indkey)`, `con.conkey[pos.n]`).
-const ARRAY_COLUMNS: [(&str, &[(&str, DataType)]); 2] = [
+const ARRAY_COLUMNS: [(&str, &[(&str, DataType)]); 5] = [
     (
         "pg_index",
         &[
@@ -168,9 +168,115 @@ const ARRAY_COLUMNS: [(&str, &[(&str, DataType)]); 2] = [
             ("conexclop", DataType::Int32),
         ],
     ),
+    ("pg_policy", &[("polroles", DataType::Int32)]),
+    ("pg_event_trigger", &[("evttags", DataType::Utf8)]),
+    (
+        "pg_statistic_ext",
+        &[("stxkeys", DataType::Int16), ("stxkind", DataType::Utf8)],
+    ),
 ];
 
-/// A catalog table with its [`ARRAY_COLUMNS`] read as arrays.
+/// `regproc` columns that datafusion-pg-catalog keeps as function names
+/// and PostgreSQL as function oids, which clients join with pg_proc and cast
+/// to regproc (psql's `\dAp`, `\dFp+`, `\dFt+`).
+const REGPROC_COLUMNS: [(&str, &[&str]); 3] = [
+    ("pg_amproc", &["amproc"]),
+    (
+        "pg_ts_parser",
+        &[
+            "prsstart",
+            "prstoken",
+            "prsend",
+            "prsheadline",
+            "prslextype",
+        ],
+    ),
+    ("pg_ts_template", &["tmplinit", "tmpllexize"]),
+];
+
+/// A catalog table with its [`REGPROC_COLUMNS`] as the oids of the
+/// functions they name (NULL for a name pg_proc lacks).
+#[derive(Debug)]
+struct RegprocColumns {
+    inner: Arc<dyn TableProvider>,
+    procs: Arc<dyn TableProvider>,
+    schema: SchemaRef,
+}
+
+impl RegprocColumns {
+    fn new(inner: Arc<dyn TableProvider>, procs: Arc<dyn TableProvider>, columns: &[&str]) -> Self {
+        let fields: Vec<Field> = inner
+            .schema()
+            .fields()
+            .iter()
+            .map(|field| {
+                if columns.contains(&field.name().as_str()) {
+                    Field::new(field.name(), DataType::Int32, true)
+                } else {
+                    field.as_ref().clone()
+                }
+            })
+            .collect();
+        Self {
+            inner,
+            procs,
+            schema: Arc::new(Schema::new(fields)),
+        }
+    }
+}
+
+#[async_trait]
+impl TableProvider for RegprocColumns {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        self.inner.table_type()
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let mut oid_of: HashMap<String, i32> = HashMap::new();
+        let mut procs: Vec<(i64, String)> = names_by_oid(&self.procs, "proname", state)
+            .await?
+            .into_iter()
+            .collect();
+        // The lowest oid of an overloaded name, whatever the map's order.
+        procs.sort();
+        for (oid, name) in procs {
+            oid_of.entry(name).or_insert(oid as i32);
+        }
+        let mut batches = Vec::new();
+        for batch in all_rows(&self.inner, state).await? {
+            let mut columns = batch.columns().to_vec();
+            for (index, field) in self.schema.fields().iter().enumerate() {
+                if field.data_type() == columns[index].data_type() {
+                    continue;
+                }
+                let names = datafusion::arrow::compute::cast(&columns[index], &DataType::Utf8)?;
+                let resolved: Int32Array = names
+                    .as_string::<i32>()
+                    .iter()
+                    .map(|name| name.and_then(|n| oid_of.get(n).copied()))
+                    .collect();
+                columns[index] = Arc::new(resolved);
+            }
+            batches.push(RecordBatch::try_new(Arc::clone(&self.schema), columns)?);
+        }
+        MemTable::try_new(self.schema(), vec![batches])?
+            .scan(state, projection, filters, limit)
+            .await
+    }
+}
+
+/// A catalog table with its [`ARRAY_COLUMNS`] read as arrays, and columns
+/// PostgreSQL has that it lacks, NULL.
 #[derive(Debug)]
 struct ArrayColumns {
     inner: Arc<dyn TableProvider>,
@@ -200,8 +306,21 @@ impl ArrayColumns {
         }
     }
 
-    /// `[1, 2]`, `{1,2}` or `1 2` as a list of integers; empty text is NULL.
-    fn parse(text: &str) -> Option<Vec<Option<i64>>> {
+    /// With a text column `name` of NULLs after the others.
+    fn with_null_text(mut self, name: &str) -> Self {
+        let mut fields: Vec<Field> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new(name, DataType::Utf8, true));
+        self.schema = Arc::new(Schema::new(fields));
+        self
+    }
+
+    /// `[1, 2]`, `{a,b}` or `1 2` as a list of items; empty text is NULL.
+    fn parse(text: &str) -> Option<Vec<&str>> {
         let trimmed = text.trim();
         if trimmed.is_empty() {
             return None;
@@ -211,13 +330,16 @@ impl ArrayColumns {
                 .trim_matches(['[', ']', '{', '}'])
                 .split([',', ' '])
                 .filter(|item| !item.is_empty())
-                .map(|item| item.parse().ok())
+                .map(|item| item.trim_matches('"'))
                 .collect(),
         )
     }
 
     fn convert(&self, batch: RecordBatch) -> Result<RecordBatch> {
         let mut columns = batch.columns().to_vec();
+        for field in self.schema.fields().iter().skip(columns.len()) {
+            columns.push(new_null_array(field.data_type(), batch.num_rows()));
+        }
         for (index, field) in self.schema.fields().iter().enumerate() {
             if !matches!(field.data_type(), DataType::List(_))
                 || matches!(columns[index].data_type(), DataType::List(_))
@@ -226,12 +348,14 @@ impl ArrayColumns {
             }
             let texts = datafusion::arrow::compute::cast(&columns[index], &DataType::Utf8)?;
             let mut lists = datafusion::arrow::array::ListBuilder::new(
-                datafusion::arrow::array::Int64Builder::new(),
+                datafusion::arrow::array::StringBuilder::new(),
             );
             for text in texts.as_string::<i32>().iter() {
                 match text.and_then(Self::parse) {
                     Some(items) => {
-                        lists.values().extend(items);
+                        for item in items {
+                            lists.values().append_value(item);
+                        }
                         lists.append(true);
                     }
                     None => lists.append(false),
@@ -274,13 +398,38 @@ impl TableProvider for ArrayColumns {
 #[async_trait]
 impl SchemaProvider for PgCatalogWithLake {
     fn table_names(&self) -> Vec<String> {
-        self.inner.table_names()
+        let mut names = self.inner.table_names();
+        names.extend(EMPTY_TABLES.iter().map(|(name, _)| (*name).to_owned()));
+        names
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         let table = self.inner.table(name).await?;
         if name.eq_ignore_ascii_case("pg_settings") {
             return Ok(Some(Arc::new(PgSettings)));
+        }
+        if let Some((_, columns)) = EMPTY_TABLES
+            .iter()
+            .find(|(table, _)| name.eq_ignore_ascii_case(table))
+        {
+            return Ok(Some(empty_table(columns)?));
+        }
+        if let Some((_, columns)) = REGPROC_COLUMNS
+            .iter()
+            .find(|(table, _)| name.eq_ignore_ascii_case(table))
+        {
+            let procs = self.inner.table("pg_proc").await?;
+            return Ok(table.zip(procs).map(|(inner, procs)| {
+                Arc::new(RegprocColumns::new(inner, procs, columns)) as Arc<dyn TableProvider>
+            }));
+        }
+        if name.eq_ignore_ascii_case("pg_collation") {
+            // PostgreSQL 15's ICU locale, which psql's `\dO+` reads; Strata's
+            // collations have none.
+            return Ok(table.map(|t| {
+                Arc::new(ArrayColumns::new(t, &[]).with_null_text("colliculocale"))
+                    as Arc<dyn TableProvider>
+            }));
         }
         if let Some((_, columns)) = ARRAY_COLUMNS
             .iter()
@@ -307,7 +456,60 @@ impl SchemaProvider for PgCatalogWithLake {
 
     fn table_exist(&self, name: &str) -> bool {
         self.inner.table_exist(name)
+            || EMPTY_TABLES
+                .iter()
+                .any(|(table, _)| name.eq_ignore_ascii_case(table))
     }
+}
+
+/// Catalog tables datafusion-pg-catalog lacks that describe what Strata
+/// does not have: user mappings of foreign servers (psql's `\deu`),
+/// parameter privileges (`\dconfig+`), text search configuration maps
+/// (`\dF+`). Each column is an oid (`o`), an integer (`i`), text (`t`) or a
+/// text array (`a`).
+const EMPTY_TABLES: [(&str, &[(&str, char)]); 3] = [
+    (
+        "pg_user_mappings",
+        &[
+            ("umid", 'o'),
+            ("srvid", 'o'),
+            ("srvname", 't'),
+            ("umuser", 'o'),
+            ("usename", 't'),
+            ("umoptions", 'a'),
+        ],
+    ),
+    (
+        "pg_parameter_acl",
+        &[("oid", 'o'), ("parname", 't'), ("paracl", 'a')],
+    ),
+    (
+        "pg_ts_config_map",
+        &[
+            ("mapcfg", 'o'),
+            ("maptokentype", 'i'),
+            ("mapseqno", 'i'),
+            ("mapdict", 'o'),
+        ],
+    ),
+];
+
+fn empty_table(columns: &[(&str, char)]) -> Result<Arc<dyn TableProvider>> {
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(name, kind)| {
+            let data_type = match kind {
+                'a' => text_array(),
+                't' => DataType::Utf8,
+                _ => DataType::Int32,
+            };
+            Field::new(*name, data_type, true)
+        })
+        .collect();
+    Ok(Arc::new(MemTable::try_new(
+        Arc::new(Schema::new(fields)),
+        vec![vec![]],
+    )?))
 }
 
 /// `pg_class`, with `relkind` `p` for partitioned lake tables.
@@ -322,6 +524,31 @@ struct PgClass {
 async fn all_rows(table: &Arc<dyn TableProvider>, state: &dyn Session) -> Result<Vec<RecordBatch>> {
     let plan: Arc<dyn ExecutionPlan> = table.scan(state, None, &[], None).await?;
     collect(plan, state.task_ctx()).await
+}
+
+/// The `name_column` of a catalog table's rows by their oid.
+async fn names_by_oid(
+    table: &Arc<dyn TableProvider>,
+    name_column: &str,
+    state: &dyn Session,
+) -> Result<HashMap<i64, String>> {
+    let mut names = HashMap::new();
+    for batch in all_rows(table, state).await? {
+        let (Ok(oid), Ok(name)) = (
+            batch.schema().index_of("oid"),
+            batch.schema().index_of(name_column),
+        ) else {
+            continue;
+        };
+        let column = datafusion::arrow::compute::cast(batch.column(name), &DataType::Utf8)?;
+        let column = column.as_string::<i32>();
+        for (row, oid) in oids(batch.column(oid))?.into_iter().enumerate() {
+            if let (Some(oid), true) = (oid, column.is_valid(row)) {
+                names.insert(oid, column.value(row).to_owned());
+            }
+        }
+    }
+    Ok(names)
 }
 
 /// An oid column's values, whatever integer type carries them.
@@ -371,21 +598,7 @@ impl TableProvider for PgClass {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let mut names: HashMap<i64, String> = HashMap::new();
-        for batch in all_rows(&self.namespaces, state).await? {
-            let (Ok(oid), Ok(name)) = (
-                batch.schema().index_of("oid"),
-                batch.schema().index_of("nspname"),
-            ) else {
-                continue;
-            };
-            let names_column = batch.column(name).as_string::<i32>().clone();
-            for (row, oid) in oids(batch.column(oid))?.into_iter().enumerate() {
-                if let Some(oid) = oid {
-                    names.insert(oid, names_column.value(row).to_owned());
-                }
-            }
-        }
+        let names = names_by_oid(&self.namespaces, "nspname", state).await?;
         let mut relations = HashMap::new();
         let mut batches = all_rows(&self.classes, state).await?;
         for batch in &mut batches {
@@ -738,5 +951,66 @@ impl TableProvider for PgSettings {
         MemTable::try_new(self.schema(), vec![vec![batch]])?
             .scan(state, projection, filters, limit)
             .await
+    }
+}
+
+/// `ts_token_type(parser oid)`: the token types of PostgreSQL's default
+/// text search parser, the only parser (psql's `\dFp+`).
+#[derive(Debug)]
+pub struct TsTokenType;
+
+/// The default parser's token types: id, alias, description.
+const TOKEN_TYPES: [(i32, &str, &str); 23] = [
+    (1, "asciiword", "Word, all ASCII"),
+    (2, "word", "Word, all letters"),
+    (3, "numword", "Word, letters and digits"),
+    (4, "asciihword", "Hyphenated word, all ASCII"),
+    (5, "hword", "Hyphenated word, all letters"),
+    (6, "numhword", "Hyphenated word, letters and digits"),
+    (7, "hword_asciipart", "Hyphenated word part, all ASCII"),
+    (8, "hword_part", "Hyphenated word part, all letters"),
+    (
+        9,
+        "hword_numpart",
+        "Hyphenated word part, letters and digits",
+    ),
+    (10, "email", "Email address"),
+    (11, "protocol", "Protocol head"),
+    (12, "url", "URL"),
+    (13, "host", "Host"),
+    (14, "url_path", "URL path"),
+    (15, "file", "File or path name"),
+    (16, "sfloat", "Scientific notation"),
+    (17, "float", "Decimal notation"),
+    (18, "int", "Signed integer"),
+    (19, "uint", "Unsigned integer"),
+    (20, "version", "Version number"),
+    (21, "tag", "XML tag"),
+    (22, "entity", "XML entity"),
+    (23, "blank", "Space symbols"),
+];
+
+impl TableFunctionImpl for TsTokenType {
+    fn call(&self, _args: &[Expr]) -> Result<Arc<dyn TableProvider>> {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("tokid", DataType::Int32, false),
+            Field::new("alias", DataType::Utf8, false),
+            Field::new("description", DataType::Utf8, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(Int32Array::from_iter_values(
+                    TOKEN_TYPES.iter().map(|t| t.0),
+                )),
+                Arc::new(StringArray::from_iter_values(
+                    TOKEN_TYPES.iter().map(|t| t.1),
+                )),
+                Arc::new(StringArray::from_iter_values(
+                    TOKEN_TYPES.iter().map(|t| t.2),
+                )),
+            ],
+        )?;
+        Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
     }
 }

@@ -165,6 +165,7 @@ impl Engine {
             "pg_partition_ancestors",
             Arc::new(lake_pg_catalog::PgPartitionAncestors),
         );
+        ctx.register_udtf("ts_token_type", Arc::new(lake_pg_catalog::TsTokenType));
         let ctx = SessionContext::new_with_state(
             SessionStateBuilder::new_from_existing(ctx.state())
                 .with_type_planner(Arc::new(types::StrataTypePlanner))

@@ -215,7 +215,7 @@ fn known_client_query(sql: &str) -> Cow<'_, str> {
     // table's storage options with its TOAST table's, which Strata's tables
     // have neither of) and `\du` (role memberships, of which there are none):
     // correlated array subqueries.
-    const CLIENT_FRAGMENTS: [(&str, &str); 4] = [
+    const CLIENT_FRAGMENTS: [(&str, &str); 8] = [
         (
             "(SELECT c.relkind = 'c' FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid)",
             "(t.typrelid IN (SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relkind = 'c'))",
@@ -234,6 +234,31 @@ fn known_client_query(sql: &str) -> Cow<'_, str> {
              JOIN pg_catalog.pg_roles b ON (m.roleid = b.oid)\n        \
              WHERE m.member = r.oid) as memberof",
             "'{}' as memberof",
+        ),
+        // psql's `\dp`: a policy's roles against an array literal in text.
+        ("polroles <> '{0}'", "polroles <> make_array(0)"),
+        // ... and the names of a policy's roles, a subquery nested in a
+        // correlated one (Strata has no row security policies).
+        (
+            "ARRAY(\n                   SELECT rolname\n                   \
+             FROM pg_catalog.pg_roles\n                   \
+             WHERE oid = ANY (polroles)\n                   ORDER BY 1\n               )",
+            "CAST(NULL AS TEXT[])",
+        ),
+        // psql's `\dP+`: partition sizes from pg_partition_tree in a lateral
+        // subquery. A partitioned lake table is one relation holding all its
+        // partitions, so its size is the total and the leaves' sum.
+        (
+            ",\n     LATERAL (SELECT pg_catalog.pg_size_pretty(sum(\n                 \
+             CASE WHEN ppt.isleaf AND ppt.level = 1\n                      \
+             THEN pg_catalog.pg_table_size(ppt.relid) ELSE 0 END)) AS dps,\n                     \
+             pg_catalog.pg_size_pretty(sum(pg_catalog.pg_table_size(ppt.relid))) AS tps\n              \
+             FROM pg_catalog.pg_partition_tree(c.oid) ppt) s",
+            "",
+        ),
+        (
+            "s.tps as \"Total size\"",
+            "pg_catalog.pg_size_pretty(pg_catalog.pg_table_size(c.oid)) as \"Total size\"",
         ),
     ];
     let opening = sql.trim_start().get(..4).unwrap_or_default();
@@ -783,6 +808,12 @@ fn table_option(option: &ast::SqlOption) -> Result<(String, Option<String>)> {
 ///   Arrow casts where it cannot cast text (psycopg2 sends UUIDs so);
 /// - `information_schema._pg_expandarray(array)` (pgjdbc's key metadata)
 ///   becomes `unnest(_pg_expandarray(array))`;
+/// - `alias.tableoid` of a pg_catalog table becomes that table's oid (psql's
+///   `\dd` and `\dL` join pg_description on it);
+/// - `ARRAY(SELECT x FROM ... ORDER BY ...)` becomes the scalar subquery
+///   `(SELECT array_agg(x ORDER BY ...) FROM ...)` (psql's `\dp`, `\dD`);
+/// - `column::regproc` becomes the function's name from pg_proc, as
+///   PostgreSQL prints a regproc (psql's `\dFt+`);
 /// - `(composite).field` becomes `(composite)['field']`, the form
 ///   DataFusion reads;
 /// - `generate_subscripts(array, dim)` (SQLAlchemy's key reflection pairs it
@@ -793,12 +824,15 @@ fn table_option(option: &ast::SqlOption) -> Result<(String, Option<String>)> {
 ///   found without `pg_catalog.` as in PostgreSQL.
 fn rewrite_for_datafusion(statement: &mut SqlStatement) {
     use std::ops::ControlFlow;
+    rewrite_tableoid(statement);
     let _ = ast::visit_expressions_mut(statement, |expr| {
         rewrite_bytea_literal(expr);
         rewrite_uuid_literal(expr);
         rewrite_pg_expandarray(expr);
+        rewrite_array_subquery(expr);
         rewrite_generate_subscripts(expr);
         rewrite_field_selection(expr);
+        rewrite_regproc_cast(expr);
         ControlFlow::<()>::Continue(())
     });
     let _ = ast::visit_relations_mut(statement, |name| {
@@ -810,6 +844,217 @@ fn rewrite_for_datafusion(statement: &mut SqlStatement) {
         }
         ControlFlow::<()>::Continue(())
     });
+}
+
+/// pg_catalog tables' own oids (as in PostgreSQL), which a row's
+/// `tableoid` system column reads.
+const CATALOG_TABLE_OIDS: [(&str, i64); 24] = [
+    ("pg_aggregate", 2600),
+    ("pg_am", 2601),
+    ("pg_attrdef", 2604),
+    ("pg_cast", 2605),
+    ("pg_constraint", 2606),
+    ("pg_conversion", 2607),
+    ("pg_description", 2609),
+    ("pg_index", 2610),
+    ("pg_language", 2612),
+    ("pg_namespace", 2615),
+    ("pg_opclass", 2616),
+    ("pg_operator", 2617),
+    ("pg_rewrite", 2618),
+    ("pg_trigger", 2620),
+    ("pg_opfamily", 2753),
+    ("pg_type", 1247),
+    ("pg_attribute", 1249),
+    ("pg_proc", 1255),
+    ("pg_class", 1259),
+    ("pg_database", 1262),
+    ("pg_collation", 3456),
+    ("pg_event_trigger", 3466),
+    ("pg_foreign_server", 1417),
+    ("pg_foreign_data_wrapper", 2328),
+];
+
+/// `x.tableoid`, where `x` names or aliases a pg_catalog table, becomes the
+/// table's oid: DataFusion's tables have no system columns.
+fn rewrite_tableoid(statement: &mut SqlStatement) {
+    use std::collections::HashMap;
+    use std::ops::ControlFlow;
+
+    struct CatalogTables(HashMap<String, i64>);
+    impl ast::Visitor for CatalogTables {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, factor: &ast::TableFactor) -> ControlFlow<()> {
+            if let ast::TableFactor::Table { name, alias, .. } = factor
+                && let Some(ObjectNamePart::Identifier(table)) = name.0.last()
+                && let Some((_, oid)) = CATALOG_TABLE_OIDS
+                    .iter()
+                    .find(|(catalog, _)| table.value.eq_ignore_ascii_case(catalog))
+            {
+                let key = alias.as_ref().map_or(&table.value, |a| &a.name.value);
+                self.0.insert(key.to_ascii_lowercase(), *oid);
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    if !statement
+        .to_string()
+        .to_ascii_lowercase()
+        .contains("tableoid")
+    {
+        return;
+    }
+    let mut tables = CatalogTables(HashMap::new());
+    let _ = ast::Visit::visit(statement, &mut tables);
+    let _ = ast::visit_expressions_mut(statement, |expr| {
+        if let Expr::CompoundIdentifier(parts) = expr
+            && let [table, column] = parts.as_slice()
+            && column.value.eq_ignore_ascii_case("tableoid")
+            && let Some(oid) = tables.0.get(&table.value.to_ascii_lowercase())
+        {
+            *expr = Expr::Value(Value::Number(oid.to_string(), false).into());
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+fn rewrite_array_subquery(expr: &mut Expr) {
+    let Expr::Function(function) = expr else {
+        return;
+    };
+    let named = matches!(function.name.0.as_slice(),
+        [ObjectNamePart::Identifier(ident)] if ident.value.eq_ignore_ascii_case("array"));
+    let ast::FunctionArguments::Subquery(query) = &function.args else {
+        return;
+    };
+    if !named {
+        return;
+    }
+    let mut query = query.clone();
+    let order_by = query.order_by.take();
+    let ast::SetExpr::Select(select) = query.body.as_mut() else {
+        return;
+    };
+    let element = match select.projection.as_slice() {
+        [ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. }] => {
+            e.clone()
+        }
+        _ => return,
+    };
+    // Options of foreign servers, wrappers, tables and user mappings, which
+    // Strata does not have (psql's `\des+`, `\det+`, `\dew+`, `\deu+`).
+    if reads_table_function(select, "pg_options_to_table") {
+        *expr = Expr::Cast {
+            kind: ast::CastKind::Cast,
+            expr: Box::new(Expr::Value(Value::Null.into())),
+            data_type: ast::DataType::Array(ast::ArrayElemTypeDef::SquareBracket(
+                Box::new(ast::DataType::Text),
+                None,
+            )),
+            array: false,
+            format: None,
+        };
+        return;
+    }
+    // `ARRAY(SELECT x FROM unnest(a) AS t(x))` is `a` (psql's `\dy`).
+    if let Some(array) = unnested_array(select, &element) {
+        *expr = array;
+        return;
+    }
+    let order = match order_by.map(|o| o.kind) {
+        Some(ast::OrderByKind::Expressions(terms)) => {
+            let terms: Vec<String> = terms
+                .into_iter()
+                .map(|mut term| {
+                    // `ORDER BY 1` is the element itself.
+                    if matches!(&term.expr, Expr::Value(v) if v.value == Value::Number("1".into(), false))
+                    {
+                        term.expr = element.clone();
+                    }
+                    term.to_string()
+                })
+                .collect();
+            format!(" ORDER BY {}", terms.join(", "))
+        }
+        _ => String::new(),
+    };
+    let Ok(aggregate) = datafusion::sql::sqlparser::parser::Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(&format!("array_agg({element}{order})"))
+        .and_then(|mut parser| parser.parse_expr())
+    else {
+        return;
+    };
+    select.projection = vec![ast::SelectItem::UnnamedExpr(aggregate)];
+    *expr = Expr::Subquery(query);
+}
+
+/// True when `select` reads only the table function `name`.
+fn reads_table_function(select: &ast::Select, name: &str) -> bool {
+    matches!(select.from.as_slice(),
+        [ast::TableWithJoins { relation: ast::TableFactor::Table { name: table, args: Some(_), .. }, joins }]
+            if joins.is_empty()
+                && matches!(table.0.last(),
+                    Some(ObjectNamePart::Identifier(ident)) if ident.value.eq_ignore_ascii_case(name)))
+}
+
+/// `a`, when `select` is `SELECT x FROM [pg_catalog.]unnest(a) AS t(x)`.
+fn unnested_array(select: &ast::Select, element: &Expr) -> Option<Expr> {
+    let [from] = select.from.as_slice() else {
+        return None;
+    };
+    if select.selection.is_some() || !from.joins.is_empty() {
+        return None;
+    }
+    let ast::TableFactor::Table {
+        name,
+        alias: Some(alias),
+        args: Some(args),
+        ..
+    } = &from.relation
+    else {
+        return None;
+    };
+    let unnest = matches!(name.0.last(),
+        Some(ObjectNamePart::Identifier(ident)) if ident.value.eq_ignore_ascii_case("unnest"));
+    let [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(array))] = args.args.as_slice()
+    else {
+        return None;
+    };
+    let [column] = alias.columns.as_slice() else {
+        return None;
+    };
+    let selects_column =
+        matches!(element, Expr::Identifier(ident) if ident.value == column.name.value);
+    (unnest && selects_column).then(|| array.clone())
+}
+
+fn rewrite_regproc_cast(expr: &mut Expr) {
+    let Expr::Cast {
+        expr: inner,
+        data_type: ast::DataType::Custom(name, modifiers),
+        ..
+    } = expr
+    else {
+        return;
+    };
+    let regproc = modifiers.is_empty()
+        && matches!(name.0.last(),
+            Some(ObjectNamePart::Identifier(ident)) if ident.value.eq_ignore_ascii_case("regproc"));
+    if !regproc
+        || !matches!(
+            inner.as_ref(),
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_)
+        )
+    {
+        return;
+    }
+    let sql = format!("(SELECT min(p.proname) FROM pg_catalog.pg_proc p WHERE p.oid = {inner})");
+    if let Ok(lookup) = datafusion::sql::sqlparser::parser::Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(&sql)
+        .and_then(|mut parser| parser.parse_expr())
+    {
+        *expr = lookup;
+    }
 }
 
 fn rewrite_bytea_literal(expr: &mut Expr) {
