@@ -179,8 +179,10 @@ const ARRAY_COLUMNS: [(&str, &[(&str, DataType)]); 5] = [
 /// `regproc` columns that datafusion-pg-catalog keeps as function names
 /// and PostgreSQL as function oids, which clients join with pg_proc and cast
 /// to regproc (psql's `\dAp`, `\dFp+`, `\dFt+`).
-const REGPROC_COLUMNS: [(&str, &[&str]); 3] = [
+const REGPROC_COLUMNS: [(&str, &[&str]); 4] = [
     ("pg_amproc", &["amproc"]),
+    // Npgsql tells arrays by their receive function.
+    ("pg_type", &["typreceive", "typsend"]),
     (
         "pg_ts_parser",
         &[

@@ -814,6 +814,13 @@ fn table_option(option: &ast::SqlOption) -> Result<(String, Option<String>)> {
 ///   `(SELECT array_agg(x ORDER BY ...) FROM ...)` (psql's `\dp`, `\dD`);
 /// - `column::regproc` becomes the function's name from pg_proc, as
 ///   PostgreSQL prints a regproc (psql's `\dFt+`);
+/// - `(SELECT col FROM pg_x WHERE ...)`, a catalog lookup by key that
+///   DataFusion will not plan unaggregated when correlated, becomes
+///   `(SELECT min(col) ...)`: one row or none, the same answer (Npgsql's
+///   type loading);
+/// - `ORDER BY name`, where `name` is an output column `t.name`, orders by
+///   that column, as PostgreSQL resolves it before the input columns
+///   (Npgsql's enum query, where `oid` is in two joined tables);
 /// - `(composite).field` becomes `(composite)['field']`, the form
 ///   DataFusion reads;
 /// - `generate_subscripts(array, dim)` (SQLAlchemy's key reflection pairs it
@@ -825,6 +832,7 @@ fn table_option(option: &ast::SqlOption) -> Result<(String, Option<String>)> {
 fn rewrite_for_datafusion(statement: &mut SqlStatement) {
     use std::ops::ControlFlow;
     rewrite_tableoid(statement);
+    rewrite_order_by_output(statement);
     let _ = ast::visit_expressions_mut(statement, |expr| {
         rewrite_bytea_literal(expr);
         rewrite_uuid_literal(expr);
@@ -833,6 +841,7 @@ fn rewrite_for_datafusion(statement: &mut SqlStatement) {
         rewrite_generate_subscripts(expr);
         rewrite_field_selection(expr);
         rewrite_regproc_cast(expr);
+        rewrite_catalog_lookup(expr);
         ControlFlow::<()>::Continue(())
     });
     let _ = ast::visit_relations_mut(statement, |name| {
@@ -1055,6 +1064,81 @@ fn rewrite_regproc_cast(expr: &mut Expr) {
     {
         *expr = lookup;
     }
+}
+
+fn rewrite_catalog_lookup(expr: &mut Expr) {
+    let Expr::Subquery(query) = expr else {
+        return;
+    };
+    let ast::SetExpr::Select(select) = query.body.as_mut() else {
+        return;
+    };
+    let catalog_table = matches!(select.from.as_slice(),
+        [ast::TableWithJoins { relation: ast::TableFactor::Table { name, args: None, .. }, joins }]
+            if joins.is_empty()
+                && matches!(name.0.last(),
+                    Some(ObjectNamePart::Identifier(ident)) if ident.value.to_ascii_lowercase().starts_with("pg_")));
+    let grouped = !matches!(&select.group_by, ast::GroupByExpr::Expressions(e, _) if e.is_empty());
+    if !catalog_table || grouped || select.selection.is_none() {
+        return;
+    }
+    if let [ast::SelectItem::UnnamedExpr(column)] = select.projection.as_mut_slice()
+        && matches!(column, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+    {
+        let sql = format!("min({column})");
+        if let Ok(aggregate) =
+            datafusion::sql::sqlparser::parser::Parser::new(&PostgreSqlDialect {})
+                .try_with_sql(&sql)
+                .and_then(|mut parser| parser.parse_expr())
+        {
+            *column = aggregate;
+        }
+    }
+}
+
+fn rewrite_order_by_output(statement: &mut SqlStatement) {
+    use std::ops::ControlFlow;
+
+    struct OrderByOutput;
+    impl ast::VisitorMut for OrderByOutput {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &mut ast::Query) -> ControlFlow<()> {
+            let ast::SetExpr::Select(select) = query.body.as_ref() else {
+                return ControlFlow::Continue(());
+            };
+            let Some(ast::OrderBy {
+                kind: ast::OrderByKind::Expressions(terms),
+                ..
+            }) = query.order_by.as_mut()
+            else {
+                return ControlFlow::Continue(());
+            };
+            for term in terms {
+                let Expr::Identifier(name) = &term.expr else {
+                    continue;
+                };
+                let outputs: Vec<&Expr> = select
+                    .projection
+                    .iter()
+                    .filter_map(|item| match item {
+                        ast::SelectItem::UnnamedExpr(e @ Expr::CompoundIdentifier(parts))
+                            if parts
+                                .last()
+                                .is_some_and(|p| p.value.eq_ignore_ascii_case(&name.value)) =>
+                        {
+                            Some(e)
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                if let [output] = outputs.as_slice() {
+                    term.expr = (*output).clone();
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = ast::VisitMut::visit(statement, &mut OrderByOutput);
 }
 
 fn rewrite_bytea_literal(expr: &mut Expr) {
