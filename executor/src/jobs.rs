@@ -241,24 +241,27 @@ mod tests {
         let context = Arc::new(TaskContext::default());
         let config = SessionConfig::new();
 
-        let stage = engine
-            .create_query_stage_exec(
-                job_id.clone(),
-                1,
-                0,
-                vec![0],
-                stage_plan(&job_id, work_dir),
-                work_dir,
-                &config,
-            )
-            .expect("a stage");
+        let run_task = |task_id: usize, within: Duration| {
+            let stage = engine
+                .create_query_stage_exec(
+                    job_id.clone(),
+                    1,
+                    task_id,
+                    vec![0],
+                    stage_plan(&job_id, work_dir),
+                    work_dir,
+                    &config,
+                )
+                .expect("a stage");
+            let context = Arc::clone(&context);
+            async move {
+                tokio::time::timeout(within, stage.execute_query_stage(task_id, context)).await
+            }
+        };
         let started = Instant::now();
-        let run = tokio::time::timeout(
-            Duration::from_secs(10),
-            stage.execute_query_stage(0, Arc::clone(&context)),
-        )
-        .await
-        .expect("the task stopped");
+        let run = run_task(0, Duration::from_secs(10))
+            .await
+            .expect("the task stopped");
         let took = started.elapsed();
         let error = run.expect_err("a stopped task fails");
         assert_eq!(sqlstate(&error), SqlState::QUERY_CANCELED, "{error}");
@@ -269,23 +272,9 @@ mod tests {
         );
         no_task_runs(&counters).await;
 
-        let stage = engine
-            .create_query_stage_exec(
-                job_id.clone(),
-                1,
-                1,
-                vec![0],
-                stage_plan(&job_id, work_dir),
-                work_dir,
-                &config,
-            )
-            .expect("a stage");
-        let run = tokio::time::timeout(
-            Duration::from_millis(300),
-            stage.execute_query_stage(1, context),
-        )
-        .await
-        .expect("a late task of an ended job stops at once");
+        let run = run_task(1, Duration::from_millis(300))
+            .await
+            .expect("a late task of an ended job stops at once");
         assert!(run.is_err());
         no_task_runs(&counters).await;
         assert_eq!(counters.failed(), 2);

@@ -20,8 +20,8 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 use datafusion::catalog::information_schema::InformationSchemaProvider;
 use datafusion::catalog::{CatalogProviderList, SchemaProvider, Session, TableProvider};
 use datafusion::common::{Column, ScalarValue};
+use datafusion::datasource::TableType;
 use datafusion::datasource::memory::MemorySourceConfig;
-use datafusion::datasource::{MemTable, TableType};
 use datafusion::error::Result;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::{ExecutionPlan, collect};
@@ -29,7 +29,7 @@ use datafusion_pg_catalog::pg_catalog::catalog_info::CatalogInfo;
 use pgwire::api::Type;
 use strata_connectors::postgres::types::PG_TYPE_KEY;
 
-use super::lake_pg_catalog::StrataCatalogInfo;
+use super::lake_pg_catalog::{StrataCatalogInfo, scan_rows};
 use crate::wire::types::{element_of, pg_type};
 
 /// The schema Strata's information_schema is registered under.
@@ -150,9 +150,7 @@ impl TableProvider for TablesTable {
             }
             batches.push(RecordBatch::try_new(Arc::clone(&schema), columns)?);
         }
-        MemTable::try_new(schema, vec![batches])?
-            .scan(state, projection, filters, limit)
-            .await
+        scan_rows(schema, batches, state, projection, filters, limit).await
     }
 }
 

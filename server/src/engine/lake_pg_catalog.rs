@@ -271,9 +271,7 @@ impl TableProvider for RegprocColumns {
             }
             batches.push(RecordBatch::try_new(Arc::clone(&self.schema), columns)?);
         }
-        MemTable::try_new(self.schema(), vec![batches])?
-            .scan(state, projection, filters, limit)
-            .await
+        scan_rows(self.schema(), batches, state, projection, filters, limit).await
     }
 }
 
@@ -391,9 +389,7 @@ impl TableProvider for ArrayColumns {
             .into_iter()
             .map(|batch| self.convert(batch))
             .collect::<Result<Vec<_>>>()?;
-        MemTable::try_new(self.schema(), vec![batches])?
-            .scan(state, projection, filters, limit)
-            .await
+        scan_rows(self.schema(), batches, state, projection, filters, limit).await
     }
 }
 
@@ -528,6 +524,21 @@ async fn all_rows(table: &Arc<dyn TableProvider>, state: &dyn Session) -> Result
     collect(plan, state.task_ctx()).await
 }
 
+/// Scans `batches` as a table of `schema`, with the scan's projection,
+/// filters and limit.
+pub(super) async fn scan_rows(
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+    state: &dyn Session,
+    projection: Option<&Vec<usize>>,
+    filters: &[Expr],
+    limit: Option<usize>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    MemTable::try_new(schema, vec![batches])?
+        .scan(state, projection, filters, limit)
+        .await
+}
+
 /// The `name_column` of a catalog table's rows by their oid.
 async fn names_by_oid(
     table: &Arc<dyn TableProvider>,
@@ -660,9 +671,7 @@ impl TableProvider for PgClass {
                 RecordBatch::try_new(Arc::clone(&schema), columns)
             })
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        MemTable::try_new(schema, vec![batches])?
-            .scan(state, projection, filters, limit)
-            .await
+        scan_rows(schema, batches, state, projection, filters, limit).await
     }
 }
 
@@ -950,9 +959,15 @@ impl TableProvider for PgSettings {
             ])),
         ];
         let batch = RecordBatch::try_new(self.schema(), columns)?;
-        MemTable::try_new(self.schema(), vec![vec![batch]])?
-            .scan(state, projection, filters, limit)
-            .await
+        scan_rows(
+            self.schema(),
+            vec![batch],
+            state,
+            projection,
+            filters,
+            limit,
+        )
+        .await
     }
 }
 

@@ -906,15 +906,13 @@ fn rewrite_tableoid(statement: &mut SqlStatement) {
             ControlFlow::Continue(())
         }
     }
-    if !statement
-        .to_string()
-        .to_ascii_lowercase()
-        .contains("tableoid")
-    {
-        return;
-    }
+    // Statements that read no catalog table (almost all) end here, after
+    // one walk and without formatting the statement.
     let mut tables = CatalogTables(HashMap::new());
     let _ = ast::Visit::visit(statement, &mut tables);
+    if tables.0.is_empty() {
+        return;
+    }
     let _ = ast::visit_expressions_mut(statement, |expr| {
         if let Expr::CompoundIdentifier(parts) = expr
             && let [table, column] = parts.as_slice()
