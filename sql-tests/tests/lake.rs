@@ -818,3 +818,55 @@ async fn psql_describes_a_lake_table() {
         "{listed}"
     );
 }
+
+/// Clients that keep oids (pgjdbc, DBeaver) find the same objects after a
+/// restart, and a table created later, whose name sorts first, takes none
+/// of their oids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_objects_keep_their_oids_across_a_restart() {
+    const OIDS: &str = "SELECT c.relname, c.oid::text, n.oid::text, \
+         (SELECT oid::text FROM pg_catalog.pg_database WHERE datname = current_database()) \
+         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = 'oids_demo' ORDER BY 1";
+    let strata = StrataUnderTest::start().await.expect("start Strata");
+    let client = connect(&strata.conninfo(None)).await;
+    run(&client, "CREATE SCHEMA oids_demo").await;
+    run(
+        &client,
+        "CREATE TABLE oids_demo.b (id BIGINT NOT NULL, amount DECIMAL(12, 2))",
+    )
+    .await;
+    run(&client, "CREATE TABLE oids_demo.c (note TEXT)").await;
+    let before = rows(&client, OIDS).await;
+    assert_eq!(before.len(), 2, "{before:?}");
+    // The column types carry their modifiers, as psql's \d shows them.
+    assert_eq!(
+        value(
+            &client,
+            "SELECT format_type(atttypid, atttypmod) FROM pg_catalog.pg_attribute \
+             WHERE attrelid = 'oids_demo.b'::regclass AND attname = 'amount'"
+        )
+        .await,
+        "numeric(12,2)"
+    );
+
+    drop(client);
+    let data = strata.stop();
+    let strata = StrataUnderTest::start_in(data)
+        .await
+        .expect("restart Strata");
+    let client = connect(&strata.conninfo(None)).await;
+    run(&client, "CREATE TABLE oids_demo.a (x INT)").await;
+    let after = rows(&client, OIDS).await;
+    assert_eq!(after.len(), 3, "{after:?}");
+    assert_eq!(&after[1..], &before[..], "oids moved across the restart");
+    let new = after[0][1].clone();
+    assert!(
+        before.iter().all(|row| row[1] != new && row[2] != new && row[3] != new),
+        "the new table took an old oid: {after:?}"
+    );
+    assert_eq!(
+        value(&client, "SELECT 'oids_demo.b'::regclass::oid::text").await,
+        before[0][1].clone().unwrap_or_default()
+    );
+}

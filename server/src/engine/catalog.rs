@@ -59,6 +59,21 @@ struct CatalogFile {
     /// `schema.table`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     table_options: BTreeMap<String, TableOptions>,
+    /// The oids given to databases, schemas and relations, by
+    /// [`object_key`], so that clients that keep oids (pgjdbc, DBeaver) find
+    /// the same objects after a restart.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    oids: BTreeMap<String, u32>,
+}
+
+/// The first oid PostgreSQL gives to user objects (`FirstNormalObjectId`).
+pub const FIRST_USER_OID: u32 = 16384;
+
+/// The key an object's oid is recorded under: its kind and its quoted,
+/// dot-separated name (`rel lake.silver."Orders"`).
+pub fn object_key(kind: &str, name: &[&str]) -> String {
+    let parts: Vec<String> = name.iter().map(|part| quote_ident(part)).collect();
+    format!("{kind} {}", parts.join("."))
 }
 
 /// The persisted definitions, kept in step with the file.
@@ -187,6 +202,33 @@ impl CatalogStore {
         })
     }
 
+    /// The oids of the objects `keys` name ([`object_key`]); objects seen
+    /// for the first time get the next free oids, recorded before they are
+    /// returned. A dropped object's oid is kept: an object created again
+    /// under its name gets it back.
+    pub fn oids(&self, keys: &[String]) -> Result<Vec<u32>> {
+        let known = |file: &CatalogFile| -> Option<Vec<u32>> {
+            keys.iter().map(|key| file.oids.get(key).copied()).collect()
+        };
+        if let Some(oids) = known(&self.lock()) {
+            return Ok(oids);
+        }
+        self.update(|file| {
+            let mut next = file
+                .oids
+                .values()
+                .max()
+                .map_or(FIRST_USER_OID, |oid| oid + 1);
+            for key in keys {
+                file.oids.entry(key.clone()).or_insert_with(|| {
+                    next += 1;
+                    next - 1
+                });
+            }
+        })?;
+        Ok(known(&self.lock()).unwrap_or_default())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, CatalogFile> {
         // A panic while holding the lock cannot leave the in-memory copy torn:
         // every update builds the new state before writing it.
@@ -203,6 +245,7 @@ impl CatalogStore {
             objects: file.objects.clone(),
             sources: file.sources.clone(),
             table_options: file.table_options.clone(),
+            oids: file.oids.clone(),
         };
         change(&mut next);
         let bytes = serde_json::to_vec_pretty(&next)

@@ -303,6 +303,10 @@ pub(super) fn catalog_function(
 /// databases, functions) are NULL, as in PostgreSQL for an object without a
 /// comment; so are the definitions of functions, which Strata's are not
 /// written in SQL.
+/// The first number `txid_current()` gives, above PostgreSQL's reserved
+/// transaction ids.
+const FIRST_TRANSACTION: i64 = 1000;
+
 pub fn catalog_functions() -> Vec<ScalarUDF> {
     let stable = |arities: &[usize]| {
         Signature::one_of(
@@ -359,7 +363,9 @@ pub fn catalog_functions() -> Vec<ScalarUDF> {
     // What Strata does not track: shared objects' comments, database and
     // tablespace sizes, catalog objects' descriptions (psql's `\l+`,
     // `\db+`, `\dx+`) are NULL.
+    // Strata has no rewrite rules: pg_get_ruledef answers NULL too.
     for (name, arities, returns) in [
+        ("pg_get_ruledef", &[1, 2][..], DataType::Utf8),
         ("shobj_description", &[1, 2][..], DataType::Utf8),
         ("pg_database_size", &[1][..], DataType::Int64),
         ("pg_tablespace_size", &[1][..], DataType::Int64),
@@ -403,6 +409,50 @@ pub fn catalog_functions() -> Vec<ScalarUDF> {
             always(ScalarValue::Utf8(None)),
         ));
     }
+    // A primary server, never in recovery (DataGrip asks before reading
+    // txid_current()).
+    functions.push(catalog_function(
+        "pg_is_in_recovery",
+        Signature::nullary(Volatility::Stable),
+        DataType::Boolean,
+        always(ScalarValue::Boolean(Some(false))),
+    ));
+    let started = ScalarValue::TimestampMicrosecond(
+        Some(chrono::Utc::now().timestamp_micros()),
+        Some("UTC".into()),
+    );
+    functions.push(catalog_function(
+        "pg_postmaster_start_time",
+        Signature::nullary(Volatility::Stable),
+        started.data_type(),
+        always(started),
+    ));
+    // Strata's statements are not numbered transactions; each call gets a
+    // new number, as a statement outside a transaction block does.
+    let next_transaction = Arc::new(std::sync::atomic::AtomicI64::new(FIRST_TRANSACTION));
+    functions.push(catalog_function(
+        "txid_current",
+        Signature::nullary(Volatility::Volatile),
+        DataType::Int64,
+        Arc::new(move |_: &[ColumnarValue]| {
+            let id = next_transaction.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(ColumnarValue::Scalar(ScalarValue::Int64(Some(id))))
+        }),
+    ));
+    // age(xid): how many transactions ago `xid` was; Strata's catalog rows
+    // were all written by the bootstrap transaction.
+    functions.push(catalog_function(
+        "age",
+        Signature::one_of(
+            vec![
+                TypeSignature::Exact(vec![DataType::Int64]),
+                TypeSignature::Exact(vec![DataType::Int32]),
+            ],
+            Volatility::Stable,
+        ),
+        DataType::Int32,
+        always(ScalarValue::Int32(Some(0))),
+    ));
     functions.push(catalog_function(
         "pg_size_pretty",
         stable(&[1]),

@@ -20,8 +20,8 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 use datafusion::catalog::information_schema::InformationSchemaProvider;
 use datafusion::catalog::{CatalogProviderList, SchemaProvider, Session, TableProvider};
 use datafusion::common::{Column, ScalarValue};
-use datafusion::datasource::TableType;
 use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::{MemTable, TableType};
 use datafusion::error::Result;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::{ExecutionPlan, collect};
@@ -54,10 +54,30 @@ impl StrataInformationSchema {
 #[async_trait]
 impl SchemaProvider for StrataInformationSchema {
     fn table_names(&self) -> Vec<String> {
-        self.inner.table_names()
+        let mut names = self.inner.table_names();
+        names.extend(CONSTRAINT_VIEWS.iter().map(|(name, _)| (*name).to_owned()));
+        names
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        if let Some((_, columns)) = CONSTRAINT_VIEWS
+            .iter()
+            .find(|(view, _)| name.eq_ignore_ascii_case(view))
+        {
+            let fields: Vec<Field> = columns
+                .iter()
+                .map(|column| {
+                    let data_type = if column.ends_with("position") {
+                        DataType::Int32
+                    } else {
+                        DataType::Utf8
+                    };
+                    Field::new(*column, data_type, true)
+                })
+                .collect();
+            let table = MemTable::try_new(Arc::new(Schema::new(fields)), vec![vec![]])?;
+            return Ok(Some(Arc::new(table)));
+        }
         if name.eq_ignore_ascii_case("columns") {
             return Ok(Some(Arc::new(ColumnsTable {
                 catalogs: self.catalogs.clone(),
@@ -72,8 +92,73 @@ impl SchemaProvider for StrataInformationSchema {
 
     fn table_exist(&self, name: &str) -> bool {
         self.inner.table_exist(name)
+            || CONSTRAINT_VIEWS
+                .iter()
+                .any(|(view, _)| name.eq_ignore_ascii_case(view))
     }
 }
+
+/// The views of keys and constraints, with PostgreSQL 15's columns
+/// (`*position` columns are numbers, the rest text). Strata's tables declare
+/// no keys, so they list none; NOT NULL is in `columns.is_nullable`.
+const CONSTRAINT_VIEWS: [(&str, &[&str]); 4] = [
+    (
+        "table_constraints",
+        &[
+            "constraint_catalog",
+            "constraint_schema",
+            "constraint_name",
+            "table_catalog",
+            "table_schema",
+            "table_name",
+            "constraint_type",
+            "is_deferrable",
+            "initially_deferred",
+            "enforced",
+            "nulls_distinct",
+        ],
+    ),
+    (
+        "key_column_usage",
+        &[
+            "constraint_catalog",
+            "constraint_schema",
+            "constraint_name",
+            "table_catalog",
+            "table_schema",
+            "table_name",
+            "column_name",
+            "ordinal_position",
+            "position_in_unique_constraint",
+        ],
+    ),
+    (
+        "constraint_column_usage",
+        &[
+            "table_catalog",
+            "table_schema",
+            "table_name",
+            "column_name",
+            "constraint_catalog",
+            "constraint_schema",
+            "constraint_name",
+        ],
+    ),
+    (
+        "referential_constraints",
+        &[
+            "constraint_catalog",
+            "constraint_schema",
+            "constraint_name",
+            "unique_constraint_catalog",
+            "unique_constraint_schema",
+            "unique_constraint_name",
+            "match_option",
+            "update_rule",
+            "delete_rule",
+        ],
+    ),
+];
 
 /// `information_schema.tables`: DataFusion's four columns and PostgreSQL's
 /// eight more.

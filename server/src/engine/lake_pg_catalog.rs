@@ -25,10 +25,11 @@ use datafusion::logical_expr::{
 };
 use datafusion::physical_plan::{ExecutionPlan, collect};
 use datafusion_pg_catalog::pg_catalog::catalog_info::CatalogInfo;
-use strata_connectors::lake::catalog::{LakeCatalog, TableFacts};
+use strata_connectors::lake::catalog::TableFacts;
 use strata_connectors::lake::table::LakeTable;
 
 use super::functions::{Answer, catalog_function};
+use super::pg_relations::{self, Relations};
 use super::settings::{SessionSettings, SettingRow, Settings};
 
 /// The catalogs as datafusion-pg-catalog reads them, with lake tables'
@@ -39,6 +40,23 @@ pub struct StrataCatalogInfo {
 }
 
 impl StrataCatalogInfo {
+    /// The query of view `catalog.schema.table` as `pg_get_viewdef` shows
+    /// it: the SELECT of its definition.
+    pub async fn view_query(&self, catalog: &str, schema: &str, table: &str) -> Option<String> {
+        use datafusion::sql::sqlparser::{dialect::PostgreSqlDialect, parser::Parser};
+        let table = self.schema(catalog, schema)?.table(table).await.ok()??;
+        let definition = table.get_table_definition()?;
+        match Parser::parse_sql(&PostgreSqlDialect {}, definition)
+            .ok()?
+            .as_slice()
+        {
+            [datafusion::sql::sqlparser::ast::Statement::CreateView(view)] => {
+                Some(view.query.to_string())
+            }
+            _ => Some(definition.to_owned()),
+        }
+    }
+
     fn schema(&self, catalog: &str, schema: &str) -> Option<Arc<dyn SchemaProvider>> {
         self.catalogs
             .catalog(catalog)
@@ -106,9 +124,26 @@ impl CatalogInfo for StrataCatalogInfo {
 #[derive(Debug, Default)]
 pub struct LakeRelations {
     by_oid: RwLock<HashMap<i64, TableFacts>>,
+    /// The views' queries (`pg_get_viewdef`), by oid.
+    views: RwLock<HashMap<i64, String>>,
 }
 
 impl LakeRelations {
+    /// Replaces what is known with the lake tables `by_oid` and the views'
+    /// queries.
+    pub(super) fn replace(&self, by_oid: HashMap<i64, TableFacts>, views: HashMap<i64, String>) {
+        *self.by_oid.write().unwrap_or_else(|p| p.into_inner()) = by_oid;
+        *self.views.write().unwrap_or_else(|p| p.into_inner()) = views;
+    }
+
+    fn view(&self, oid: i64) -> Option<String> {
+        self.views
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&oid)
+            .cloned()
+    }
+
     fn get(&self, oid: i64) -> Option<TableFacts> {
         self.by_oid
             .read()
@@ -118,35 +153,25 @@ impl LakeRelations {
     }
 }
 
-/// pg_catalog with `pg_class` marking partitioned lake tables.
+/// pg_catalog with Strata's own relations ([`Relations`]), settings and
+/// the catalog tables datafusion-pg-catalog lacks or keeps in other types.
 #[derive(Debug)]
 pub struct PgCatalogWithLake {
     inner: Arc<dyn SchemaProvider>,
-    lake: Arc<LakeCatalog>,
-    relations: Arc<LakeRelations>,
+    relations: Arc<Relations>,
 }
 
 impl PgCatalogWithLake {
-    pub fn new(
-        inner: Arc<dyn SchemaProvider>,
-        lake: Arc<LakeCatalog>,
-        relations: Arc<LakeRelations>,
-    ) -> Self {
-        Self {
-            inner,
-            lake,
-            relations,
-        }
+    pub fn new(inner: Arc<dyn SchemaProvider>, relations: Arc<Relations>) -> Self {
+        Self { inner, relations }
     }
 }
-
-const PG_CLASS: &str = "pg_class";
 
 /// Vector columns that datafusion-pg-catalog keeps as text (`[1, 2]`) and
 /// PostgreSQL as arrays (`int2vector`, `oidvector`, `int2[]`, `oid[]`),
 /// which clients unnest and subscript: SQLAlchemy's and pgjdbc's key and
 /// index reflection (`unnest(indkey)`, `con.conkey[pos.n]`).
-const ARRAY_COLUMNS: [(&str, &[(&str, DataType)]); 5] = [
+const ARRAY_COLUMNS: [(&str, &[(&str, DataType)]); 6] = [
     (
         "pg_index",
         &[
@@ -169,6 +194,7 @@ const ARRAY_COLUMNS: [(&str, &[(&str, DataType)]); 5] = [
         ],
     ),
     ("pg_policy", &[("polroles", DataType::Int32)]),
+    ("pg_tablespace", &[("spcacl", DataType::Utf8)]),
     ("pg_event_trigger", &[("evttags", DataType::Utf8)]),
     (
         "pg_statistic_ext",
@@ -437,19 +463,13 @@ impl SchemaProvider for PgCatalogWithLake {
                 table.map(|t| Arc::new(ArrayColumns::new(t, columns)) as Arc<dyn TableProvider>)
             );
         }
-        if !name.eq_ignore_ascii_case(PG_CLASS) {
-            return Ok(table);
+        if let Some(relations) = pg_relations::TABLES
+            .iter()
+            .find(|table| name.eq_ignore_ascii_case(table))
+        {
+            return Ok(table.map(|inner| self.relations.table(relations, &inner.schema())));
         }
-        let (Some(classes), Some(namespaces)) = (table, self.inner.table("pg_namespace").await?)
-        else {
-            return Ok(None);
-        };
-        Ok(Some(Arc::new(PgClass {
-            classes,
-            namespaces,
-            lake: Arc::clone(&self.lake),
-            relations: Arc::clone(&self.relations),
-        })))
+        Ok(table)
     }
 
     fn table_exist(&self, name: &str) -> bool {
@@ -463,9 +483,12 @@ impl SchemaProvider for PgCatalogWithLake {
 /// Catalog tables datafusion-pg-catalog lacks that describe what Strata
 /// does not have: user mappings of foreign servers (psql's `\deu`),
 /// parameter privileges (`\dconfig+`), text search configuration maps
-/// (`\dF+`). Each column is an oid (`o`), an integer (`i`), text (`t`) or a
-/// text array (`a`).
-const EMPTY_TABLES: [(&str, &[(&str, char)]); 3] = [
+/// (`\dF+`), row security policies (DBeaver), locks (DataGrip reads the
+/// oldest transaction's), TLS state of the sessions (connections are not
+/// encrypted yet), time zone abbreviations. Each column is an oid (`o`), an
+/// integer (`i`), a bigint (`x`), a boolean (`b`), text (`t`), a text array
+/// (`a`), a timestamp with time zone (`s`) or an interval (`v`).
+const EMPTY_TABLES: [(&str, &[(&str, char)]); 8] = [
     (
         "pg_user_mappings",
         &[
@@ -490,7 +513,76 @@ const EMPTY_TABLES: [(&str, &[(&str, char)]); 3] = [
             ("mapdict", 'o'),
         ],
     ),
+    (
+        "pg_policies",
+        &[
+            ("schemaname", 't'),
+            ("tablename", 't'),
+            ("policyname", 't'),
+            ("permissive", 't'),
+            ("roles", 'a'),
+            ("cmd", 't'),
+            ("qual", 't'),
+            ("with_check", 't'),
+        ],
+    ),
+    (
+        "pg_locks",
+        &[
+            ("locktype", 't'),
+            ("database", 'o'),
+            ("relation", 'o'),
+            ("page", 'i'),
+            ("tuple", 'i'),
+            ("virtualxid", 't'),
+            ("transactionid", 'x'),
+            ("classid", 'o'),
+            ("objid", 'o'),
+            ("objsubid", 'i'),
+            ("virtualtransaction", 't'),
+            ("pid", 'i'),
+            ("mode", 't'),
+            ("granted", 'b'),
+            ("fastpath", 'b'),
+            ("waitstart", 's'),
+        ],
+    ),
+    (
+        "pg_stat_ssl",
+        &[
+            ("pid", 'i'),
+            ("ssl", 'b'),
+            ("version", 't'),
+            ("cipher", 't'),
+            ("bits", 'i'),
+            ("client_dn", 't'),
+            ("client_serial", 't'),
+            ("issuer_dn", 't'),
+        ],
+    ),
+    (
+        "pg_timezone_abbrevs",
+        &[("abbrev", 't'), ("utc_offset", 'v'), ("is_dst", 'b')],
+    ),
+    (
+        "pg_timezone_names",
+        &[
+            ("name", 't'),
+            ("abbrev", 't'),
+            ("utc_offset", 'v'),
+            ("is_dst", 'b'),
+        ],
+    ),
 ];
+
+/// True for the pg_catalog tables Strata adds to datafusion-pg-catalog's,
+/// which an unqualified name finds only once qualified.
+pub fn strata_catalog_table(name: &str) -> bool {
+    name.eq_ignore_ascii_case("pg_stat_activity")
+        || EMPTY_TABLES
+            .iter()
+            .any(|(table, _)| name.eq_ignore_ascii_case(table))
+}
 
 fn empty_table(columns: &[(&str, char)]) -> Result<Arc<dyn TableProvider>> {
     let fields: Vec<Field> = columns
@@ -499,6 +591,13 @@ fn empty_table(columns: &[(&str, char)]) -> Result<Arc<dyn TableProvider>> {
             let data_type = match kind {
                 'a' => text_array(),
                 't' => DataType::Utf8,
+                'x' => DataType::Int64,
+                'b' => DataType::Boolean,
+                's' => DataType::Timestamp(
+                    datafusion::arrow::datatypes::TimeUnit::Microsecond,
+                    Some("UTC".into()),
+                ),
+                'v' => DataType::Interval(datafusion::arrow::datatypes::IntervalUnit::MonthDayNano),
                 _ => DataType::Int32,
             };
             Field::new(*name, data_type, true)
@@ -508,15 +607,6 @@ fn empty_table(columns: &[(&str, char)]) -> Result<Arc<dyn TableProvider>> {
         Arc::new(Schema::new(fields)),
         vec![vec![]],
     )?))
-}
-
-/// `pg_class`, with `relkind` `p` for partitioned lake tables.
-#[derive(Debug)]
-struct PgClass {
-    classes: Arc<dyn TableProvider>,
-    namespaces: Arc<dyn TableProvider>,
-    lake: Arc<LakeCatalog>,
-    relations: Arc<LakeRelations>,
 }
 
 async fn all_rows(table: &Arc<dyn TableProvider>, state: &dyn Session) -> Result<Vec<RecordBatch>> {
@@ -564,6 +654,10 @@ async fn names_by_oid(
     Ok(names)
 }
 
+pub(super) fn text_array() -> DataType {
+    DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)))
+}
+
 /// An oid column's values, whatever integer type carries them.
 fn oids(column: &ArrayRef) -> Result<Vec<Option<i64>>> {
     let cast = datafusion::arrow::compute::cast(column, &DataType::Int64)?;
@@ -571,108 +665,6 @@ fn oids(column: &ArrayRef) -> Result<Vec<Option<i64>>> {
         .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
         .iter()
         .collect())
-}
-
-/// Columns of PostgreSQL's pg_class that datafusion-pg-catalog lacks, all
-/// NULL for Strata's relations (no access lists, no storage options), put
-/// where PostgreSQL has them: before `relpartbound`.
-const EXTRA_CLASS_COLUMNS: [&str; 2] = ["relacl", "reloptions"];
-
-fn text_array() -> DataType {
-    DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)))
-}
-
-/// pg_class's schema with [`EXTRA_CLASS_COLUMNS`], and where they go.
-fn class_schema(inner: &SchemaRef) -> (SchemaRef, usize) {
-    let at = inner
-        .index_of("relpartbound")
-        .unwrap_or(inner.fields().len());
-    let mut fields: Vec<Field> = inner.fields().iter().map(|f| f.as_ref().clone()).collect();
-    for (offset, name) in EXTRA_CLASS_COLUMNS.iter().enumerate() {
-        fields.insert(at + offset, Field::new(*name, text_array(), true));
-    }
-    (Arc::new(Schema::new(fields)), at)
-}
-
-#[async_trait]
-impl TableProvider for PgClass {
-    fn schema(&self) -> SchemaRef {
-        class_schema(&self.classes.schema()).0
-    }
-
-    fn table_type(&self) -> TableType {
-        self.classes.table_type()
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let names = names_by_oid(&self.namespaces, "nspname", state).await?;
-        let mut relations = HashMap::new();
-        let mut batches = all_rows(&self.classes, state).await?;
-        for batch in &mut batches {
-            let schema = batch.schema();
-            let (Ok(oid), Ok(relname), Ok(namespace), Ok(relkind)) = (
-                schema.index_of("oid"),
-                schema.index_of("relname"),
-                schema.index_of("relnamespace"),
-                schema.index_of("relkind"),
-            ) else {
-                continue;
-            };
-            let table_oids = oids(batch.column(oid))?;
-            let namespace_oids = oids(batch.column(namespace))?;
-            let relnames = batch.column(relname).as_string::<i32>().clone();
-            let kinds = batch.column(relkind).as_string::<i32>().clone();
-            let mut changed = false;
-            let new_kinds: StringArray = (0..batch.num_rows())
-                .map(|row| {
-                    let kind = kinds.is_valid(row).then(|| kinds.value(row).to_owned());
-                    let facts = namespace_oids[row]
-                        .and_then(|n| names.get(&n))
-                        .and_then(|schema| self.lake.lake_schema(schema))
-                        .and_then(|schema| schema.facts(relnames.value(row)));
-                    let (Some(facts), Some(oid)) = (facts, table_oids[row]) else {
-                        return kind;
-                    };
-                    let partitioned = !facts.partition_columns.is_empty();
-                    relations.insert(oid, facts);
-                    if partitioned && kind.as_deref() == Some("r") {
-                        changed = true;
-                        Some("p".to_owned())
-                    } else {
-                        kind
-                    }
-                })
-                .collect();
-            if changed {
-                let mut columns = batch.columns().to_vec();
-                columns[relkind] = Arc::new(new_kinds);
-                *batch = RecordBatch::try_new(schema, columns)?;
-            }
-        }
-        *self
-            .relations
-            .by_oid
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = relations;
-        let (schema, at) = class_schema(&self.classes.schema());
-        let batches = batches
-            .into_iter()
-            .map(|batch| {
-                let mut columns = batch.columns().to_vec();
-                for offset in 0..EXTRA_CLASS_COLUMNS.len() {
-                    columns.insert(at + offset, new_null_array(&text_array(), batch.num_rows()));
-                }
-                RecordBatch::try_new(Arc::clone(&schema), columns)
-            })
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        scan_rows(schema, batches, state, projection, filters, limit).await
-    }
 }
 
 /// The catalog functions that describe lake tables by oid:
@@ -746,6 +738,20 @@ pub fn relation_functions(relations: Arc<LakeRelations>) -> Vec<ScalarUDF> {
             }),
         ),
     ];
+    let views = Arc::clone(&relations);
+    functions.push(catalog_function(
+        "pg_get_viewdef",
+        by_oid(&[1, 2]),
+        DataType::Utf8,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let queries: StringArray = oids(&arrays[0])?
+                .into_iter()
+                .map(|oid| views.view(oid?))
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(queries)))
+        }),
+    ));
     for name in [
         "pg_table_size",
         "pg_relation_size",

@@ -11,12 +11,14 @@ mod copy_in;
 mod cursor;
 mod functions;
 mod information_schema;
+mod keywords;
 mod lake;
 mod lake_commands;
 mod lake_dml;
 mod lake_ingest;
 mod lake_pg_catalog;
 mod lake_syntax;
+mod pg_relations;
 pub mod planner;
 pub mod settings;
 pub mod statement;
@@ -75,7 +77,7 @@ pub struct Engine {
     /// The PostgreSQL sources, also registered in `catalogs`.
     sources: RwLock<Vec<PgCatalog>>,
     base: SessionState,
-    store: CatalogStore,
+    store: Arc<CatalogStore>,
     pg_parser: PostgresCompatibilityParser,
     cluster: ClusterHandle,
     /// Every open session, for pg_stat_activity and pg_cancel_backend.
@@ -113,6 +115,7 @@ impl Engine {
         source_tables: &BTreeMap<String, TableOptions>,
     ) -> Result<Self> {
         let lake = Arc::new(LakeCatalog::open(lake_root.clone()).await?);
+        let store = Arc::new(CatalogStore::open(data_dir)?);
         let config = base_config();
         let ctx = SessionContext::new_with_state(session_state(config)?);
         ctx.register_catalog(
@@ -136,8 +139,12 @@ impl Engine {
         )?;
         let pg_catalog = lake_pg_catalog::PgCatalogWithLake::new(
             Arc::new(pg_catalog),
-            Arc::clone(&lake),
-            Arc::clone(&relations),
+            Arc::new(pg_relations::Relations::new(
+                catalog_info.clone(),
+                Arc::clone(&store),
+                Arc::clone(&lake),
+                Arc::clone(&relations),
+            )),
         );
         datafusion::catalog::CatalogProvider::register_schema(
             lake.as_ref(),
@@ -155,6 +162,10 @@ impl Engine {
                 catalog_info.clone(),
             )),
         )?;
+        ctx.register_udf(pg_relations::to_regclass(
+            Arc::clone(&store),
+            Arc::clone(ctx.state().catalog_list()),
+        ));
         for udf in lake_pg_catalog::relation_functions(relations)
             .into_iter()
             .chain(functions::catalog_functions())
@@ -166,12 +177,12 @@ impl Engine {
             Arc::new(lake_pg_catalog::PgPartitionAncestors),
         );
         ctx.register_udtf("ts_token_type", Arc::new(lake_pg_catalog::TsTokenType));
+        ctx.register_udtf("pg_get_keywords", Arc::new(keywords::PgGetKeywords));
         let ctx = SessionContext::new_with_state(
             SessionStateBuilder::new_from_existing(ctx.state())
                 .with_type_planner(Arc::new(types::StrataTypePlanner))
                 .build(),
         );
-        let store = CatalogStore::open(data_dir)?;
         // Sources from the settings file, then those attached with SQL
         // (the file wins a clash of names).
         let mut all: Vec<PgSource> = sources.to_vec();

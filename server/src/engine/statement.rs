@@ -615,7 +615,13 @@ fn classify(statement: DFStatement, pg: Option<&PostgresCompatibilityParser>) ->
             ast::Reset::ALL => Command::ResetAll,
             ast::Reset::ConfigurationParameter(name) => Command::Reset(object_name(&name)),
         },
-        other => {
+        mut other => {
+            // Before datafusion-pg-catalog's rewrites, which take every
+            // `::regclass` for an oid already.
+            let _ = ast::visit_expressions_mut(&mut other, |expr| {
+                rewrite_regclass_cast(expr);
+                std::ops::ControlFlow::<()>::Continue(())
+            });
             let other = match pg {
                 Some(pg) if needs_pg_rewrites(&other) => pg.rewrite(other),
                 _ => other,
@@ -846,7 +852,7 @@ fn rewrite_for_datafusion(statement: &mut SqlStatement) {
     });
     let _ = ast::visit_relations_mut(statement, |name| {
         if let [ObjectNamePart::Identifier(ident)] = name.0.as_slice()
-            && ident.value.eq_ignore_ascii_case("pg_stat_activity")
+            && super::lake_pg_catalog::strata_catalog_table(&ident.value)
         {
             name.0
                 .insert(0, ObjectNamePart::Identifier(ast::Ident::new("pg_catalog")));
@@ -855,53 +861,27 @@ fn rewrite_for_datafusion(statement: &mut SqlStatement) {
     });
 }
 
-/// pg_catalog tables' own oids (as in PostgreSQL), which a row's
-/// `tableoid` system column reads.
-const CATALOG_TABLE_OIDS: [(&str, i64); 24] = [
-    ("pg_aggregate", 2600),
-    ("pg_am", 2601),
-    ("pg_attrdef", 2604),
-    ("pg_cast", 2605),
-    ("pg_constraint", 2606),
-    ("pg_conversion", 2607),
-    ("pg_description", 2609),
-    ("pg_index", 2610),
-    ("pg_language", 2612),
-    ("pg_namespace", 2615),
-    ("pg_opclass", 2616),
-    ("pg_operator", 2617),
-    ("pg_rewrite", 2618),
-    ("pg_trigger", 2620),
-    ("pg_opfamily", 2753),
-    ("pg_type", 1247),
-    ("pg_attribute", 1249),
-    ("pg_proc", 1255),
-    ("pg_class", 1259),
-    ("pg_database", 1262),
-    ("pg_collation", 3456),
-    ("pg_event_trigger", 3466),
-    ("pg_foreign_server", 1417),
-    ("pg_foreign_data_wrapper", 2328),
-];
-
 /// `x.tableoid`, where `x` names or aliases a pg_catalog table, becomes the
-/// table's oid: DataFusion's tables have no system columns.
+/// table's oid, and `x.xmin` the transaction that wrote every catalog row
+/// (1, PostgreSQL's bootstrap transaction; DataGrip reads it as a state
+/// number): DataFusion's tables have no system columns.
 fn rewrite_tableoid(statement: &mut SqlStatement) {
     use std::collections::HashMap;
     use std::ops::ControlFlow;
 
-    struct CatalogTables(HashMap<String, i64>);
+    struct CatalogTables(HashMap<String, Option<i64>>);
     impl ast::Visitor for CatalogTables {
         type Break = ();
         fn pre_visit_table_factor(&mut self, factor: &ast::TableFactor) -> ControlFlow<()> {
             if let ast::TableFactor::Table { name, alias, .. } = factor
                 && let Some(ObjectNamePart::Identifier(table)) = name.0.last()
-                && let Some((_, oid)) = CATALOG_TABLE_OIDS
-                    .iter()
-                    .find(|(catalog, _)| table.value.eq_ignore_ascii_case(catalog))
+                && table.value.to_ascii_lowercase().starts_with("pg_")
             {
                 let key = alias.as_ref().map_or(&table.value, |a| &a.name.value);
-                self.0.insert(key.to_ascii_lowercase(), *oid);
+                self.0.insert(
+                    key.to_ascii_lowercase(),
+                    super::pg_relations::catalog_table_oid(&table.value),
+                );
             }
             ControlFlow::Continue(())
         }
@@ -916,10 +896,16 @@ fn rewrite_tableoid(statement: &mut SqlStatement) {
     let _ = ast::visit_expressions_mut(statement, |expr| {
         if let Expr::CompoundIdentifier(parts) = expr
             && let [table, column] = parts.as_slice()
-            && column.value.eq_ignore_ascii_case("tableoid")
             && let Some(oid) = tables.0.get(&table.value.to_ascii_lowercase())
         {
-            *expr = Expr::Value(Value::Number(oid.to_string(), false).into());
+            let value = match column.value.to_ascii_lowercase().as_str() {
+                "tableoid" => *oid,
+                "xmin" => Some(1),
+                _ => None,
+            };
+            if let Some(value) = value {
+                *expr = Expr::Value(Value::Number(value.to_string(), false).into());
+            }
         }
         ControlFlow::<()>::Continue(())
     });
@@ -1062,6 +1048,56 @@ fn rewrite_regproc_cast(expr: &mut Expr) {
     {
         *expr = lookup;
     }
+}
+
+/// `text::regclass` of a computed name (Metabase's
+/// `CAST(format('%I.%I', schema, table) AS regclass)`) becomes
+/// `to_regclass(text)`: a literal name is looked up by
+/// datafusion-pg-catalog, and a column cast to regclass is an oid already.
+fn rewrite_regclass_cast(expr: &mut Expr) {
+    let Expr::Cast {
+        expr: inner,
+        data_type,
+        ..
+    } = expr
+    else {
+        return;
+    };
+    let regclass = match data_type {
+        ast::DataType::Regclass => true,
+        ast::DataType::Custom(name, modifiers) => {
+            modifiers.is_empty()
+                && matches!(name.0.last(),
+                    Some(ObjectNamePart::Identifier(ident)) if ident.value.eq_ignore_ascii_case("regclass"))
+        }
+        _ => false,
+    };
+    let computed_text = matches!(
+        inner.as_ref(),
+        Expr::Function(_)
+            | Expr::BinaryOp {
+                op: ast::BinaryOperator::StringConcat,
+                ..
+            }
+    );
+    if !regclass || !computed_text {
+        return;
+    }
+    let name = std::mem::replace(inner.as_mut(), Expr::Value(Value::Null.into()));
+    *expr = Expr::Function(ast::Function {
+        name: ast::ObjectName::from(vec![ast::Ident::new("to_regclass")]),
+        uses_odbc_syntax: false,
+        parameters: ast::FunctionArguments::None,
+        args: ast::FunctionArguments::List(ast::FunctionArgumentList {
+            duplicate_treatment: None,
+            args: vec![ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(name))],
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    });
 }
 
 fn rewrite_catalog_lookup(expr: &mut Expr) {

@@ -44,6 +44,16 @@ impl TypePlanner for StrataTypePlanner {
                     Arc::new(Field::new("", DataType::List(Arc::new(item)), true))
                 }));
             }
+            // `name`, PostgreSQL's identifier type (`'_RETURN'::name`), is text.
+            SqlType::Custom(name, modifiers)
+                if modifiers.is_empty()
+                    && name
+                        .0
+                        .last()
+                        .is_some_and(|part| part.to_string().eq_ignore_ascii_case("name")) =>
+            {
+                return Ok(Some(Arc::new(Field::new("", DataType::Utf8, true))));
+            }
             other => return PgOidTypePlanner.plan_type_field(other),
         };
         Ok(arrow_field_for(&pg))
