@@ -862,7 +862,9 @@ async fn user_objects_keep_their_oids_across_a_restart() {
     assert_eq!(&after[1..], &before[..], "oids moved across the restart");
     let new = after[0][1].clone();
     assert!(
-        before.iter().all(|row| row[1] != new && row[2] != new && row[3] != new),
+        before
+            .iter()
+            .all(|row| row[1] != new && row[2] != new && row[3] != new),
         "the new table took an old oid: {after:?}"
     );
     assert_eq!(
