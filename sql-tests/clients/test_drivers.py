@@ -606,7 +606,7 @@ def test_sqlalchemy_inspects_a_lake_table(lake_table, engine):
     assert [(c["name"], str(c["type"]), c["nullable"]) for c in columns] == [
         ("id", "BIGINT", False),
         ("name", "TEXT", True),
-        ("price", "NUMERIC", True),
+        ("price", "NUMERIC(10, 2)", True),
         ("added", "TIMESTAMP", True),
     ]
     assert inspector.get_view_names(schema="silver") == []
