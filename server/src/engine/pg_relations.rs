@@ -133,7 +133,11 @@ impl Relations {
 
     /// `table` (one of [`TABLES`]) with the columns of datafusion-pg-catalog's
     /// `inner`.
-    pub fn table(self: &Arc<Self>, table: &str, inner: &SchemaRef) -> Arc<dyn TableProvider> {
+    pub fn table(
+        self: &Arc<Self>,
+        table: &'static str,
+        inner: &SchemaRef,
+    ) -> Arc<dyn TableProvider> {
         let schema = match table {
             "pg_class" => class_schema(inner),
             // aclitem[], as text, like every other catalog's access lists.
@@ -150,19 +154,17 @@ impl Relations {
             _ => Arc::clone(inner),
         };
         Arc::new(RelationTable {
-            table: TABLES
-                .iter()
-                .find(|t| table.eq_ignore_ascii_case(t))
-                .copied()
-                .unwrap_or("pg_class"),
+            table,
             schema,
             relations: Arc::clone(self),
         })
     }
 
-    /// Lists every catalog's schemas and relations, in name order. The
-    /// system schemas (every catalog shows the lake's) are listed once.
-    async fn list(&self) -> Result<Listing> {
+    /// Lists every catalog's schemas and, `with_relations`, their relations,
+    /// in name order. The system schemas (every catalog shows the lake's)
+    /// are listed once. pg_database and pg_namespace need no relations, so
+    /// their scans read no table's columns (a source's are a round trip).
+    async fn list(&self, with_relations: bool) -> Result<Listing> {
         struct Pending {
             key: Option<String>,
             oid: i64,
@@ -203,6 +205,9 @@ impl Relations {
                     },
                     schema.clone(),
                 ));
+                if !with_relations {
+                    continue;
+                }
                 let mut tables = self
                     .info
                     .table_names(catalog, &schema)
@@ -304,7 +309,9 @@ impl Relations {
 
     /// The rows of `table`.
     async fn rows(&self, table: &str, schema: &SchemaRef) -> Result<RecordBatch> {
-        let listing = self.list().await?;
+        let listing = self
+            .list(matches!(table, "pg_class" | "pg_attribute"))
+            .await?;
         match table {
             "pg_database" => database_rows(schema, &listing.databases),
             "pg_namespace" => namespace_rows(schema, &listing.namespaces),

@@ -1083,21 +1083,12 @@ fn rewrite_regclass_cast(expr: &mut Expr) {
     if !regclass || !computed_text {
         return;
     }
-    let name = std::mem::replace(inner.as_mut(), Expr::Value(Value::Null.into()));
-    *expr = Expr::Function(ast::Function {
-        name: ast::ObjectName::from(vec![ast::Ident::new("to_regclass")]),
-        uses_odbc_syntax: false,
-        parameters: ast::FunctionArguments::None,
-        args: ast::FunctionArguments::List(ast::FunctionArgumentList {
-            duplicate_treatment: None,
-            args: vec![ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(name))],
-            clauses: vec![],
-        }),
-        filter: None,
-        null_treatment: None,
-        over: None,
-        within_group: vec![],
-    });
+    if let Ok(lookup) = datafusion::sql::sqlparser::parser::Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(&format!("to_regclass({inner})"))
+        .and_then(|mut parser| parser.parse_expr())
+    {
+        *expr = lookup;
+    }
 }
 
 fn rewrite_catalog_lookup(expr: &mut Expr) {
