@@ -629,6 +629,62 @@ def test_sqlalchemy_reads_keys_and_indexes_of_a_lake_table(lake_table, engine):
     assert inspector.get_table_comment("matrix_items", schema="silver")["text"] is None
 
 
+@pytest.fixture(scope="module")
+def postgres_source():
+    """A schema of the PostgreSQL on this machine (STRATA_POSTGRES) with
+    keyed tables, attached to Strata as source `pykeys`; yields the schema."""
+    conninfo = os.environ["STRATA_POSTGRES"]
+    schema = f"pykeys_{os.getpid()}"
+    with psycopg.connect(conninfo, autocommit=True) as pg:
+        pg.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        pg.execute(f"CREATE SCHEMA {schema}")
+        pg.execute(
+            f"CREATE TABLE {schema}.customers (id int PRIMARY KEY, email text UNIQUE, "
+            "region text NOT NULL, code int, CONSTRAINT region_code UNIQUE (region, code))"
+        )
+        pg.execute(f"CREATE TABLE {schema}.notes (body text)")
+    with psycopg.connect(DSN, autocommit=True) as conn:
+        conn.execute(f"ATTACH '{conninfo}' AS pykeys (TYPE postgres)")
+    yield schema
+    with psycopg.connect(DSN, autocommit=True) as conn:
+        conn.execute("DETACH pykeys")
+    with psycopg.connect(conninfo, autocommit=True) as pg:
+        pg.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@cell("SQLAlchemy", "keys")
+def test_sqlalchemy_reads_keys_of_a_postgres_table_as_postgres_gives_them(postgres_source):
+    """Strata's catalogs give SQLAlchemy's inspector the same keys, unique
+    constraints, indexes and NOT NULL columns as PostgreSQL itself."""
+    import sqlalchemy as sa
+
+    strata = sa.create_engine(f"postgresql+psycopg2://strata@127.0.0.1:{PORT}/pykeys")
+    import psycopg2
+
+    postgres = sa.create_engine(
+        "postgresql+psycopg2://", creator=lambda: psycopg2.connect(os.environ["STRATA_POSTGRES"])
+    )
+
+    def reflect(engine, table):
+        inspector = sa.inspect(engine)
+        columns = inspector.get_columns(table, schema=postgres_source)
+        return {
+            "columns": [(c["name"], str(c["type"]), c["nullable"]) for c in columns],
+            "pk": inspector.get_pk_constraint(table, schema=postgres_source),
+            "unique": inspector.get_unique_constraints(table, schema=postgres_source),
+            "indexes": inspector.get_indexes(table, schema=postgres_source),
+            "foreign": inspector.get_foreign_keys(table, schema=postgres_source),
+        }
+
+    try:
+        for table in ["customers", "notes"]:
+            assert reflect(strata, table) == reflect(postgres, table), table
+        assert reflect(strata, "customers")["pk"]["constrained_columns"] == ["id"]
+    finally:
+        strata.dispose()
+        postgres.dispose()
+
+
 @cell("SQLAlchemy", "params-text")
 def test_sqlalchemy_binds_parameters(engine):
     import sqlalchemy as sa

@@ -275,24 +275,30 @@ pub async fn run_suites(strata: &Database, postgres: Option<&Database>) -> Vec<F
             }];
         }
     };
+    // A file's two protocol runs go one after the other: recorded tool
+    // sessions create fixtures under the names the tool would see, which
+    // the two runs of one file would otherwise both create at once.
     let mut runs = Vec::new();
     for file in &files {
-        for mode in [Mode::Simple, Mode::Extended] {
-            runs.push((strata.clone(), file.clone(), mode));
-            if let Some(postgres) = postgres
-                && is_pg_compatible(file)
-            {
-                runs.push((postgres.clone(), file.clone(), mode));
-            }
+        runs.push((strata.clone(), file.clone()));
+        if let Some(postgres) = postgres
+            && is_pg_compatible(file)
+        {
+            runs.push((postgres.clone(), file.clone()));
         }
     }
-    futures::stream::iter(runs)
-        .map(|(database, file, mode)| async move {
-            run_isolated(&database, &file, mode, false).await
+    let results: Vec<Vec<FileResult>> = futures::stream::iter(runs)
+        .map(|(database, file)| async move {
+            let mut results = Vec::with_capacity(2);
+            for mode in [Mode::Simple, Mode::Extended] {
+                results.push(run_isolated(&database, &file, mode, false).await);
+            }
+            results
         })
         .buffer_unordered(PARALLEL_FILES)
         .collect()
-        .await
+        .await;
+    results.into_iter().flatten().collect()
 }
 
 /// Prints one line per run (and the error of each failed one) and a total;

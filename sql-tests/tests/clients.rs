@@ -214,6 +214,8 @@ fn run_clients(target: &str, port: u16, lake_root: &Path, python: &str, suite: &
     let matrix = scratch.path().join("matrix.tsv");
     std::fs::write(&matrix, "").expect("the matrix file");
     let port_text = port.to_string();
+    // The PostgreSQL whose tables the suites attach as a source.
+    let postgres = strata_sql_tests::Database::postgres().conninfo;
     let mut suites_ok = true;
 
     suites_ok &= psql_cells(port, scratch.path(), &matrix);
@@ -223,6 +225,7 @@ fn run_clients(target: &str, port: u16, lake_root: &Path, python: &str, suite: &
             .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
             .arg(suite)
             .env("STRATA_PORT", &port_text)
+            .env("STRATA_POSTGRES", &postgres)
             .env("STRATA_LAKE_ROOT", lake_root)
             .env("STRATA_MATRIX", &matrix),
     );
@@ -241,6 +244,7 @@ fn run_clients(target: &str, port: u16, lake_root: &Path, python: &str, suite: &
             .arg(PGJDBC)
             .arg(suite.join("java").join("Drivers.java"))
             .env("STRATA_PORT", &port_text)
+            .env("STRATA_POSTGRES", &postgres)
             .env("STRATA_MATRIX", &matrix),
     );
 

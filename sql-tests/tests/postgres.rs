@@ -120,6 +120,18 @@ async fn postgres_tables_read_list_and_join_like_in_postgres() {
         described.contains("amount") && described.contains("numeric"),
         "{described}"
     );
+    // \\d of the table and of its primary key's index, NOT NULL columns
+    // and "Indexes:" footer included, reads exactly as PostgreSQL's own.
+    for object in ["orders", "orders_pkey"] {
+        let command = format!("\\d {s}.{object}");
+        let theirs = std::process::Command::new("psql")
+            .args(["-X", "-v", "ON_ERROR_STOP=1", "-c", &command])
+            .arg(Database::postgres().conninfo)
+            .output()
+            .expect("psql");
+        assert!(theirs.status.success(), "{theirs:?}");
+        assert_eq!(psql(command), String::from_utf8_lossy(&theirs.stdout));
+    }
 
     // EXPLAIN shows the SQL sent to PostgreSQL.
     let plan = explain(&client, &format!("SELECT id FROM pg.{s}.orders")).await;

@@ -55,6 +55,9 @@ pub struct PgColumn {
     /// default, serial, identity or generated column).
     #[serde(default)]
     pub has_default: bool,
+    /// Declared NOT NULL.
+    #[serde(default)]
+    pub not_null: bool,
 }
 
 /// How PostgreSQL compares the values of a `text` or `varchar` column.
@@ -102,7 +105,8 @@ pub async fn describe(
                       WHEN coalesce((to_jsonb(co) ->> 'collisdeterministic')::bool, true) \
                       THEN 'equality' END \
                END, \
-               a.atthasdef OR coalesce(to_jsonb(a) ->> 'attidentity', '') <> '' \
+               a.atthasdef OR coalesce(to_jsonb(a) ->> 'attidentity', '') <> '', \
+               a.attnotnull \
         FROM pg_attribute a \
         JOIN pg_type t ON t.oid = a.atttypid \
         JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END \
@@ -136,7 +140,47 @@ pub async fn describe(
                 kind: PgKind::of(&info),
                 text_order,
                 has_default: row.get(7),
+                not_null: row.get(8),
             }
+        })
+        .collect())
+}
+
+/// A primary key or unique constraint of a PostgreSQL table.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PgKey {
+    /// The constraint's name.
+    pub name: String,
+    /// The name of the index that enforces it.
+    pub index: String,
+    /// A primary key, else a unique constraint.
+    pub primary: bool,
+    /// Its columns' names, in key order.
+    pub columns: Vec<String>,
+}
+
+/// The primary key and unique constraints of `schema.table`, primary key
+/// first.
+pub async fn keys(client: &Client, schema: &str, table: &str) -> Result<Vec<PgKey>, ReadError> {
+    const SQL: &str = "\
+        SELECT con.conname::text, i.relname::text, con.contype = 'p', \
+               ARRAY(SELECT a.attname::text \
+                     FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, n) \
+                     JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum \
+                     ORDER BY k.n) \
+        FROM pg_constraint con \
+        JOIN pg_class i ON i.oid = con.conindid \
+        WHERE con.conrelid = to_regclass($1) AND con.contype IN ('p', 'u') \
+        ORDER BY con.contype, con.conname";
+    let qualified = format!("{}.{}", quote_ident(schema), quote_ident(table));
+    let rows = client.query(SQL, &[&qualified]).await?;
+    Ok(rows
+        .iter()
+        .map(|row| PgKey {
+            name: row.get(0),
+            index: row.get(1),
+            primary: row.get(2),
+            columns: row.get(3),
         })
         .collect())
 }
@@ -146,7 +190,15 @@ pub fn arrow_schema(columns: &[PgColumn]) -> SchemaRef {
     Arc::new(Schema::new(
         columns
             .iter()
-            .map(|c| c.kind.field(&c.name))
+            .map(|c| {
+                let field = c.kind.field(&c.name);
+                if !c.not_null {
+                    return field;
+                }
+                let mut metadata = field.metadata().clone();
+                metadata.insert(types::NOT_NULL_KEY.to_owned(), "true".to_owned());
+                field.with_metadata(metadata)
+            })
             .collect::<Vec<_>>(),
     ))
 }

@@ -275,6 +275,7 @@ mod tests {
             kind,
             text_order: TextOrder::Other,
             has_default: false,
+            not_null: false,
         })
         .collect()
     }

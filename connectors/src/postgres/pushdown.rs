@@ -290,6 +290,7 @@ mod tests {
                 _ => TextOrder::Other,
             },
             has_default: false,
+            not_null: false,
         })
         .collect()
     }

@@ -34,7 +34,7 @@ use super::pushdown::filter_sql;
 use super::sliced::{SlicedSpec, ctid_slices, export_snapshot, sliced_scan};
 use super::source::{PgSource, SourceError};
 use super::write::{PgInsertExec, PgInsertSpec};
-use super::{PgColumn, ReadError, arrow_schema, quote_ident, read_query, select_list};
+use super::{PgColumn, PgKey, ReadError, arrow_schema, quote_ident, read_query, select_list};
 use crate::sqlstate::{SqlState, tag};
 
 /// A table smaller than this many pages (of 8 KiB) is read by one task.
@@ -47,6 +47,9 @@ pub struct PgTable {
     pub schema_name: String,
     pub table_name: String,
     pub columns: Vec<PgColumn>,
+    /// Its primary key and unique constraints, which the catalogs show.
+    #[serde(default)]
+    pub keys: Vec<PgKey>,
     /// How the table is read (Spark's partitioning options).
     #[serde(default)]
     pub options: ReadOptions,
@@ -65,12 +68,17 @@ impl PgTable {
         schema: &str,
         table: &str,
     ) -> Result<Self, ReadError> {
-        let columns = super::describe(client, schema, table).await?;
+        // One round trip: tokio-postgres pipelines the two queries.
+        let (columns, keys) = futures::try_join!(
+            super::describe(client, schema, table),
+            super::keys(client, schema, table),
+        )?;
         Ok(Self {
             source: source.clone(),
             schema_name: schema.to_owned(),
             table_name: table.to_owned(),
             columns,
+            keys,
             options: ReadOptions::default(),
         })
     }

@@ -44,6 +44,16 @@ pub(crate) const PG_EPOCH_DAYS: i32 = 10_957;
 /// The Arrow field metadata key that names the PostgreSQL type a column
 /// stands for, where its Arrow type alone does not say.
 pub const PG_TYPE_KEY: &str = "strata.pg_type";
+
+/// The Arrow field metadata key that marks a column PostgreSQL declares
+/// NOT NULL. Arrow's own nullability stays true, so that a NULL written to
+/// it fails in PostgreSQL with PostgreSQL's error.
+pub const NOT_NULL_KEY: &str = "strata.not_null";
+
+/// Whether the column `field` describes is declared NOT NULL.
+pub fn declared_not_null(field: &Field) -> bool {
+    !field.is_nullable() || field.metadata().contains_key(NOT_NULL_KEY)
+}
 /// [`PG_TYPE_KEY`]'s value for `numeric` without precision and scale.
 pub const UNCONSTRAINED_NUMERIC_TYPE: &str = "numeric";
 

@@ -229,6 +229,15 @@ impl CatalogStore {
         Ok(known(&self.lock()).unwrap_or_default())
     }
 
+    /// The key the object with `oid` is recorded under, if one is.
+    pub fn object_of(&self, oid: u32) -> Option<String> {
+        self.lock()
+            .oids
+            .iter()
+            .find(|(_, recorded)| **recorded == oid)
+            .map(|(key, _)| key.clone())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, CatalogFile> {
         // A panic while holding the lock cannot leave the in-memory copy torn:
         // every update builds the new state before writing it.

@@ -138,8 +138,7 @@ pub fn session_functions(
     ));
     // Catalog functions clients' metadata queries call (SQLAlchemy's
     // reflection). pg_type_is_visible(oid): every type Strata lists is in pg_catalog,
-    // which every search path holds. pg_get_indexdef(index [, column,
-    // pretty]): NULL, as Strata's tables have no indexes.
+    // which every search path holds.
     functions.push(ScalarUDF::new_from_impl(CatalogFunction {
         name: "pg_type_is_visible",
         signature: Signature::uniform(
@@ -155,15 +154,6 @@ pub fn session_functions(
                 .collect();
             Ok(ColumnarValue::Array(Arc::new(visible)))
         }),
-    }));
-    functions.push(ScalarUDF::new_from_impl(CatalogFunction {
-        name: "pg_get_indexdef",
-        signature: Signature::one_of(
-            vec![TypeSignature::Any(1), TypeSignature::Any(3)],
-            Volatility::Stable,
-        ),
-        returns: DataType::Utf8,
-        answer: Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
     }));
     // pg_cancel_backend(pid): cancels that session's running statement;
     // false when no session has that pid. Volatile, so it runs when the

@@ -20,14 +20,15 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 use datafusion::catalog::information_schema::InformationSchemaProvider;
 use datafusion::catalog::{CatalogProviderList, SchemaProvider, Session, TableProvider};
 use datafusion::common::{Column, ScalarValue};
+use datafusion::datasource::TableType;
 use datafusion::datasource::memory::MemorySourceConfig;
-use datafusion::datasource::{MemTable, TableType};
 use datafusion::error::Result;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::{ExecutionPlan, collect};
 use datafusion_pg_catalog::pg_catalog::catalog_info::CatalogInfo;
 use pgwire::api::Type;
-use strata_connectors::postgres::types::PG_TYPE_KEY;
+use strata_connectors::postgres::types::{PG_TYPE_KEY, declared_not_null};
+use strata_connectors::session::DEFAULT_CATALOG;
 
 use super::lake_pg_catalog::{StrataCatalogInfo, scan_rows};
 use crate::wire::types::{element_of, pg_type};
@@ -60,7 +61,7 @@ impl SchemaProvider for StrataInformationSchema {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        if let Some((_, columns)) = CONSTRAINT_VIEWS
+        if let Some((view, columns)) = CONSTRAINT_VIEWS
             .iter()
             .find(|(view, _)| name.eq_ignore_ascii_case(view))
         {
@@ -75,8 +76,11 @@ impl SchemaProvider for StrataInformationSchema {
                     Field::new(*column, data_type, true)
                 })
                 .collect();
-            let table = MemTable::try_new(Arc::new(Schema::new(fields)), vec![vec![]])?;
-            return Ok(Some(Arc::new(table)));
+            return Ok(Some(Arc::new(KeysView {
+                view,
+                schema: Arc::new(Schema::new(fields)),
+                catalogs: self.catalogs.clone(),
+            })));
         }
         if name.eq_ignore_ascii_case("columns") {
             return Ok(Some(Arc::new(ColumnsTable {
@@ -99,8 +103,9 @@ impl SchemaProvider for StrataInformationSchema {
 }
 
 /// The views of keys and constraints, with PostgreSQL 15's columns
-/// (`*position` columns are numbers, the rest text). Strata's tables declare
-/// no keys, so they list none; NOT NULL is in `columns.is_nullable`.
+/// (`*position` columns are numbers, the rest text): the primary keys and
+/// unique constraints of source tables (lake tables declare none; NOT NULL
+/// is in `columns.is_nullable`). No foreign keys are listed.
 const CONSTRAINT_VIEWS: [(&str, &[&str]); 4] = [
     (
         "table_constraints",
@@ -159,6 +164,132 @@ const CONSTRAINT_VIEWS: [(&str, &[&str]); 4] = [
         ],
     ),
 ];
+
+/// One of [`CONSTRAINT_VIEWS`].
+#[derive(Debug)]
+struct KeysView {
+    view: &'static str,
+    schema: SchemaRef,
+    catalogs: StrataCatalogInfo,
+}
+
+#[async_trait]
+impl TableProvider for KeysView {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        // Used only to open fewer tables; the filters still run.
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let batch = self.rows(&Wanted::from_filters(filters)).await?;
+        scan_rows(
+            Arc::clone(&self.schema),
+            vec![batch],
+            state,
+            projection,
+            filters,
+            limit,
+        )
+        .await
+    }
+}
+
+impl KeysView {
+    /// One row per key (`table_constraints`), or per key column (the
+    /// others; `referential_constraints` has none without foreign keys).
+    async fn rows(&self, wanted: &Wanted) -> Result<RecordBatch> {
+        let mut rows: Vec<Vec<(&'static str, ScalarValue)>> = Vec::new();
+        let text = |value: &str| ScalarValue::Utf8(Some(value.to_owned()));
+        let tables = match self.view {
+            "referential_constraints" => Vec::new(),
+            _ => wanted.tables(&self.catalogs).await?,
+        };
+        for (catalog, schema, table) in tables {
+            // Only sources' tables have keys.
+            if catalog == DEFAULT_CATALOG || schema == "pg_catalog" {
+                continue;
+            }
+            let Some((_, keys)) = self.catalogs.describe(&catalog, &schema, &table).await? else {
+                continue;
+            };
+            for key in keys {
+                let names = [
+                    ("constraint_catalog", text(&catalog)),
+                    ("constraint_schema", text(&schema)),
+                    ("constraint_name", text(&key.name)),
+                    ("table_catalog", text(&catalog)),
+                    ("table_schema", text(&schema)),
+                    ("table_name", text(&table)),
+                ];
+                if self.view == "table_constraints" {
+                    let kind = if key.primary { "PRIMARY KEY" } else { "UNIQUE" };
+                    let mut row = names.to_vec();
+                    row.extend([
+                        ("constraint_type", text(kind)),
+                        ("is_deferrable", text("NO")),
+                        ("initially_deferred", text("NO")),
+                        ("enforced", text("YES")),
+                        (
+                            "nulls_distinct",
+                            ScalarValue::Utf8((!key.primary).then(|| "YES".to_owned())),
+                        ),
+                    ]);
+                    rows.push(row);
+                    continue;
+                }
+                for (position, column) in key.columns.iter().enumerate() {
+                    let mut row = names.to_vec();
+                    row.extend([
+                        ("column_name", text(column)),
+                        (
+                            "ordinal_position",
+                            ScalarValue::Int32(i32::try_from(position + 1).ok()),
+                        ),
+                    ]);
+                    rows.push(row);
+                }
+            }
+        }
+        let columns = self
+            .schema
+            .fields()
+            .iter()
+            .map(|field| {
+                let values = rows
+                    .iter()
+                    .map(
+                        |row| match row.iter().find(|(name, _)| name == field.name()) {
+                            Some((_, value)) => Ok(value.clone()),
+                            None => ScalarValue::try_from(field.data_type()),
+                        },
+                    )
+                    .collect::<Result<Vec<ScalarValue>>>()?;
+                if values.is_empty() {
+                    return Ok(datafusion::arrow::array::new_empty_array(field.data_type()));
+                }
+                ScalarValue::iter_to_array(values)
+            })
+            .collect::<Result<Vec<ArrayRef>>>()?;
+        Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?)
+    }
+}
 
 /// `information_schema.tables`: DataFusion's four columns and PostgreSQL's
 /// eight more.
@@ -320,6 +451,33 @@ impl Wanted {
     fn admits(wanted: &Option<String>, name: &str) -> bool {
         wanted.as_deref().is_none_or(|w| w == name)
     }
+
+    /// The `(catalog, schema, table)` names these filters admit, outside
+    /// information_schema.
+    async fn tables(&self, catalogs: &StrataCatalogInfo) -> Result<Vec<(String, String, String)>> {
+        let mut admitted = Vec::new();
+        for catalog in catalogs.catalog_names().await? {
+            if !Self::admits(&self.catalog, &catalog) {
+                continue;
+            }
+            let schemas = catalogs.schema_names(&catalog).await?.unwrap_or_default();
+            for schema in schemas {
+                if schema == INFORMATION_SCHEMA || !Self::admits(&self.schema, &schema) {
+                    continue;
+                }
+                let tables = catalogs
+                    .table_names(&catalog, &schema)
+                    .await?
+                    .unwrap_or_default();
+                for table in tables {
+                    if Self::admits(&self.table, &table) {
+                        admitted.push((catalog.clone(), schema.clone(), table));
+                    }
+                }
+            }
+        }
+        Ok(admitted)
+    }
 }
 
 /// `column = 'text'` (either way round).
@@ -386,43 +544,20 @@ impl TableProvider for ColumnsTable {
 impl ColumnsTable {
     async fn rows(&self, wanted: &Wanted) -> Result<RecordBatch> {
         let mut rows = ColumnRows::default();
-        for catalog in self.catalogs.catalog_names().await? {
-            if !Wanted::admits(&wanted.catalog, &catalog) {
-                continue;
-            }
-            let schemas = self
+        for (catalog, schema, table) in wanted.tables(&self.catalogs).await? {
+            let Some(fields) = self
                 .catalogs
-                .schema_names(&catalog)
+                .table_schema(&catalog, &schema, &table)
                 .await?
-                .unwrap_or_default();
-            for schema in schemas {
-                if schema == INFORMATION_SCHEMA || !Wanted::admits(&wanted.schema, &schema) {
-                    continue;
-                }
-                let tables = self
-                    .catalogs
-                    .table_names(&catalog, &schema)
-                    .await?
-                    .unwrap_or_default();
-                for table in tables {
-                    if !Wanted::admits(&wanted.table, &table) {
-                        continue;
-                    }
-                    let Some(fields) = self
-                        .catalogs
-                        .table_schema(&catalog, &schema, &table)
-                        .await?
-                    else {
-                        continue;
-                    };
-                    let updatable = self.catalogs.table_type(&catalog, &schema, &table).await?
-                        == Some(TableType::Base);
-                    for (index, field) in fields.fields().iter().enumerate() {
-                        rows.add(column_row(
-                            &catalog, &schema, &table, index, field, updatable,
-                        ));
-                    }
-                }
+            else {
+                continue;
+            };
+            let updatable =
+                self.catalogs.table_type(&catalog, &schema, &table).await? == Some(TableType::Base);
+            for (index, field) in fields.fields().iter().enumerate() {
+                rows.add(column_row(
+                    &catalog, &schema, &table, index, field, updatable,
+                ));
             }
         }
         rows.finish()
@@ -534,7 +669,7 @@ fn column_row(
         text(field.name()),
         Cell::Number(Some(position)),
         NULL_TEXT, // column_default
-        yes_no(field.is_nullable()),
+        yes_no(!declared_not_null(field)),
         Cell::Text(Some(facts.data_type)),
         NULL_NUMBER, // character_maximum_length
         Cell::Number(facts.character_octet_length),

@@ -27,6 +27,9 @@ use datafusion::physical_plan::{ExecutionPlan, collect};
 use datafusion_pg_catalog::pg_catalog::catalog_info::CatalogInfo;
 use strata_connectors::lake::catalog::TableFacts;
 use strata_connectors::lake::table::LakeTable;
+use strata_connectors::postgres::PgKey;
+use strata_connectors::postgres::table::PgTable;
+use strata_connectors::postgres::types::PG_TYPE_KEY;
 
 use super::functions::{Answer, catalog_function};
 use super::pg_relations::{self, Relations};
@@ -55,6 +58,30 @@ impl StrataCatalogInfo {
             }
             _ => Some(definition.to_owned()),
         }
+    }
+
+    /// The columns of table `catalog.schema.table` as it defines them and
+    /// its keys (a PostgreSQL source's primary key and unique constraints;
+    /// lake tables have none), from one lookup.
+    pub async fn describe(
+        &self,
+        catalog: &str,
+        schema: &str,
+        table: &str,
+    ) -> Result<Option<(SchemaRef, Vec<PgKey>)>> {
+        let Some(schema) = self.schema(catalog, schema) else {
+            return Ok(None);
+        };
+        Ok(schema.table(table).await?.map(|table| {
+            if let Some(lake) = table.downcast_ref::<LakeTable>() {
+                return (Arc::clone(&lake.version.schema), Vec::new());
+            }
+            let keys = table
+                .downcast_ref::<PgTable>()
+                .map(|source| source.keys.clone())
+                .unwrap_or_default();
+            (table.schema(), keys)
+        }))
     }
 
     fn schema(&self, catalog: &str, schema: &str) -> Option<Arc<dyn SchemaProvider>> {
@@ -93,16 +120,10 @@ impl CatalogInfo for StrataCatalogInfo {
         schema_name: &str,
         table_name: &str,
     ) -> Result<Option<SchemaRef>> {
-        let Some(schema) = self.schema(catalog_name, schema_name) else {
-            return Ok(None);
-        };
-        Ok(schema
-            .table(table_name)
+        Ok(self
+            .describe(catalog_name, schema_name, table_name)
             .await?
-            .map(|table| match table.downcast_ref::<LakeTable>() {
-                Some(lake) => Arc::clone(&lake.version.schema),
-                None => table.schema(),
-            }))
+            .map(|(columns, _)| columns))
     }
 
     async fn table_type(
@@ -126,14 +147,35 @@ pub struct LakeRelations {
     by_oid: RwLock<HashMap<i64, TableFacts>>,
     /// The views' queries (`pg_get_viewdef`), by oid.
     views: RwLock<HashMap<i64, String>>,
+    /// Source tables' keys, by the constraint's oid and by its index's
+    /// (`pg_get_constraintdef`, `pg_get_indexdef`).
+    keys: RwLock<HashMap<i64, pg_relations::Key>>,
 }
 
 impl LakeRelations {
     /// Replaces what is known with the lake tables `by_oid` and the views'
     /// queries.
-    pub(super) fn replace(&self, by_oid: HashMap<i64, TableFacts>, views: HashMap<i64, String>) {
+    pub(super) fn replace(
+        &self,
+        by_oid: HashMap<i64, TableFacts>,
+        views: HashMap<i64, String>,
+        keys: Vec<pg_relations::Key>,
+    ) {
+        let keys = keys
+            .into_iter()
+            .flat_map(|key| [(key.oid, key.clone()), (key.index_oid, key)])
+            .collect();
         *self.by_oid.write().unwrap_or_else(|p| p.into_inner()) = by_oid;
         *self.views.write().unwrap_or_else(|p| p.into_inner()) = views;
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
+    }
+
+    fn key(&self, oid: i64) -> Option<pg_relations::Key> {
+        self.keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&oid)
+            .cloned()
     }
 
     fn view(&self, oid: i64) -> Option<String> {
@@ -309,6 +351,15 @@ struct ArrayColumns {
     schema: SchemaRef,
 }
 
+/// pg_index's columns that PostgreSQL sends as `int2vector` and
+/// `oidvector` (text `1 2`, which SQLAlchemy splits) rather than arrays.
+const VECTOR_COLUMNS: [(&str, &str); 4] = [
+    ("indkey", "int2vector"),
+    ("indoption", "int2vector"),
+    ("indcollation", "oidvector"),
+    ("indclass", "oidvector"),
+];
+
 impl ArrayColumns {
     fn new(inner: Arc<dyn TableProvider>, columns: &[(&str, DataType)]) -> Self {
         let fields: Vec<Field> = inner
@@ -317,11 +368,20 @@ impl ArrayColumns {
             .iter()
             .map(
                 |field| match columns.iter().find(|(name, _)| name == field.name()) {
-                    Some((_, element)) => Field::new(
-                        field.name(),
-                        DataType::List(Arc::new(Field::new_list_field(element.clone(), true))),
-                        true,
-                    ),
+                    Some((name, element)) => {
+                        let list = Field::new(
+                            field.name(),
+                            DataType::List(Arc::new(Field::new_list_field(element.clone(), true))),
+                            true,
+                        );
+                        match VECTOR_COLUMNS.iter().find(|(column, _)| column == name) {
+                            Some((_, vector)) => list.with_metadata(HashMap::from([(
+                                PG_TYPE_KEY.to_owned(),
+                                (*vector).to_owned(),
+                            )])),
+                            None => list,
+                        }
+                    }
                     None => field.as_ref().clone(),
                 },
             )
@@ -455,19 +515,20 @@ impl SchemaProvider for PgCatalogWithLake {
                     as Arc<dyn TableProvider>
             }));
         }
-        if let Some((_, columns)) = ARRAY_COLUMNS
+        let table = match ARRAY_COLUMNS
             .iter()
             .find(|(table, _)| name.eq_ignore_ascii_case(table))
         {
-            return Ok(
+            Some((_, columns)) => {
                 table.map(|t| Arc::new(ArrayColumns::new(t, columns)) as Arc<dyn TableProvider>)
-            );
-        }
+            }
+            None => table,
+        };
         if let Some(relations) = pg_relations::TABLES
             .iter()
             .find(|table| name.eq_ignore_ascii_case(table))
         {
-            return Ok(table.map(|inner| self.relations.table(relations, &inner.schema())));
+            return Ok(table.map(|inner| self.relations.table(relations, inner)));
         }
         Ok(table)
     }
@@ -609,7 +670,10 @@ fn empty_table(columns: &[(&str, char)]) -> Result<Arc<dyn TableProvider>> {
     )?))
 }
 
-async fn all_rows(table: &Arc<dyn TableProvider>, state: &dyn Session) -> Result<Vec<RecordBatch>> {
+pub(super) async fn all_rows(
+    table: &Arc<dyn TableProvider>,
+    state: &dyn Session,
+) -> Result<Vec<RecordBatch>> {
     let plan: Arc<dyn ExecutionPlan> = table.scan(state, None, &[], None).await?;
     collect(plan, state.task_ctx()).await
 }
@@ -738,6 +802,48 @@ pub fn relation_functions(relations: Arc<LakeRelations>) -> Vec<ScalarUDF> {
             }),
         ),
     ];
+    // pg_get_constraintdef(constraint [, pretty]) and pg_get_indexdef(index
+    // [, column, pretty]): a source table's key; with a column number (1 up),
+    // the index's column of that number.
+    let keys = Arc::clone(&relations);
+    functions.push(catalog_function(
+        "pg_get_constraintdef",
+        by_oid(&[1, 2]),
+        DataType::Utf8,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let definitions: StringArray = oids(&arrays[0])?
+                .into_iter()
+                .map(|oid| Some(keys.key(oid?)?.constraint_definition()))
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(definitions)))
+        }),
+    ));
+    let keys = Arc::clone(&relations);
+    functions.push(catalog_function(
+        "pg_get_indexdef",
+        by_oid(&[1, 3]),
+        DataType::Utf8,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let columns = match arrays.get(1) {
+                Some(column) => oids(column)?,
+                None => vec![Some(0); arrays[0].len()],
+            };
+            let definitions: StringArray = oids(&arrays[0])?
+                .into_iter()
+                .zip(columns)
+                .map(|(oid, column)| {
+                    let key = keys.key(oid?)?;
+                    match usize::try_from(column?).ok()? {
+                        0 => Some(key.index_definition()),
+                        n => Some(key.columns.get(n - 1)?.0.clone()),
+                    }
+                })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(definitions)))
+        }),
+    ));
     let views = Arc::clone(&relations);
     functions.push(catalog_function(
         "pg_get_viewdef",

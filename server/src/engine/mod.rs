@@ -162,6 +162,7 @@ impl Engine {
                 catalog_info.clone(),
             )),
         )?;
+        ctx.register_udf(pg_relations::regclass_name(Arc::clone(&store)));
         ctx.register_udf(pg_relations::to_regclass(
             Arc::clone(&store),
             Arc::clone(ctx.state().catalog_list()),

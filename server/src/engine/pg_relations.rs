@@ -1,5 +1,6 @@
-//! `pg_database`, `pg_namespace`, `pg_class` and `pg_attribute`, listed by
-//! Strata from its catalogs, with oids that stay the same across restarts.
+//! `pg_database`, `pg_namespace`, `pg_class`, `pg_attribute`,
+//! `pg_constraint`, `pg_index` and `pg_description`, listed by Strata from
+//! its catalogs, with oids that stay the same across restarts.
 //!
 //! datafusion-pg-catalog hands out oids from 16384 in the order it first
 //! meets objects and forgets them when the process ends, so after a restart
@@ -23,22 +24,35 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::ScalarValue;
+use datafusion::common::config::CatalogOptions;
 use datafusion::datasource::TableType;
 use datafusion::error::Result;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_pg_catalog::pg_catalog::catalog_info::CatalogInfo;
 use pgwire::api::Type;
+use strata_connectors::format::quote_ident;
 use strata_connectors::lake::catalog::{LakeCatalog, TableFacts};
-use strata_connectors::postgres::types::{PG_TYPE_KEY, UNCONSTRAINED_NUMERIC_TYPE};
+use strata_connectors::postgres::PgKey;
+use strata_connectors::postgres::types::{
+    PG_TYPE_KEY, UNCONSTRAINED_NUMERIC_TYPE, declared_not_null,
+};
 use strata_connectors::session::DEFAULT_CATALOG;
 
 use super::catalog::{CatalogStore, object_key};
-use super::lake_pg_catalog::{LakeRelations, StrataCatalogInfo, scan_rows, text_array};
+use super::lake_pg_catalog::{LakeRelations, StrataCatalogInfo, all_rows, scan_rows, text_array};
 use crate::wire::types::{element_of, pg_type};
 
 /// The catalog tables listed here.
-pub const TABLES: [&str; 4] = ["pg_database", "pg_namespace", "pg_class", "pg_attribute"];
+pub const TABLES: [&str; 7] = [
+    "pg_database",
+    "pg_namespace",
+    "pg_class",
+    "pg_attribute",
+    "pg_constraint",
+    "pg_index",
+    "pg_description",
+];
 
 /// PostgreSQL's oid of the `pg_catalog` schema, which the static catalog
 /// rows (`pg_type.typnamespace`, `pg_proc.pronamespace`) reference.
@@ -85,12 +99,26 @@ pub fn catalog_table_oid(name: &str) -> Option<i64> {
         .map(|(_, oid)| *oid)
 }
 
-/// What the four tables list, read from the catalogs at once.
+/// How much of the catalogs a table's scan lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// Databases and schemas: no table's columns are read (a source's are
+    /// a round trip).
+    Schemas,
+    /// Every relation of every catalog, with its columns.
+    Relations,
+    /// The lake's relations only (comments live only there).
+    LakeRelations,
+}
+
+/// What the tables list, read from the catalogs at once.
 #[derive(Debug, Default)]
 struct Listing {
     databases: Vec<(i64, String)>,
     namespaces: Vec<(i64, String)>,
+    /// Tables and views, then the indexes of their keys.
     relations: Vec<Relation>,
+    keys: Vec<Key>,
 }
 
 #[derive(Debug)]
@@ -103,6 +131,55 @@ struct Relation {
     kind: &'static str,
     columns: SchemaRef,
     facts: Option<TableFacts>,
+    /// A source table's primary key and unique constraints.
+    keys: Vec<PgKey>,
+}
+
+/// A primary key or unique constraint of a source table, and the index
+/// that enforces it.
+#[derive(Debug, Clone)]
+pub struct Key {
+    pub oid: i64,
+    pub index_oid: i64,
+    pub relation: i64,
+    pub namespace: i64,
+    pub name: String,
+    pub index: String,
+    pub primary: bool,
+    /// Its columns' names and numbers, in key order.
+    pub columns: Vec<(String, i64)>,
+    /// The btree operator class of each column (its type's default).
+    pub operator_classes: Vec<i64>,
+    /// The table, as the source names it (`public.orders`).
+    pub table: String,
+}
+
+impl Key {
+    /// `pg_get_constraintdef`: `PRIMARY KEY (id)`, `UNIQUE (a, b)`.
+    pub fn constraint_definition(&self) -> String {
+        let kind = if self.primary {
+            "PRIMARY KEY"
+        } else {
+            "UNIQUE"
+        };
+        format!("{kind} ({})", self.column_list())
+    }
+
+    /// `pg_get_indexdef`: `CREATE UNIQUE INDEX orders_pkey ON public.orders
+    /// USING btree (id)`.
+    pub fn index_definition(&self) -> String {
+        format!(
+            "CREATE UNIQUE INDEX {} ON {} USING btree ({})",
+            quote_ident(&self.index),
+            self.table,
+            self.column_list()
+        )
+    }
+
+    fn column_list(&self) -> String {
+        let names: Vec<String> = self.columns.iter().map(|(n, _)| quote_ident(n)).collect();
+        names.join(", ")
+    }
 }
 
 /// The catalogs as these four tables see them.
@@ -132,12 +209,16 @@ impl Relations {
     }
 
     /// `table` (one of [`TABLES`]) with the columns of datafusion-pg-catalog's
-    /// `inner`.
+    /// `inner`, whose rows pg_constraint, pg_index and pg_description keep
+    /// (the built-in objects') before the ones listed here.
     pub fn table(
         self: &Arc<Self>,
         table: &'static str,
-        inner: &SchemaRef,
+        inner: Arc<dyn TableProvider>,
     ) -> Arc<dyn TableProvider> {
+        let inner_provider = Arc::clone(&inner);
+        let inner_schema = inner.schema();
+        let inner = &inner_schema;
         let schema = match table {
             "pg_class" => class_schema(inner),
             // aclitem[], as text, like every other catalog's access lists.
@@ -157,24 +238,34 @@ impl Relations {
             table,
             schema,
             relations: Arc::clone(self),
+            built_in: matches!(table, "pg_constraint" | "pg_index" | "pg_description")
+                .then_some(inner_provider),
         })
     }
 
-    /// Lists every catalog's schemas and, `with_relations`, their relations,
-    /// in name order. The system schemas (every catalog shows the lake's)
-    /// are listed once. pg_database and pg_namespace need no relations, so
-    /// their scans read no table's columns (a source's are a round trip).
-    async fn list(&self, with_relations: bool) -> Result<Listing> {
+    /// Lists every catalog as a database, and the schemas of `current` (the
+    /// session's database: as in PostgreSQL, the other databases' objects
+    /// are not in its catalogs) with, as `scope` says, their relations, in
+    /// name order. The system schemas are listed once.
+    async fn list(&self, scope: Scope, current: &str) -> Result<Listing> {
         struct Pending {
             key: Option<String>,
             oid: i64,
+        }
+        /// A relation whose oids are not given yet.
+        struct Unresolved {
+            /// Its schema's place in `namespaces`.
+            namespace: usize,
+            oid: Pending,
+            /// Its keys' and their indexes' oids.
+            keys: Vec<(Pending, Pending)>,
+            relation: Relation,
         }
         let mut catalogs = self.info.catalog_names().await?;
         catalogs.sort();
         let mut databases = Vec::new();
         let mut namespaces: Vec<(Pending, String)> = Vec::new();
-        // (namespace index, table oid, name, kind, columns, facts)
-        let mut relations: Vec<(usize, Pending, Relation)> = Vec::new();
+        let mut relations: Vec<Unresolved> = Vec::new();
         let mut system_seen = HashSet::new();
         for catalog in &catalogs {
             databases.push((
@@ -184,6 +275,9 @@ impl Relations {
                 },
                 catalog.clone(),
             ));
+            if catalog != current {
+                continue;
+            }
             let mut schemas = self.info.schema_names(catalog).await?.unwrap_or_default();
             schemas.sort();
             for schema in schemas {
@@ -205,7 +299,12 @@ impl Relations {
                     },
                     schema.clone(),
                 ));
-                if !with_relations {
+                let relations_wanted = match scope {
+                    Scope::Schemas => false,
+                    Scope::Relations => true,
+                    Scope::LakeRelations => catalog == DEFAULT_CATALOG && system.is_none(),
+                };
+                if !relations_wanted {
                     continue;
                 }
                 let mut tables = self
@@ -218,7 +317,8 @@ impl Relations {
                     .then(|| self.lake.lake_schema(&schema))
                     .flatten();
                 for (position, table) in tables.into_iter().enumerate() {
-                    let Some(columns) = self.info.table_schema(catalog, &schema, &table).await?
+                    let Some((columns, keys)) =
+                        self.info.describe(catalog, &schema, &table).await?
                     else {
                         continue;
                     };
@@ -252,10 +352,24 @@ impl Relations {
                             oid: 0,
                         },
                     };
-                    relations.push((
+                    let key_pendings = keys
+                        .iter()
+                        .map(|key| {
+                            let pending = |kind: &str, name: &[&str]| Pending {
+                                key: Some(object_key(kind, name)),
+                                oid: 0,
+                            };
+                            (
+                                pending("constraint", &[catalog, &schema, &table, &key.name]),
+                                pending("index", &[catalog, &schema, &key.index]),
+                            )
+                        })
+                        .collect::<Vec<_>>();
+                    relations.push(Unresolved {
                         namespace,
-                        pending,
-                        Relation {
+                        oid: pending,
+                        keys: key_pendings,
+                        relation: Relation {
                             query,
                             oid: 0,
                             namespace: 0,
@@ -263,8 +377,9 @@ impl Relations {
                             kind,
                             columns,
                             facts,
+                            keys,
                         },
-                    ));
+                    });
                 }
             }
         }
@@ -272,7 +387,9 @@ impl Relations {
             .iter()
             .map(|(p, _)| p)
             .chain(namespaces.iter().map(|(p, _)| p))
-            .chain(relations.iter().map(|(_, p, _)| p))
+            .chain(relations.iter().flat_map(|r| {
+                std::iter::once(&r.oid).chain(r.keys.iter().flat_map(|(c, i)| [c, i]))
+            }))
             .filter_map(|p| p.key.clone())
             .collect();
         let mut oids = self
@@ -292,44 +409,110 @@ impl Relations {
             .into_iter()
             .map(|(p, name)| (resolve(&p), name))
             .collect();
-        let relations = relations
-            .into_iter()
-            .map(|(namespace, p, relation)| Relation {
-                oid: resolve(&p),
+        let mut listed = Vec::with_capacity(relations.len());
+        let mut keys = Vec::new();
+        let mut indexes = Vec::new();
+        for Unresolved {
+            namespace,
+            oid,
+            keys: key_pendings,
+            relation,
+        } in relations
+        {
+            let relation = Relation {
+                oid: resolve(&oid),
                 namespace: namespaces[namespace].0,
                 ..relation
-            })
-            .collect();
+            };
+            let schema = &namespaces[namespace].1;
+            for (key, (constraint, index)) in relation.keys.iter().zip(key_pendings) {
+                let (oid, index_oid) = (resolve(&constraint), resolve(&index));
+                let columns: Vec<(String, i64)> = key
+                    .columns
+                    .iter()
+                    .filter_map(|name| {
+                        let at = relation.columns.index_of(name).ok()?;
+                        Some((name.clone(), at as i64 + 1))
+                    })
+                    .collect();
+                let fields: Vec<Field> = columns
+                    .iter()
+                    .map(|(name, number)| {
+                        relation
+                            .columns
+                            .field(*number as usize - 1)
+                            .clone()
+                            .with_name(name)
+                    })
+                    .collect();
+                let operator_classes = fields
+                    .iter()
+                    .map(|field| default_operator_class(&pg_type(field)))
+                    .collect();
+                indexes.push(Relation {
+                    query: None,
+                    oid: index_oid,
+                    namespace: relation.namespace,
+                    name: key.index.clone(),
+                    kind: "i",
+                    columns: Arc::new(Schema::new(fields)),
+                    facts: None,
+                    keys: Vec::new(),
+                });
+                keys.push(Key {
+                    oid,
+                    index_oid,
+                    relation: relation.oid,
+                    namespace: relation.namespace,
+                    name: key.name.clone(),
+                    index: key.index.clone(),
+                    primary: key.primary,
+                    columns,
+                    operator_classes,
+                    table: format!("{}.{}", quote_ident(schema), quote_ident(&relation.name)),
+                });
+            }
+            listed.push(relation);
+        }
+        listed.extend(indexes);
         Ok(Listing {
             databases,
             namespaces,
-            relations,
+            relations: listed,
+            keys,
         })
     }
 
     /// The rows of `table`.
-    async fn rows(&self, table: &str, schema: &SchemaRef) -> Result<RecordBatch> {
-        let listing = self
-            .list(matches!(table, "pg_class" | "pg_attribute"))
-            .await?;
+    async fn rows(&self, table: &str, schema: &SchemaRef, current: &str) -> Result<RecordBatch> {
+        let scope = match table {
+            "pg_class" | "pg_attribute" | "pg_constraint" | "pg_index" => Scope::Relations,
+            "pg_description" => Scope::LakeRelations,
+            _ => Scope::Schemas,
+        };
+        let listing = self.list(scope, current).await?;
+        if scope == Scope::Relations {
+            let lake: HashMap<i64, TableFacts> = listing
+                .relations
+                .iter()
+                .filter_map(|r| Some((r.oid, r.facts.clone()?)))
+                .collect();
+            let views = listing
+                .relations
+                .iter()
+                .filter_map(|r| Some((r.oid, r.query.clone()?)))
+                .collect();
+            self.lake_relations
+                .replace(lake, views, listing.keys.clone());
+        }
         match table {
             "pg_database" => database_rows(schema, &listing.databases),
             "pg_namespace" => namespace_rows(schema, &listing.namespaces),
             "pg_attribute" => attribute_rows(schema, &listing.relations),
-            _ => {
-                let lake: HashMap<i64, TableFacts> = listing
-                    .relations
-                    .iter()
-                    .filter_map(|r| Some((r.oid, r.facts.clone()?)))
-                    .collect();
-                let views = listing
-                    .relations
-                    .iter()
-                    .filter_map(|r| Some((r.oid, r.query.clone()?)))
-                    .collect();
-                self.lake_relations.replace(lake, views);
-                class_rows(schema, &listing.relations)
-            }
+            "pg_constraint" => constraint_rows(schema, &listing.keys),
+            "pg_index" => index_rows(schema, &listing.keys),
+            "pg_description" => description_rows(schema, &listing.relations),
+            _ => class_rows(schema, &listing.relations),
         }
     }
 }
@@ -339,6 +522,8 @@ struct RelationTable {
     table: &'static str,
     schema: SchemaRef,
     relations: Arc<Relations>,
+    /// datafusion-pg-catalog's table, whose rows come first.
+    built_in: Option<Arc<dyn TableProvider>>,
 }
 
 #[async_trait]
@@ -358,10 +543,19 @@ impl TableProvider for RelationTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let batch = self.relations.rows(self.table, &self.schema).await?;
+        let mut batches = match &self.built_in {
+            Some(built_in) => all_rows(built_in, state).await?,
+            None => Vec::new(),
+        };
+        let current = &state.config_options().catalog.default_catalog;
+        batches.push(
+            self.relations
+                .rows(self.table, &self.schema, current)
+                .await?,
+        );
         scan_rows(
             Arc::clone(&self.schema),
-            vec![batch],
+            batches,
             state,
             projection,
             filters,
@@ -394,6 +588,18 @@ fn ints(values: impl IntoIterator<Item = i64>) -> Option<ArrayRef> {
 
 fn texts<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<ArrayRef> {
     Some(Arc::new(StringArray::from_iter_values(values)))
+}
+
+/// A list column (`int2vector`, `oid[]`): the lists' values as int8, cast
+/// to the column's element type by [`batch`].
+fn int_lists(values: impl IntoIterator<Item = Vec<i64>>) -> Option<ArrayRef> {
+    use datafusion::arrow::array::ListArray;
+    use datafusion::arrow::datatypes::Int64Type;
+    Some(Arc::new(ListArray::from_iter_primitive::<Int64Type, _, _>(
+        values
+            .into_iter()
+            .map(|list| Some(list.into_iter().map(Some).collect::<Vec<_>>())),
+    )))
 }
 
 fn bools(values: impl IntoIterator<Item = bool>) -> Option<ArrayRef> {
@@ -472,8 +678,13 @@ fn class_rows(schema: &SchemaRef, relations: &[Relation]) -> Result<RecordBatch>
         "relname" => texts(relations.iter().map(|r| r.name.as_str())),
         "relnamespace" => ints(relations.iter().map(|r| r.namespace)),
         "relowner" => ints(std::iter::repeat_n(OWNER, n)),
-        // heap for plain tables; partitioned tables and views have none.
-        "relam" => ints(relations.iter().map(|r| if r.kind == "r" { 2 } else { 0 })),
+        // heap for plain tables, btree for indexes; partitioned tables and
+        // views have none.
+        "relam" => ints(relations.iter().map(|r| match r.kind {
+            "r" => 2,
+            "i" => BTREE,
+            _ => 0,
+        })),
         "relfilenode" => ints(relations.iter().map(|r| if table(r) { r.oid } else { 0 })),
         "relpages" => ints(relations.iter().map(|r| {
             r.facts.as_ref().map_or(0, |f| {
@@ -488,7 +699,117 @@ fn class_rows(schema: &SchemaRef, relations: &[Relation]) -> Result<RecordBatch>
         "relkind" => texts(relations.iter().map(|r| r.kind)),
         "relnatts" => ints(relations.iter().map(|r| r.columns.fields().len() as i64)),
         "relispopulated" => bools(std::iter::repeat_n(true, n)),
-        "relreplident" => texts(relations.iter().map(|r| if table(r) { "d" } else { "n" })),
+        "relhasindex" => bools(relations.iter().map(|r| !r.keys.is_empty())),
+        "relreplident" => texts(relations.iter().map(|r| match r.kind {
+            "r" | "p" => "d",
+            _ => "n",
+        })),
+        _ => None,
+    })
+}
+
+/// PostgreSQL's btree access method.
+const BTREE: i64 = 403;
+
+/// The default btree operator class of a type, as pg_opclass lists it
+/// (`int4_ops`, `text_ops`, ...); 0 for a type without one here.
+fn default_operator_class(ty: &Type) -> i64 {
+    match *ty {
+        Type::BOOL => 10_003,
+        Type::BYTEA => 10_006,
+        Type::CHAR => 10_007,
+        Type::NAME => 10_028,
+        Type::INT8 => 3124,
+        Type::INT2 => 1979,
+        Type::INT4 => 1978,
+        Type::TEXT | Type::VARCHAR => 3126,
+        Type::OID => 1981,
+        Type::FLOAT4 => 10_012,
+        Type::FLOAT8 => 3123,
+        Type::BPCHAR => 10_004,
+        Type::DATE => 3122,
+        Type::TIME => 10_038,
+        Type::TIMESTAMP => 3128,
+        Type::TIMESTAMPTZ => 3127,
+        Type::INTERVAL => 10_022,
+        Type::NUMERIC => 3125,
+        Type::UUID => 10_065,
+        Type::JSONB => 10_088,
+        ref other if element_of(other).is_some() => 10_000,
+        _ => 0,
+    }
+}
+
+/// Source tables' primary keys and unique constraints, as PostgreSQL keeps
+/// them: immediate, validated, enforced by the index of the same key.
+fn constraint_rows(schema: &SchemaRef, keys: &[Key]) -> Result<RecordBatch> {
+    let n = keys.len();
+    batch(schema, n, |column| match column {
+        "oid" => ints(keys.iter().map(|k| k.oid)),
+        "conname" => texts(keys.iter().map(|k| k.name.as_str())),
+        "connamespace" => ints(keys.iter().map(|k| k.namespace)),
+        "contype" => texts(keys.iter().map(|k| if k.primary { "p" } else { "u" })),
+        "condeferrable" | "condeferred" => bools(std::iter::repeat_n(false, n)),
+        "convalidated" | "conislocal" | "connoinherit" => bools(std::iter::repeat_n(true, n)),
+        "conrelid" => ints(keys.iter().map(|k| k.relation)),
+        "conindid" => ints(keys.iter().map(|k| k.index_oid)),
+        // Not a foreign key.
+        "confupdtype" | "confdeltype" | "confmatchtype" => texts(std::iter::repeat_n(" ", n)),
+        "conkey" => int_lists(keys.iter().map(|k| k.columns.iter().map(|c| c.1).collect())),
+        _ => None,
+    })
+}
+
+/// The unique btree indexes that enforce source tables' keys.
+fn index_rows(schema: &SchemaRef, keys: &[Key]) -> Result<RecordBatch> {
+    let n = keys.len();
+    let per_column = |value: i64| {
+        int_lists(
+            keys.iter()
+                .map(|k| std::iter::repeat_n(value, k.columns.len()).collect()),
+        )
+    };
+    batch(schema, n, |column| match column {
+        "indexrelid" => ints(keys.iter().map(|k| k.index_oid)),
+        "indrelid" => ints(keys.iter().map(|k| k.relation)),
+        "indnatts" | "indnkeyatts" => ints(keys.iter().map(|k| k.columns.len() as i64)),
+        "indisunique" | "indimmediate" | "indisvalid" | "indisready" | "indislive" => {
+            bools(std::iter::repeat_n(true, n))
+        }
+        "indisprimary" => bools(keys.iter().map(|k| k.primary)),
+        "indkey" => int_lists(keys.iter().map(|k| k.columns.iter().map(|c| c.1).collect())),
+        "indclass" => int_lists(keys.iter().map(|k| k.operator_classes.clone())),
+        "indcollation" | "indoption" => per_column(0),
+        _ => None,
+    })
+}
+
+/// The lake's `COMMENT ON TABLE` and `COMMENT ON COLUMN` texts, as
+/// PostgreSQL keeps them: by the table's oid, pg_class's oid as the class,
+/// 0 or the column's number as the sub-id.
+fn description_rows(schema: &SchemaRef, relations: &[Relation]) -> Result<RecordBatch> {
+    let comments: Vec<(i64, i64, &str)> = relations
+        .iter()
+        .filter_map(|r| Some((r.oid, r.facts.as_ref()?)))
+        .flat_map(|(oid, facts)| {
+            let table = facts.comment.as_deref().map(|text| (oid, 0, text));
+            let columns = facts
+                .column_comments
+                .iter()
+                .enumerate()
+                .filter_map(move |(i, text)| Some((oid, i as i64 + 1, text.as_deref()?)));
+            table.into_iter().chain(columns)
+        })
+        .collect();
+    let n = comments.len();
+    batch(schema, n, |column| match column {
+        "objoid" => ints(comments.iter().map(|c| c.0)),
+        "classoid" => ints(std::iter::repeat_n(
+            catalog_table_oid("pg_class").unwrap_or_default(),
+            n,
+        )),
+        "objsubid" => ints(comments.iter().map(|c| c.1)),
+        "description" => texts(comments.iter().map(|c| c.2)),
         _ => None,
     })
 }
@@ -583,7 +904,7 @@ fn attribute_rows(schema: &SchemaRef, relations: &[Relation]) -> Result<RecordBa
         "attbyval" => bools(columns.iter().map(|c| storage(&c.ty).1)),
         "attalign" => texts(columns.iter().map(|c| storage(&c.ty).2)),
         "attstorage" => texts(columns.iter().map(|c| storage(&c.ty).3)),
-        "attnotnull" => bools(columns.iter().map(|c| !c.field.is_nullable())),
+        "attnotnull" => bools(columns.iter().map(|c| declared_not_null(c.field))),
         "attislocal" => bools(std::iter::repeat_n(true, columns.len())),
         "attcollation" => ints(columns.iter().map(|c| {
             if text_like(&c.ty) {
@@ -596,29 +917,97 @@ fn attribute_rows(schema: &SchemaRef, relations: &[Relation]) -> Result<RecordBa
     })
 }
 
+/// A catalog function that answers in terms of the session's database and
+/// schema (`datafusion.catalog.default_catalog` and `default_schema`).
+struct SessionFunction {
+    name: &'static str,
+    signature: datafusion::logical_expr::Signature,
+    returns: DataType,
+    answer: SessionAnswer,
+}
+
+/// A [`SessionFunction`]'s answer for its argument's values.
+type SessionAnswer = Box<dyn Fn(&ArrayRef, &CatalogOptions) -> Result<ArrayRef> + Send + Sync>;
+
+impl std::fmt::Debug for SessionFunction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionFunction")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl PartialEq for SessionFunction {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for SessionFunction {}
+
+impl std::hash::Hash for SessionFunction {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+impl datafusion::logical_expr::ScalarUDFImpl for SessionFunction {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &datafusion::logical_expr::Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(self.returns.clone())
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: datafusion::logical_expr::ScalarFunctionArgs,
+    ) -> Result<datafusion::logical_expr::ColumnarValue> {
+        let values = datafusion::logical_expr::ColumnarValue::values_to_arrays(&args.args)?;
+        let answer = (self.answer)(&values[0], &args.config_options.catalog)?;
+        Ok(datafusion::logical_expr::ColumnarValue::Array(answer))
+    }
+}
+
 /// `to_regclass(text)`: the oid of the relation a name (`table`,
-/// `schema.table` or `catalog.schema.table`, quoted as in SQL) names in the
-/// lake or a source, or NULL if there is none. An unqualified name is a
-/// pg_catalog table or one of the lake's `public` schema.
+/// `schema.table` or `catalog.schema.table`, quoted as in SQL) names, or
+/// NULL if there is none; a number is an oid already. An unqualified name
+/// is a pg_catalog table or one of the session's schema; a schema-qualified
+/// one is in the session's database.
 pub fn to_regclass(
     store: Arc<CatalogStore>,
     catalogs: Arc<dyn datafusion::catalog::CatalogProviderList>,
 ) -> datafusion::logical_expr::ScalarUDF {
     use datafusion::arrow::array::{AsArray, Int32Array};
-    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
-    let resolve = move |name: &str| -> Option<i32> {
+    let resolve = move |name: &str, session: &CatalogOptions| -> Option<i32> {
+        if let Ok(oid) = name.trim().parse::<u32>() {
+            return i32::try_from(oid).ok();
+        }
         let parts = identifier_parts(name)?;
         let (catalog, schema, table) = match parts.as_slice() {
             [table] => {
                 if let Some(oid) = catalog_table_oid(table) {
                     return i32::try_from(oid).ok();
                 }
-                (DEFAULT_CATALOG, "public", table.as_str())
+                (
+                    session.default_catalog.as_str(),
+                    session.default_schema.as_str(),
+                    table.as_str(),
+                )
             }
             [schema, table] if schema == "pg_catalog" => {
                 return catalog_table_oid(table).and_then(|oid| i32::try_from(oid).ok());
             }
-            [schema, table] => (DEFAULT_CATALOG, schema.as_str(), table.as_str()),
+            [schema, table] => (
+                session.default_catalog.as_str(),
+                schema.as_str(),
+                table.as_str(),
+            ),
             [catalog, schema, table] => (catalog.as_str(), schema.as_str(), table.as_str()),
             _ => return None,
         };
@@ -633,22 +1022,74 @@ pub fn to_regclass(
         let oid = store.oids(&[key]).ok()?.first().copied()?;
         i32::try_from(oid).ok()
     };
-    create_udf(
-        "to_regclass",
-        vec![DataType::Utf8],
-        DataType::Int32,
-        Volatility::Stable,
-        Arc::new(move |args: &[ColumnarValue]| {
-            let names = ColumnarValue::values_to_arrays(args)?;
-            let names = cast(&names[0], &DataType::Utf8)?;
+    datafusion::logical_expr::ScalarUDF::new_from_impl(SessionFunction {
+        name: "to_regclass",
+        signature: datafusion::logical_expr::Signature::exact(
+            vec![DataType::Utf8],
+            datafusion::logical_expr::Volatility::Stable,
+        ),
+        returns: DataType::Int32,
+        answer: Box::new(move |names, session| {
+            let names = cast(names, &DataType::Utf8)?;
             let oids: Int32Array = names
                 .as_string::<i32>()
                 .iter()
-                .map(|name| name.and_then(&resolve))
+                .map(|name| name.and_then(|name| resolve(name, session)))
                 .collect();
-            Ok(ColumnarValue::Array(Arc::new(oids)))
+            Ok(Arc::new(oids))
         }),
-    )
+    })
+}
+
+/// `regclass_name(oid)`: how PostgreSQL prints a `regclass`, the relation's
+/// name, qualified where the session's search path would not find it
+/// (`silver.orders`, `pg.public.orders` from the lake; a table of the
+/// session's schema or a pg_catalog table bare); the number for an oid
+/// that names no relation.
+pub fn regclass_name(store: Arc<CatalogStore>) -> datafusion::logical_expr::ScalarUDF {
+    use datafusion::arrow::array::AsArray;
+    let name = move |oid: i64, session: &CatalogOptions| -> String {
+        if let Some((table, _)) = CATALOG_TABLE_OIDS.iter().find(|(_, o)| *o == oid) {
+            return (*table).to_owned();
+        }
+        let key = u32::try_from(oid)
+            .ok()
+            .and_then(|oid| store.object_of(oid))
+            .and_then(|key| {
+                let name = key
+                    .strip_prefix("rel ")
+                    .or_else(|| key.strip_prefix("index "))?;
+                Some(name.to_owned())
+            });
+        let Some(name) = key else {
+            return oid.to_string();
+        };
+        let database = format!("{}.", quote_ident(&session.default_catalog));
+        match name.strip_prefix(&database) {
+            Some(local) => {
+                let schema = format!("{}.", quote_ident(&session.default_schema));
+                local.strip_prefix(&schema).unwrap_or(local).to_owned()
+            }
+            None => name,
+        }
+    };
+    datafusion::logical_expr::ScalarUDF::new_from_impl(SessionFunction {
+        name: "regclass_name",
+        signature: datafusion::logical_expr::Signature::exact(
+            vec![DataType::Int64],
+            datafusion::logical_expr::Volatility::Stable,
+        ),
+        returns: DataType::Utf8,
+        answer: Box::new(move |oids, session| {
+            let oids = cast(oids, &DataType::Int64)?;
+            let names: StringArray = oids
+                .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                .iter()
+                .map(|oid| oid.map(|oid| name(oid, session)))
+                .collect();
+            Ok(Arc::new(names))
+        }),
+    })
 }
 
 /// The parts of a qualified SQL name, unquoted parts folded to lower case.

@@ -305,6 +305,12 @@ pub fn parse(sql: &str, pg: &PostgresCompatibilityParser) -> Result<Vec<Parsed>>
     // publication lookups) with equivalents, then applies its rewrites.
     let lower = sql.to_ascii_lowercase();
     let catalog_query = PG_MARKERS.iter().any(|m| lower.contains(m));
+    // The compatibility parser's rewrites take every `'name'::regclass`
+    // for a table of `public`: Strata's own regclass rewrites go first.
+    let regclass_rewritten = (catalog_query && lower.contains("regclass"))
+        .then(|| rewrite_regclass_text(sql))
+        .flatten();
+    let sql = regclass_rewritten.as_deref().unwrap_or(sql);
     let (statements, rewritten) = match catalog_query.then(|| pg.parse(sql)) {
         Some(Ok(statements)) => (
             statements
@@ -618,10 +624,7 @@ fn classify(statement: DFStatement, pg: Option<&PostgresCompatibilityParser>) ->
         mut other => {
             // Before datafusion-pg-catalog's rewrites, which take every
             // `::regclass` for an oid already.
-            let _ = ast::visit_expressions_mut(&mut other, |expr| {
-                rewrite_regclass_cast(expr);
-                std::ops::ControlFlow::<()>::Continue(())
-            });
+            rewrite_regclass(&mut other);
             let other = match pg {
                 Some(pg) if needs_pg_rewrites(&other) => pg.rewrite(other),
                 _ => other,
@@ -839,6 +842,7 @@ fn rewrite_for_datafusion(statement: &mut SqlStatement) {
     use std::ops::ControlFlow;
     rewrite_tableoid(statement);
     rewrite_order_by_output(statement);
+    rewrite_projected_exists(statement);
     let _ = ast::visit_expressions_mut(statement, |expr| {
         rewrite_bytea_literal(expr);
         rewrite_uuid_literal(expr);
@@ -1050,27 +1054,36 @@ fn rewrite_regproc_cast(expr: &mut Expr) {
     }
 }
 
-/// `text::regclass` of a computed name (Metabase's
-/// `CAST(format('%I.%I', schema, table) AS regclass)`) becomes
-/// `to_regclass(text)`: a literal name is looked up by
-/// datafusion-pg-catalog, and a column cast to regclass is an oid already.
+/// `sql` with [`rewrite_regclass`] applied, if it parses.
+fn rewrite_regclass_text(sql: &str) -> Option<String> {
+    let mut statements =
+        datafusion::sql::sqlparser::parser::Parser::parse_sql(&PostgreSqlDialect {}, sql).ok()?;
+    statements.iter_mut().for_each(rewrite_regclass);
+    let texts: Vec<String> = statements.iter().map(ToString::to_string).collect();
+    Some(texts.join(";\n"))
+}
+
+/// Strata's regclass rewrites: names shown for regclass output columns,
+/// text cast to regclass looked up by `to_regclass`.
+fn rewrite_regclass(statement: &mut SqlStatement) {
+    if let SqlStatement::Query(query) = statement {
+        rewrite_regclass_output(query);
+    }
+    let _ = ast::visit_expressions_mut(statement, |expr| {
+        rewrite_regclass_cast(expr);
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+}
+
+/// `text::regclass` of a literal or computed name (`'silver.orders'`,
+/// Metabase's `CAST(format('%I.%I', schema, table) AS regclass)`) becomes
+/// `to_regclass(text)`, which looks pg_catalog tables up first and the
+/// rest in the session's database; a column cast to regclass is an oid
+/// already.
 fn rewrite_regclass_cast(expr: &mut Expr) {
-    let Expr::Cast {
-        expr: inner,
-        data_type,
-        ..
-    } = expr
-    else {
+    let regclass = is_regclass_cast(expr);
+    let Expr::Cast { expr: inner, .. } = expr else {
         return;
-    };
-    let regclass = match data_type {
-        ast::DataType::Regclass => true,
-        ast::DataType::Custom(name, modifiers) => {
-            modifiers.is_empty()
-                && matches!(name.0.last(),
-                    Some(ObjectNamePart::Identifier(ident)) if ident.value.eq_ignore_ascii_case("regclass"))
-        }
-        _ => false,
     };
     let computed_text = matches!(
         inner.as_ref(),
@@ -1079,6 +1092,10 @@ fn rewrite_regclass_cast(expr: &mut Expr) {
                 op: ast::BinaryOperator::StringConcat,
                 ..
             }
+            | Expr::Value(ast::ValueWithSpan {
+                value: ast::Value::SingleQuotedString(_),
+                ..
+            })
     );
     if !regclass || !computed_text {
         return;
@@ -1088,6 +1105,76 @@ fn rewrite_regclass_cast(expr: &mut Expr) {
         .and_then(|mut parser| parser.parse_expr())
     {
         *expr = lookup;
+    }
+}
+
+/// A column cast to regclass among a query's output columns
+/// (`SELECT c.oid::regclass`) becomes `regclass_name(column)`: PostgreSQL
+/// prints a regclass as the relation's name. Elsewhere (a comparison, a
+/// join) the cast stays an oid. The output keeps the column's name unless
+/// the query is ordered: DataFusion takes a qualified ORDER BY column
+/// (`c.oid`) for an output column of the same name, and calls it ambiguous.
+fn rewrite_regclass_output(query: &mut ast::Query) {
+    let keep_name = query.order_by.is_none();
+    rewrite_regclass_items(query.body.as_mut(), keep_name);
+}
+
+fn rewrite_regclass_items(body: &mut ast::SetExpr, keep_name: bool) {
+    match body {
+        ast::SetExpr::Select(select) => {
+            for item in &mut select.projection {
+                let (expr, alias) = match item {
+                    ast::SelectItem::UnnamedExpr(expr) => (&*expr, None),
+                    ast::SelectItem::ExprWithAlias { expr, alias } => (&*expr, Some(alias.clone())),
+                    _ => continue,
+                };
+                let column = match expr {
+                    Expr::Cast { expr: inner, .. } if is_regclass_cast(expr) => inner.as_ref(),
+                    _ => continue,
+                };
+                // PostgreSQL names the output after the column.
+                let alias = match column {
+                    Expr::Identifier(ident) => alias.or_else(|| keep_name.then(|| ident.clone())),
+                    Expr::CompoundIdentifier(parts) => {
+                        alias.or_else(|| parts.last().filter(|_| keep_name).cloned())
+                    }
+                    _ => continue,
+                };
+                let Ok(name) =
+                    datafusion::sql::sqlparser::parser::Parser::new(&PostgreSqlDialect {})
+                        .try_with_sql(&format!("regclass_name({column})"))
+                        .and_then(|mut parser| parser.parse_expr())
+                else {
+                    continue;
+                };
+                *item = match alias {
+                    Some(alias) => ast::SelectItem::ExprWithAlias { expr: name, alias },
+                    None => ast::SelectItem::UnnamedExpr(name),
+                };
+            }
+        }
+        ast::SetExpr::SetOperation { left, right, .. } => {
+            rewrite_regclass_items(left, keep_name);
+            rewrite_regclass_items(right, keep_name);
+        }
+        ast::SetExpr::Query(query) => rewrite_regclass_output(query),
+        _ => {}
+    }
+}
+
+/// Whether `expr` is `x::regclass`.
+fn is_regclass_cast(expr: &Expr) -> bool {
+    let Expr::Cast { data_type, .. } = expr else {
+        return false;
+    };
+    match data_type {
+        ast::DataType::Regclass => true,
+        ast::DataType::Custom(name, modifiers) => {
+            modifiers.is_empty()
+                && matches!(name.0.last(),
+                    Some(ObjectNamePart::Identifier(ident)) if ident.value.eq_ignore_ascii_case("regclass"))
+        }
+        _ => false,
     }
 }
 
@@ -1119,6 +1206,73 @@ fn rewrite_catalog_lookup(expr: &mut Expr) {
             *column = aggregate;
         }
     }
+}
+
+/// `EXISTS (SELECT ... WHERE ...)` among a query's output columns (psql's
+/// `\d` of an index asks whether its constraint is deferrable so) becomes
+/// `(SELECT count(*) ... WHERE ...) > 0`: DataFusion plans EXISTS only in
+/// a filter, a correlated count anywhere. In WHERE it stays as it is.
+fn rewrite_projected_exists(statement: &mut SqlStatement) {
+    use std::ops::ControlFlow;
+
+    struct ProjectedExists;
+    impl ast::VisitorMut for ProjectedExists {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &mut ast::Query) -> ControlFlow<()> {
+            let ast::SetExpr::Select(select) = query.body.as_mut() else {
+                return ControlFlow::Continue(());
+            };
+            for item in &mut select.projection {
+                let (ast::SelectItem::UnnamedExpr(expr)
+                | ast::SelectItem::ExprWithAlias { expr, .. }) = item
+                else {
+                    continue;
+                };
+                let _ = ast::visit_expressions_mut(expr, |expr| {
+                    if let Expr::Exists { subquery, negated } = expr
+                        && let Some(count) = exists_as_count(subquery, *negated)
+                    {
+                        *expr = count;
+                    }
+                    ControlFlow::<()>::Continue(())
+                });
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = ast::VisitMut::visit(statement, &mut ProjectedExists);
+}
+
+/// `(SELECT count(*) FROM ... WHERE ...) > 0` (`= 0` when `negated`) for a
+/// plain `SELECT ... FROM ... WHERE ...` subquery.
+fn exists_as_count(subquery: &ast::Query, negated: bool) -> Option<Expr> {
+    let ast::SetExpr::Select(select) = subquery.body.as_ref() else {
+        return None;
+    };
+    let plain = subquery.with.is_none()
+        && subquery.order_by.is_none()
+        && subquery.limit_clause.is_none()
+        && select.distinct.is_none()
+        && select.having.is_none()
+        && matches!(&select.group_by, ast::GroupByExpr::Expressions(e, _) if e.is_empty());
+    if !plain || select.from.is_empty() {
+        return None;
+    }
+    let from: Vec<String> = select.from.iter().map(ToString::to_string).collect();
+    let filter = select
+        .selection
+        .as_ref()
+        .map(|e| format!(" WHERE {e}"))
+        .unwrap_or_default();
+    let test = if negated { "= 0" } else { "> 0" };
+    let sql = format!(
+        "((SELECT count(*) FROM {}{filter}) {test})",
+        from.join(", ")
+    );
+    datafusion::sql::sqlparser::parser::Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(&sql)
+        .and_then(|mut parser| parser.parse_expr())
+        .ok()
 }
 
 fn rewrite_order_by_output(statement: &mut SqlStatement) {

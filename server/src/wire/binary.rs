@@ -67,7 +67,11 @@ fn write_cell(value: &Cell<'_>, pg: &Type, out: &mut BytesMut) {
             out.put_i32(i32::from(has_null));
             out.put_u32(element.oid());
             out.put_i32(values.len() as i32);
-            out.put_i32(1);
+            // int2vector and oidvector count from 0.
+            out.put_i32(i32::from(!matches!(
+                *pg,
+                Type::INT2_VECTOR | Type::OID_VECTOR
+            )));
             for i in 0..values.len() {
                 let item = cell(values.as_ref(), i);
                 if matches!(item, Cell::Null) {

@@ -141,6 +141,16 @@ fn write_cell(value: &Cell<'_>, pg: &Type, opts: &TextOptions, out: &mut BytesMu
             days,
             micros,
         } => write_interval(*months, *days, *micros, out),
+        // int2vector and oidvector: `1 2`.
+        Cell::List(values) if matches!(*pg, Type::INT2_VECTOR | Type::OID_VECTOR) => {
+            let element = super::types::element_of(pg).unwrap_or(Type::TEXT);
+            for i in 0..values.len() {
+                if i > 0 {
+                    out.put_u8(b' ');
+                }
+                write_cell(&cell(values.as_ref(), i), &element, opts, out);
+            }
+        }
         Cell::List(values) => {
             let element = super::types::element_of(pg).unwrap_or(Type::TEXT);
             out.put_u8(b'{');

@@ -72,7 +72,13 @@ pub fn pg_type_of(data_type: &DataType, metadata: &HashMap<String, String>) -> T
         | DataType::LargeList(element)
         | DataType::ListView(element)
         | DataType::LargeListView(element)
-        | DataType::FixedSizeList(element, _) => array_of(&pg_type(element)).unwrap_or(Type::TEXT),
+        | DataType::FixedSizeList(element, _) => {
+            match metadata.get(PG_TYPE_KEY).map(String::as_str) {
+                Some("int2vector") => Type::INT2_VECTOR,
+                Some("oidvector") => Type::OID_VECTOR,
+                _ => array_of(&pg_type(element)).unwrap_or(Type::TEXT),
+            }
+        }
         DataType::Null
         | DataType::Struct(_)
         | DataType::Union(_, _)
@@ -115,7 +121,8 @@ pub fn array_of(element: &Type) -> Option<Type> {
 pub fn element_of(array: &Type) -> Option<Type> {
     Some(match *array {
         Type::BOOL_ARRAY => Type::BOOL,
-        Type::INT2_ARRAY => Type::INT2,
+        Type::INT2_ARRAY | Type::INT2_VECTOR => Type::INT2,
+        Type::OID_VECTOR => Type::OID,
         Type::INT4_ARRAY => Type::INT4,
         Type::INT8_ARRAY => Type::INT8,
         Type::OID_ARRAY => Type::OID,

@@ -38,6 +38,24 @@ public class Drivers {
         }
     }
 
+    /** getPrimaryKeys and getIndexInfo of table `orders` in `schema`, without the catalog. */
+    static List<String> keysAndIndexes(DatabaseMetaData md, String schema) throws SQLException {
+        List<String> rows = new ArrayList<>();
+        try (ResultSet rs = md.getPrimaryKeys(null, schema, "orders")) {
+            while (rs.next()) {
+                rows.add("pk " + rs.getString("PK_NAME") + " " + rs.getInt("KEY_SEQ") + " " + rs.getString("COLUMN_NAME"));
+            }
+        }
+        try (ResultSet rs = md.getIndexInfo(null, schema, "orders", false, true)) {
+            while (rs.next()) {
+                rows.add("index " + rs.getString("INDEX_NAME") + " unique=" + !rs.getBoolean("NON_UNIQUE") + " "
+                        + rs.getInt("ORDINAL_POSITION") + " " + rs.getString("COLUMN_NAME") + " "
+                        + rs.getString("ASC_OR_DESC") + " type=" + rs.getShort("TYPE"));
+            }
+        }
+        return rows;
+    }
+
     static void expect(boolean condition, String what) {
         if (!condition) throw new AssertionError(what);
     }
@@ -169,6 +187,41 @@ public class Drivers {
                 }
                 try (ResultSet rs = md.getExportedKeys("lake", "silver", "jdbc_items")) {
                     expect(!rs.next(), "no referencing key");
+                }
+            });
+            check("keys", "DatabaseMetaData: keys and indexes of a PostgreSQL source table, as PostgreSQL gives them", c, conn -> {
+                String conninfo = System.getenv("STRATA_POSTGRES");
+                Map<String, String> pg = new HashMap<>();
+                for (String pair : conninfo.trim().split("\\s+")) {
+                    String[] kv = pair.split("=", 2);
+                    pg.put(kv[0], kv[1]);
+                }
+                Properties pgProps = new Properties();
+                pgProps.setProperty("user", pg.getOrDefault("user", "postgres"));
+                String pgUrl = "jdbc:postgresql://" + pg.getOrDefault("host", "127.0.0.1") + ":"
+                        + pg.getOrDefault("port", "5432") + "/" + pg.getOrDefault("dbname", "postgres");
+                String schema = "jdbckeys_" + ProcessHandle.current().pid();
+                try (Connection direct = DriverManager.getConnection(pgUrl, pgProps);
+                     Statement s = direct.createStatement()) {
+                    s.execute("DROP SCHEMA IF EXISTS " + schema + " CASCADE");
+                    s.execute("CREATE SCHEMA " + schema);
+                    s.execute("CREATE TABLE " + schema + ".orders (id bigint, line int, sku text UNIQUE, "
+                            + "PRIMARY KEY (id, line))");
+                    try (Statement strata = conn.createStatement()) {
+                        strata.execute("ATTACH '" + conninfo + "' AS jdbckeys (TYPE postgres)");
+                    }
+                    try (Connection source = DriverManager.getConnection(
+                            "jdbc:postgresql://127.0.0.1:" + System.getenv("STRATA_PORT") + "/jdbckeys", props)) {
+                        List<String> fromStrata = keysAndIndexes(source.getMetaData(), schema);
+                        List<String> fromPostgres = keysAndIndexes(direct.getMetaData(), schema);
+                        expect(fromStrata.equals(fromPostgres), "Strata " + fromStrata + " PostgreSQL " + fromPostgres);
+                        expect(fromStrata.contains("pk orders_pkey 2 line"), "the key's second column " + fromStrata);
+                    } finally {
+                        try (Statement strata = conn.createStatement()) {
+                            strata.execute("DETACH jdbckeys");
+                        }
+                        s.execute("DROP SCHEMA " + schema + " CASCADE");
+                    }
                 }
             });
             check("copy", "CopyManager: COPY FROM STDIN into a lake table and COPY TO STDOUT", c, conn -> {
