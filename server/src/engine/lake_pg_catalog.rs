@@ -62,17 +62,26 @@ impl StrataCatalogInfo {
 
     /// The columns of table `catalog.schema.table` as it defines them and
     /// its keys (a PostgreSQL source's primary key and unique constraints;
-    /// lake tables have none), from one lookup.
+    /// lake tables have none), from one lookup. A table that cannot be
+    /// read now (dropped while the catalogs are listed, its source out of
+    /// reach) is left out of the listing, as if it did not exist.
     pub async fn describe(
         &self,
         catalog: &str,
         schema: &str,
         table: &str,
     ) -> Result<Option<(SchemaRef, Vec<PgKey>)>> {
-        let Some(schema) = self.schema(catalog, schema) else {
+        let Some(provider) = self.schema(catalog, schema) else {
             return Ok(None);
         };
-        Ok(schema.table(table).await?.map(|table| {
+        let found = match provider.table(table).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(catalog, schema, table, error = %e, "a table left out of the catalogs");
+                return Ok(None);
+            }
+        };
+        Ok(found.map(|table| {
             if let Some(lake) = table.downcast_ref::<LakeTable>() {
                 return (Arc::clone(&lake.version.schema), Vec::new());
             }
@@ -139,60 +148,95 @@ impl CatalogInfo for StrataCatalogInfo {
     }
 }
 
-/// The lake tables pg_class last listed, by their oid: what the catalog
-/// functions (`pg_get_partkeydef`, `pg_table_size`, `obj_description`,
-/// `col_description`) answer from.
+/// The relations pg_class last listed in each database, by their oid: what
+/// the catalog functions (`pg_get_partkeydef`, `pg_table_size`,
+/// `obj_description`, `col_description`, `pg_get_viewdef`,
+/// `pg_get_constraintdef`, `pg_get_indexdef`) answer from. Oids are unique
+/// across databases, so a lookup searches them all.
 #[derive(Debug, Default)]
 pub struct LakeRelations {
-    by_oid: RwLock<HashMap<i64, TableFacts>>,
-    /// The views' queries (`pg_get_viewdef`), by oid.
-    views: RwLock<HashMap<i64, String>>,
-    /// Source tables' keys, by the constraint's oid and by its index's
-    /// (`pg_get_constraintdef`, `pg_get_indexdef`).
-    keys: RwLock<HashMap<i64, pg_relations::Key>>,
+    by_database: RwLock<HashMap<String, Arc<Known>>>,
+}
+
+/// What one database's last listing knew.
+#[derive(Debug, Default)]
+pub(super) struct Known {
+    /// Lake tables' facts.
+    pub tables: HashMap<i64, TableFacts>,
+    /// The views' queries.
+    pub views: HashMap<i64, String>,
+    /// Source tables' keys, by the constraint's oid and by its index's.
+    pub keys: HashMap<i64, pg_relations::Key>,
+    /// Every relation's schema.
+    pub schemas: HashMap<i64, String>,
 }
 
 impl LakeRelations {
-    /// Replaces what is known with the lake tables `by_oid` and the views'
-    /// queries.
-    pub(super) fn replace(
-        &self,
-        by_oid: HashMap<i64, TableFacts>,
-        views: HashMap<i64, String>,
-        keys: Vec<pg_relations::Key>,
-    ) {
-        let keys = keys
-            .into_iter()
-            .flat_map(|key| [(key.oid, key.clone()), (key.index_oid, key)])
+    /// Replaces what is known of `database`.
+    pub(super) fn replace(&self, database: &str, known: Known) {
+        self.by_database
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(database.to_owned(), Arc::new(known));
+    }
+
+    /// The first answer `find` gives in any database.
+    fn find<T>(&self, find: impl Fn(&Known) -> Option<T>) -> Option<T> {
+        let databases: Vec<Arc<Known>> = self
+            .by_database
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
             .collect();
-        *self.by_oid.write().unwrap_or_else(|p| p.into_inner()) = by_oid;
-        *self.views.write().unwrap_or_else(|p| p.into_inner()) = views;
-        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
+        databases.iter().find_map(|known| find(known))
     }
 
     fn key(&self, oid: i64) -> Option<pg_relations::Key> {
-        self.keys
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&oid)
-            .cloned()
+        self.find(|known| known.keys.get(&oid).cloned())
     }
 
     fn view(&self, oid: i64) -> Option<String> {
-        self.views
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&oid)
-            .cloned()
+        self.find(|known| known.views.get(&oid).cloned())
     }
 
     fn get(&self, oid: i64) -> Option<TableFacts> {
-        self.by_oid
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&oid)
-            .cloned()
+        self.find(|known| known.tables.get(&oid).cloned())
     }
+
+    fn schema_of(&self, oid: i64) -> Option<String> {
+        self.find(|known| known.schemas.get(&oid).cloned())
+    }
+}
+
+/// `pg_table_is_visible(oid)` for a session whose `search_path` `settings`
+/// hold: whether the relation is in pg_catalog or a schema of the path
+/// (psql's `\dt` without a pattern lists just those); NULL for an oid no
+/// listing knows.
+pub fn table_is_visible(
+    relations: Arc<LakeRelations>,
+    settings: Arc<RwLock<Settings>>,
+) -> ScalarUDF {
+    catalog_function(
+        "pg_table_is_visible",
+        Signature::one_of(vec![TypeSignature::Any(1)], Volatility::Stable),
+        DataType::Boolean,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let path = settings
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .search_path();
+            let visible: datafusion::arrow::array::BooleanArray = oids(&arrays[0])?
+                .into_iter()
+                .map(|oid| {
+                    let schema = relations.schema_of(oid?)?;
+                    Some(schema == "pg_catalog" || path.contains(&schema))
+                })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(visible)))
+        }),
+    )
 }
 
 /// pg_catalog with Strata's own relations ([`Relations`]), settings and
@@ -929,13 +973,17 @@ mod tests {
     #[test]
     fn lake_tables_are_described_by_oid() {
         let relations = Arc::new(LakeRelations::default());
-        relations.by_oid.write().unwrap().insert(
-            16390,
-            TableFacts {
-                partition_columns: vec!["region".to_owned(), "day".to_owned()],
-                bytes: 2048,
-                comment: Some("orders".to_owned()),
-                column_comments: vec![None, Some("where".to_owned())],
+        let facts = TableFacts {
+            partition_columns: vec!["region".to_owned(), "day".to_owned()],
+            bytes: 2048,
+            comment: Some("orders".to_owned()),
+            column_comments: vec![None, Some("where".to_owned())],
+        };
+        relations.replace(
+            "lake",
+            Known {
+                tables: HashMap::from([(16390, facts)]),
+                ..Known::default()
             },
         );
         let functions = relation_functions(relations);

@@ -82,6 +82,8 @@ pub struct Engine {
     cluster: ClusterHandle,
     /// Every open session, for pg_stat_activity and pg_cancel_backend.
     activity: Arc<activity::ActivityRegistry>,
+    /// What the last catalog listings knew, for the catalog functions.
+    relations: Arc<lake_pg_catalog::LakeRelations>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -167,7 +169,7 @@ impl Engine {
             Arc::clone(&store),
             Arc::clone(ctx.state().catalog_list()),
         ));
-        for udf in lake_pg_catalog::relation_functions(relations)
+        for udf in lake_pg_catalog::relation_functions(Arc::clone(&relations))
             .into_iter()
             .chain(functions::catalog_functions())
         {
@@ -225,6 +227,7 @@ impl Engine {
             pg_parser: PostgresCompatibilityParser::new(),
             cluster,
             activity,
+            relations,
         })
     }
 
@@ -360,6 +363,10 @@ impl Engine {
         ) {
             ctx.register_udf(udf);
         }
+        ctx.register_udf(lake_pg_catalog::table_is_visible(
+            Arc::clone(&self.relations),
+            Arc::clone(&settings),
+        ));
         self.activity.open(
             info.pid,
             &info.user,

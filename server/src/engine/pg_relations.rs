@@ -40,7 +40,9 @@ use strata_connectors::postgres::types::{
 use strata_connectors::session::DEFAULT_CATALOG;
 
 use super::catalog::{CatalogStore, object_key};
-use super::lake_pg_catalog::{LakeRelations, StrataCatalogInfo, all_rows, scan_rows, text_array};
+use super::lake_pg_catalog::{
+    Known, LakeRelations, StrataCatalogInfo, all_rows, scan_rows, text_array,
+};
 use crate::wire::types::{element_of, pg_type};
 
 /// The catalog tables listed here.
@@ -322,7 +324,12 @@ impl Relations {
                     else {
                         continue;
                     };
-                    let table_type = self.info.table_type(catalog, &schema, &table).await?;
+                    let table_type = self
+                        .info
+                        .table_type(catalog, &schema, &table)
+                        .await
+                        .ok()
+                        .flatten();
                     let facts = lake_schema.as_ref().and_then(|s| s.facts(&table));
                     let partitioned = facts
                         .as_ref()
@@ -492,18 +499,32 @@ impl Relations {
         };
         let listing = self.list(scope, current).await?;
         if scope == Scope::Relations {
-            let lake: HashMap<i64, TableFacts> = listing
-                .relations
+            let relations = &listing.relations;
+            let namespaces: HashMap<i64, &String> = listing
+                .namespaces
                 .iter()
-                .filter_map(|r| Some((r.oid, r.facts.clone()?)))
+                .map(|(oid, name)| (*oid, name))
                 .collect();
-            let views = listing
-                .relations
-                .iter()
-                .filter_map(|r| Some((r.oid, r.query.clone()?)))
-                .collect();
-            self.lake_relations
-                .replace(lake, views, listing.keys.clone());
+            let known = Known {
+                tables: relations
+                    .iter()
+                    .filter_map(|r| Some((r.oid, r.facts.clone()?)))
+                    .collect(),
+                views: relations
+                    .iter()
+                    .filter_map(|r| Some((r.oid, r.query.clone()?)))
+                    .collect(),
+                keys: listing
+                    .keys
+                    .iter()
+                    .flat_map(|key| [(key.oid, key.clone()), (key.index_oid, key.clone())])
+                    .collect(),
+                schemas: relations
+                    .iter()
+                    .filter_map(|r| Some((r.oid, namespaces.get(&r.namespace)?.to_string())))
+                    .collect(),
+            };
+            self.lake_relations.replace(current, known);
         }
         match table {
             "pg_database" => database_rows(schema, &listing.databases),
