@@ -15,7 +15,7 @@ async fn fixture(name: &str) -> PgScratch {
     scratch
         .run(&format!(
             "CREATE TABLE {schema}.orders (
-                 id bigint PRIMARY KEY, customer int NOT NULL, amount numeric(10, 2),
+                 id bigint PRIMARY KEY, customer int NOT NULL DEFAULT 0, amount numeric(10, 2),
                  note text, placed date
              );
              INSERT INTO {schema}.orders

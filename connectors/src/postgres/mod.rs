@@ -58,6 +58,9 @@ pub struct PgColumn {
     /// Declared NOT NULL.
     #[serde(default)]
     pub not_null: bool,
+    /// Its default expression, as PostgreSQL prints it.
+    #[serde(default)]
+    pub default: Option<String>,
 }
 
 /// How PostgreSQL compares the values of a `text` or `varchar` column.
@@ -106,8 +109,9 @@ pub async fn describe(
                       THEN 'equality' END \
                END, \
                a.atthasdef OR coalesce(to_jsonb(a) ->> 'attidentity', '') <> '', \
-               a.attnotnull \
+               a.attnotnull, pg_get_expr(ad.adbin, ad.adrelid) \
         FROM pg_attribute a \
+        LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum \
         JOIN pg_type t ON t.oid = a.atttypid \
         JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END \
         LEFT JOIN pg_type e ON e.oid = b.typelem \
@@ -141,6 +145,7 @@ pub async fn describe(
                 text_order,
                 has_default: row.get(7),
                 not_null: row.get(8),
+                default: row.get(9),
             }
         })
         .collect())
@@ -192,11 +197,13 @@ pub fn arrow_schema(columns: &[PgColumn]) -> SchemaRef {
             .iter()
             .map(|c| {
                 let field = c.kind.field(&c.name);
-                if !c.not_null {
-                    return field;
-                }
                 let mut metadata = field.metadata().clone();
-                metadata.insert(types::NOT_NULL_KEY.to_owned(), "true".to_owned());
+                if c.not_null {
+                    metadata.insert(types::NOT_NULL_KEY.to_owned(), "true".to_owned());
+                }
+                if let Some(default) = &c.default {
+                    metadata.insert(types::DEFAULT_KEY.to_owned(), default.clone());
+                }
                 field.with_metadata(metadata)
             })
             .collect::<Vec<_>>(),

@@ -276,6 +276,7 @@ mod tests {
             text_order: TextOrder::Other,
             has_default: false,
             not_null: false,
+            default: None,
         })
         .collect()
     }

@@ -291,6 +291,7 @@ mod tests {
             },
             has_default: false,
             not_null: false,
+            default: None,
         })
         .collect()
     }

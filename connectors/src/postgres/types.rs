@@ -50,6 +50,16 @@ pub const PG_TYPE_KEY: &str = "strata.pg_type";
 /// it fails in PostgreSQL with PostgreSQL's error.
 pub const NOT_NULL_KEY: &str = "strata.not_null";
 
+/// The Arrow field metadata key that holds a column's default expression as
+/// PostgreSQL prints it (`nextval('orders_id_seq'::regclass)`), for the
+/// catalogs.
+pub const DEFAULT_KEY: &str = "strata.default";
+
+/// The default expression of the column `field` describes, if it has one.
+pub fn declared_default(field: &Field) -> Option<&str> {
+    field.metadata().get(DEFAULT_KEY).map(String::as_str)
+}
+
 /// Whether the column `field` describes is declared NOT NULL.
 pub fn declared_not_null(field: &Field) -> bool {
     !field.is_nullable() || field.metadata().contains_key(NOT_NULL_KEY)

@@ -139,6 +139,24 @@ pub fn session_functions(
     // Catalog functions clients' metadata queries call (SQLAlchemy's
     // reflection). pg_type_is_visible(oid): every type Strata lists is in pg_catalog,
     // which every search path holds.
+    // pg_get_expr(expr, relation [, pretty]): Strata's catalogs keep an
+    // expression (a source column's default) as PostgreSQL prints it, so
+    // it is its own text; NULL stays NULL.
+    functions.push(ScalarUDF::new_from_impl(CatalogFunction {
+        name: "pg_get_expr",
+        signature: Signature::one_of(
+            vec![TypeSignature::Any(2), TypeSignature::Any(3)],
+            Volatility::Stable,
+        ),
+        returns: DataType::Utf8,
+        answer: Arc::new(|args| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            Ok(ColumnarValue::Array(datafusion::arrow::compute::cast(
+                &arrays[0],
+                &DataType::Utf8,
+            )?))
+        }),
+    }));
     functions.push(ScalarUDF::new_from_impl(CatalogFunction {
         name: "pg_type_is_visible",
         signature: Signature::uniform(

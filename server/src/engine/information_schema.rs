@@ -27,7 +27,7 @@ use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPu
 use datafusion::physical_plan::{ExecutionPlan, collect};
 use datafusion_pg_catalog::pg_catalog::catalog_info::CatalogInfo;
 use pgwire::api::Type;
-use strata_connectors::postgres::types::{PG_TYPE_KEY, declared_not_null};
+use strata_connectors::postgres::types::{PG_TYPE_KEY, declared_default, declared_not_null};
 use strata_connectors::session::DEFAULT_CATALOG;
 
 use super::lake_pg_catalog::{StrataCatalogInfo, scan_rows};
@@ -668,7 +668,7 @@ fn column_row(
         text(table),
         text(field.name()),
         Cell::Number(Some(position)),
-        NULL_TEXT, // column_default
+        Cell::Text(declared_default(field).map(str::to_owned)),
         yes_no(!declared_not_null(field)),
         Cell::Text(Some(facts.data_type)),
         NULL_NUMBER, // character_maximum_length

@@ -35,7 +35,7 @@ use strata_connectors::format::quote_ident;
 use strata_connectors::lake::catalog::{LakeCatalog, TableFacts};
 use strata_connectors::postgres::PgKey;
 use strata_connectors::postgres::types::{
-    PG_TYPE_KEY, UNCONSTRAINED_NUMERIC_TYPE, declared_not_null,
+    PG_TYPE_KEY, UNCONSTRAINED_NUMERIC_TYPE, declared_default, declared_not_null,
 };
 use strata_connectors::session::DEFAULT_CATALOG;
 
@@ -46,11 +46,12 @@ use super::lake_pg_catalog::{
 use crate::wire::types::{element_of, pg_type};
 
 /// The catalog tables listed here.
-pub const TABLES: [&str; 7] = [
+pub const TABLES: [&str; 8] = [
     "pg_database",
     "pg_namespace",
     "pg_class",
     "pg_attribute",
+    "pg_attrdef",
     "pg_constraint",
     "pg_index",
     "pg_description",
@@ -135,6 +136,8 @@ struct Relation {
     facts: Option<TableFacts>,
     /// A source table's primary key and unique constraints.
     keys: Vec<PgKey>,
+    /// The oids of its columns' defaults (pg_attrdef), by column number.
+    defaults: Vec<(i64, i64)>,
 }
 
 /// A primary key or unique constraint of a source table, and the index
@@ -261,6 +264,8 @@ impl Relations {
             oid: Pending,
             /// Its keys' and their indexes' oids.
             keys: Vec<(Pending, Pending)>,
+            /// Its column defaults' oids, in column order.
+            defaults: Vec<Pending>,
             relation: Relation,
         }
         let mut catalogs = self.info.catalog_names().await?;
@@ -372,10 +377,23 @@ impl Relations {
                             )
                         })
                         .collect::<Vec<_>>();
+                    let default_pendings = columns
+                        .fields()
+                        .iter()
+                        .filter(|field| declared_default(field).is_some())
+                        .map(|field| Pending {
+                            key: Some(object_key(
+                                "default",
+                                &[catalog, &schema, &table, field.name()],
+                            )),
+                            oid: 0,
+                        })
+                        .collect();
                     relations.push(Unresolved {
                         namespace,
                         oid: pending,
                         keys: key_pendings,
+                        defaults: default_pendings,
                         relation: Relation {
                             query,
                             oid: 0,
@@ -385,6 +403,7 @@ impl Relations {
                             columns,
                             facts,
                             keys,
+                            defaults: Vec::new(),
                         },
                     });
                 }
@@ -395,7 +414,9 @@ impl Relations {
             .map(|(p, _)| p)
             .chain(namespaces.iter().map(|(p, _)| p))
             .chain(relations.iter().flat_map(|r| {
-                std::iter::once(&r.oid).chain(r.keys.iter().flat_map(|(c, i)| [c, i]))
+                std::iter::once(&r.oid)
+                    .chain(r.keys.iter().flat_map(|(c, i)| [c, i]))
+                    .chain(r.defaults.iter())
             }))
             .filter_map(|p| p.key.clone())
             .collect();
@@ -423,10 +444,11 @@ impl Relations {
             namespace,
             oid,
             keys: key_pendings,
+            defaults: default_pendings,
             relation,
         } in relations
         {
-            let relation = Relation {
+            let mut relation = Relation {
                 oid: resolve(&oid),
                 namespace: namespaces[namespace].0,
                 ..relation
@@ -465,6 +487,7 @@ impl Relations {
                     columns: Arc::new(Schema::new(fields)),
                     facts: None,
                     keys: Vec::new(),
+                    defaults: Vec::new(),
                 });
                 keys.push(Key {
                     oid,
@@ -479,6 +502,16 @@ impl Relations {
                     table: format!("{}.{}", quote_ident(schema), quote_ident(&relation.name)),
                 });
             }
+            let numbers = relation
+                .columns
+                .fields()
+                .iter()
+                .enumerate()
+                .filter(|(_, field)| declared_default(field).is_some())
+                .map(|(i, _)| i as i64 + 1);
+            relation.defaults = numbers
+                .zip(default_pendings.iter().map(&mut resolve))
+                .collect();
             listed.push(relation);
         }
         listed.extend(indexes);
@@ -493,7 +526,9 @@ impl Relations {
     /// The rows of `table`.
     async fn rows(&self, table: &str, schema: &SchemaRef, current: &str) -> Result<RecordBatch> {
         let scope = match table {
-            "pg_class" | "pg_attribute" | "pg_constraint" | "pg_index" => Scope::Relations,
+            "pg_class" | "pg_attribute" | "pg_attrdef" | "pg_constraint" | "pg_index" => {
+                Scope::Relations
+            }
             "pg_description" => Scope::LakeRelations,
             _ => Scope::Schemas,
         };
@@ -532,6 +567,7 @@ impl Relations {
             "pg_attribute" => attribute_rows(schema, &listing.relations),
             "pg_constraint" => constraint_rows(schema, &listing.keys),
             "pg_index" => index_rows(schema, &listing.keys),
+            "pg_attrdef" => default_rows(schema, &listing.relations),
             "pg_description" => description_rows(schema, &listing.relations),
             _ => class_rows(schema, &listing.relations),
         }
@@ -725,6 +761,27 @@ fn class_rows(schema: &SchemaRef, relations: &[Relation]) -> Result<RecordBatch>
             "r" | "p" => "d",
             _ => "n",
         })),
+        _ => None,
+    })
+}
+
+/// Source columns' defaults: `adbin` holds the expression as PostgreSQL
+/// prints it, which Strata's `pg_get_expr` hands back.
+fn default_rows(schema: &SchemaRef, relations: &[Relation]) -> Result<RecordBatch> {
+    let defaults: Vec<(i64, i64, i64, &str)> = relations
+        .iter()
+        .flat_map(|r| {
+            r.defaults.iter().filter_map(|(number, oid)| {
+                let field = r.columns.field(usize::try_from(*number - 1).ok()?);
+                Some((*oid, r.oid, *number, declared_default(field)?))
+            })
+        })
+        .collect();
+    batch(schema, defaults.len(), |column| match column {
+        "oid" => ints(defaults.iter().map(|d| d.0)),
+        "adrelid" => ints(defaults.iter().map(|d| d.1)),
+        "adnum" => ints(defaults.iter().map(|d| d.2)),
+        "adbin" => texts(defaults.iter().map(|d| d.3)),
         _ => None,
     })
 }
@@ -926,6 +983,7 @@ fn attribute_rows(schema: &SchemaRef, relations: &[Relation]) -> Result<RecordBa
         "attalign" => texts(columns.iter().map(|c| storage(&c.ty).2)),
         "attstorage" => texts(columns.iter().map(|c| storage(&c.ty).3)),
         "attnotnull" => bools(columns.iter().map(|c| declared_not_null(c.field))),
+        "atthasdef" => bools(columns.iter().map(|c| declared_default(c.field).is_some())),
         "attislocal" => bools(std::iter::repeat_n(true, columns.len())),
         "attcollation" => ints(columns.iter().map(|c| {
             if text_like(&c.ty) {

@@ -305,12 +305,11 @@ pub fn parse(sql: &str, pg: &PostgresCompatibilityParser) -> Result<Vec<Parsed>>
     // publication lookups) with equivalents, then applies its rewrites.
     let lower = sql.to_ascii_lowercase();
     let catalog_query = PG_MARKERS.iter().any(|m| lower.contains(m));
-    // The compatibility parser's rewrites take every `'name'::regclass`
-    // for a table of `public`: Strata's own regclass rewrites go first.
-    let regclass_rewritten = (catalog_query && lower.contains("regclass"))
-        .then(|| rewrite_regclass_text(sql))
-        .flatten();
-    let sql = regclass_rewritten.as_deref().unwrap_or(sql);
+    // Strata's rewrites that the compatibility parser's would undo go
+    // first: it takes every `'name'::regclass` for a table of `public` and
+    // replaces a correlated lookup among the output columns by NULL.
+    let protected = catalog_query.then(|| protect_catalog_query(sql)).flatten();
+    let sql = protected.as_deref().unwrap_or(sql);
     let (statements, rewritten) = match catalog_query.then(|| pg.parse(sql)) {
         Some(Ok(statements)) => (
             statements
@@ -1054,11 +1053,23 @@ fn rewrite_regproc_cast(expr: &mut Expr) {
     }
 }
 
-/// `sql` with [`rewrite_regclass`] applied, if it parses.
-fn rewrite_regclass_text(sql: &str) -> Option<String> {
+/// `sql` with [`rewrite_regclass`] and [`protect_projected_lookups`]
+/// applied, if it parses and either changes it.
+fn protect_catalog_query(sql: &str) -> Option<String> {
     let mut statements =
         datafusion::sql::sqlparser::parser::Parser::parse_sql(&PostgreSqlDialect {}, sql).ok()?;
-    statements.iter_mut().for_each(rewrite_regclass);
+    let mut changed = false;
+    let regclass = sql.to_ascii_lowercase().contains("regclass");
+    for statement in &mut statements {
+        if regclass {
+            rewrite_regclass(statement);
+            changed = true;
+        }
+        changed |= protect_projected_lookups(statement);
+    }
+    if !changed {
+        return None;
+    }
     let texts: Vec<String> = statements.iter().map(ToString::to_string).collect();
     Some(texts.join(";\n"))
 }
@@ -1178,6 +1189,187 @@ fn is_regclass_cast(expr: &Expr) -> bool {
     }
 }
 
+/// Whether `expr` is a column, or a call of a function that is not an
+/// aggregate, which a catalog lookup can take the `min` of.
+fn unaggregated(expr: &Expr) -> bool {
+    const AGGREGATES: [&str; 12] = [
+        "count",
+        "sum",
+        "min",
+        "max",
+        "avg",
+        "array_agg",
+        "string_agg",
+        "bool_and",
+        "bool_or",
+        "every",
+        "json_agg",
+        "jsonb_agg",
+    ];
+    match expr {
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) => true,
+        Expr::Function(function) => !matches!(function.name.0.last(),
+            Some(ObjectNamePart::Identifier(ident))
+                if AGGREGATES.contains(&ident.value.to_ascii_lowercase().as_str())),
+        _ => false,
+    }
+}
+
+/// A catalog lookup among a query's output columns (psql's `\d` asks for a
+/// column's default so: `(SELECT pg_get_expr(d.adbin, ...) FROM
+/// pg_catalog.pg_attrdef d WHERE d.adrelid = a.attrelid ...)`) becomes the
+/// `min` of its one row, in parentheses: datafusion-pg-catalog's rewrites
+/// replace a correlated subquery standing as an output column by NULL,
+/// while DataFusion plans an aggregated one. Returns whether any changed.
+fn protect_projected_lookups(statement: &mut SqlStatement) -> bool {
+    let mut changed = false;
+    for_each_output_column(statement, |expr| {
+        if !matches!(expr, Expr::Subquery(_)) {
+            return;
+        }
+        rewrite_catalog_lookup(expr);
+        let Expr::Subquery(query) = expr else {
+            return;
+        };
+        if !one_row_lookup(query) {
+            return;
+        }
+        let outer = take_outer_conditions(query);
+        let lookup = Expr::Nested(Box::new(expr.clone()));
+        *expr = match outer {
+            // DataFusion decorrelates a subquery whose filter compares
+            // inner and outer columns, not one that tests the outer row
+            // alone: that test moves outside.
+            Some(condition) => Expr::Case {
+                case_token: ast::helpers::attached_token::AttachedToken::empty(),
+                end_token: ast::helpers::attached_token::AttachedToken::empty(),
+                operand: None,
+                conditions: vec![ast::CaseWhen {
+                    condition,
+                    result: lookup,
+                }],
+                else_result: None,
+            },
+            None => lookup,
+        };
+        changed = true;
+    });
+    changed
+}
+
+/// Calls `change` on the expression of every output column of every query
+/// in `statement`, subqueries included.
+fn for_each_output_column(statement: &mut SqlStatement, change: impl FnMut(&mut Expr)) {
+    use std::ops::ControlFlow;
+
+    struct Outputs<F>(F);
+    impl<F: FnMut(&mut Expr)> ast::VisitorMut for Outputs<F> {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &mut ast::Query) -> ControlFlow<()> {
+            if let ast::SetExpr::Select(select) = query.body.as_mut() {
+                for item in &mut select.projection {
+                    if let ast::SelectItem::UnnamedExpr(expr)
+                    | ast::SelectItem::ExprWithAlias { expr, .. } = item
+                    {
+                        (self.0)(expr);
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = ast::VisitMut::visit(statement, &mut Outputs(change));
+}
+
+/// Whether `query` is `SELECT aggregate(...) FROM pg_x ...` without GROUP
+/// BY: one row.
+fn one_row_lookup(query: &ast::Query) -> bool {
+    let ast::SetExpr::Select(select) = query.body.as_ref() else {
+        return false;
+    };
+    let grouped = !matches!(&select.group_by, ast::GroupByExpr::Expressions(e, _) if e.is_empty());
+    let catalog_table = matches!(select.from.as_slice(),
+        [ast::TableWithJoins { relation: ast::TableFactor::Table { name, .. }, joins }]
+            if joins.is_empty()
+                && matches!(name.0.last(),
+                    Some(ObjectNamePart::Identifier(ident)) if ident.value.to_ascii_lowercase().starts_with("pg_")));
+    matches!(select.projection.as_slice(), [ast::SelectItem::UnnamedExpr(e)] if !unaggregated(e) && matches!(e, Expr::Function(_)))
+        && !grouped
+        && catalog_table
+}
+
+/// Takes out of `query`'s filter the conditions that name only columns of
+/// other tables than its own (`a.atthasdef` in psql's default lookup), and
+/// returns them joined by AND.
+fn take_outer_conditions(query: &mut ast::Query) -> Option<Expr> {
+    let ast::SetExpr::Select(select) = query.body.as_mut() else {
+        return None;
+    };
+    let own: Vec<String> = select
+        .from
+        .iter()
+        .filter_map(|from| match &from.relation {
+            ast::TableFactor::Table { name, alias, .. } => Some(match alias {
+                Some(alias) => alias.name.value.to_ascii_lowercase(),
+                None => name.0.last()?.as_ident()?.value.to_ascii_lowercase(),
+            }),
+            _ => None,
+        })
+        .collect();
+    let outer_only = |condition: &Expr| {
+        let mut qualifiers = Vec::new();
+        let _ = ast::visit_expressions(condition, |e| {
+            match e {
+                Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+                    qualifiers.push(parts[parts.len() - 2].value.to_ascii_lowercase())
+                }
+                Expr::Identifier(_) => qualifiers.push(String::new()),
+                _ => {}
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+        !qualifiers.is_empty() && qualifiers.iter().all(|q| !q.is_empty() && !own.contains(q))
+    };
+    let mut conditions = Vec::new();
+    split_and(select.selection.take()?, &mut conditions);
+    let (outer, inner): (Vec<Expr>, Vec<Expr>) = conditions.into_iter().partition(outer_only);
+    select.selection = join_and(inner);
+    join_and(outer)
+}
+
+fn split_and(expr: Expr, into: &mut Vec<Expr>) {
+    match expr {
+        Expr::BinaryOp {
+            left,
+            op: ast::BinaryOperator::And,
+            right,
+        } => {
+            split_and(*left, into);
+            split_and(*right, into);
+        }
+        Expr::Nested(inner)
+            if matches!(
+                inner.as_ref(),
+                Expr::BinaryOp {
+                    op: ast::BinaryOperator::And,
+                    ..
+                }
+            ) =>
+        {
+            split_and(*inner, into)
+        }
+        other => into.push(other),
+    }
+}
+
+fn join_and(conditions: Vec<Expr>) -> Option<Expr> {
+    conditions.into_iter().reduce(|left, right| Expr::BinaryOp {
+        left: Box::new(left),
+        op: ast::BinaryOperator::And,
+        right: Box::new(right),
+    })
+}
+
 fn rewrite_catalog_lookup(expr: &mut Expr) {
     let Expr::Subquery(query) = expr else {
         return;
@@ -1195,7 +1387,7 @@ fn rewrite_catalog_lookup(expr: &mut Expr) {
         return;
     }
     if let [ast::SelectItem::UnnamedExpr(column)] = select.projection.as_mut_slice()
-        && matches!(column, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+        && unaggregated(column)
     {
         let sql = format!("min({column})");
         if let Ok(aggregate) =
@@ -1213,34 +1405,16 @@ fn rewrite_catalog_lookup(expr: &mut Expr) {
 /// `(SELECT count(*) ... WHERE ...) > 0`: DataFusion plans EXISTS only in
 /// a filter, a correlated count anywhere. In WHERE it stays as it is.
 fn rewrite_projected_exists(statement: &mut SqlStatement) {
-    use std::ops::ControlFlow;
-
-    struct ProjectedExists;
-    impl ast::VisitorMut for ProjectedExists {
-        type Break = ();
-        fn pre_visit_query(&mut self, query: &mut ast::Query) -> ControlFlow<()> {
-            let ast::SetExpr::Select(select) = query.body.as_mut() else {
-                return ControlFlow::Continue(());
-            };
-            for item in &mut select.projection {
-                let (ast::SelectItem::UnnamedExpr(expr)
-                | ast::SelectItem::ExprWithAlias { expr, .. }) = item
-                else {
-                    continue;
-                };
-                let _ = ast::visit_expressions_mut(expr, |expr| {
-                    if let Expr::Exists { subquery, negated } = expr
-                        && let Some(count) = exists_as_count(subquery, *negated)
-                    {
-                        *expr = count;
-                    }
-                    ControlFlow::<()>::Continue(())
-                });
+    for_each_output_column(statement, |expr| {
+        let _ = ast::visit_expressions_mut(expr, |expr| {
+            if let Expr::Exists { subquery, negated } = expr
+                && let Some(count) = exists_as_count(subquery, *negated)
+            {
+                *expr = count;
             }
-            ControlFlow::Continue(())
-        }
-    }
-    let _ = ast::VisitMut::visit(statement, &mut ProjectedExists);
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+    });
 }
 
 /// `(SELECT count(*) FROM ... WHERE ...) > 0` (`= 0` when `negated`) for a
