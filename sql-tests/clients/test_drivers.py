@@ -643,6 +643,11 @@ def postgres_source():
             "region text NOT NULL, code int, CONSTRAINT region_code UNIQUE (region, code))"
         )
         pg.execute(f"CREATE TABLE {schema}.notes (body text)")
+        pg.execute(
+            f"CREATE TABLE {schema}.orders (id int PRIMARY KEY, customer int "
+            f"REFERENCES {schema}.customers(id) ON DELETE CASCADE, region text, code int, "
+            f"FOREIGN KEY (region, code) REFERENCES {schema}.customers(region, code))"
+        )
     with psycopg.connect(DSN, autocommit=True) as conn:
         conn.execute(f"ATTACH '{conninfo}' AS pykeys (TYPE postgres)")
     yield schema
@@ -655,7 +660,8 @@ def postgres_source():
 @cell("SQLAlchemy", "keys")
 def test_sqlalchemy_reads_keys_of_a_postgres_table_as_postgres_gives_them(postgres_source):
     """Strata's catalogs give SQLAlchemy's inspector the same keys, unique
-    constraints, indexes and NOT NULL columns as PostgreSQL itself."""
+    constraints, foreign keys, indexes and NOT NULL columns as PostgreSQL
+    itself."""
     import sqlalchemy as sa
 
     strata = sa.create_engine(f"postgresql+psycopg2://strata@127.0.0.1:{PORT}/pykeys")
@@ -677,9 +683,10 @@ def test_sqlalchemy_reads_keys_of_a_postgres_table_as_postgres_gives_them(postgr
         }
 
     try:
-        for table in ["customers", "notes"]:
+        for table in ["customers", "notes", "orders"]:
             assert reflect(strata, table) == reflect(postgres, table), table
         assert reflect(strata, "customers")["pk"]["constrained_columns"] == ["id"]
+        assert len(reflect(strata, "orders")["foreign"]) == 2
     finally:
         strata.dispose()
         postgres.dispose()

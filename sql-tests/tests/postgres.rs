@@ -120,9 +120,19 @@ async fn postgres_tables_read_list_and_join_like_in_postgres() {
         described.contains("amount") && described.contains("numeric"),
         "{described}"
     );
-    // \\d of the table and of its primary key's index, NOT NULL columns
-    // and "Indexes:" footer included, reads exactly as PostgreSQL's own.
-    for object in ["orders", "orders_pkey"] {
+    // \\d of the table, of its primary key's index and of a table with a
+    // foreign key to it (NOT NULL columns, defaults, "Indexes:",
+    // "Foreign-key constraints:" and "Referenced by:" included) reads
+    // exactly as PostgreSQL's own.
+    fixture
+        .client
+        .batch_execute(&format!(
+            "CREATE TABLE {s}.returns (order_id bigint REFERENCES {s}.orders(id) \
+             ON DELETE CASCADE, reason text NOT NULL DEFAULT 'unknown')"
+        ))
+        .await
+        .unwrap();
+    for object in ["orders", "orders_pkey", "returns"] {
         let command = format!("\\d {s}.{object}");
         let theirs = std::process::Command::new("psql")
             .args(["-X", "-v", "ON_ERROR_STOP=1", "-c", &command])

@@ -151,32 +151,57 @@ pub async fn describe(
         .collect())
 }
 
-/// A primary key or unique constraint of a PostgreSQL table.
+/// A primary key, unique or foreign key constraint of a PostgreSQL table.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PgKey {
     /// The constraint's name.
     pub name: String,
-    /// The name of the index that enforces it.
+    /// The name of the index that enforces it (for a foreign key, the
+    /// referenced table's key index).
     pub index: String,
-    /// A primary key, else a unique constraint.
+    /// A primary key, else a unique constraint or a foreign key.
     pub primary: bool,
     /// Its columns' names, in key order.
     pub columns: Vec<String>,
+    /// What a foreign key references.
+    #[serde(default)]
+    pub references: Option<PgReference>,
 }
 
-/// The primary key and unique constraints of `schema.table`, primary key
-/// first.
+/// The table and columns a foreign key references, and its actions as
+/// pg_constraint codes them (`a` no action, `r` restrict, `c` cascade, `n`
+/// set null, `d` set default; match `s` simple, `f` full).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PgReference {
+    pub schema: String,
+    pub table: String,
+    pub columns: Vec<String>,
+    pub on_update: String,
+    pub on_delete: String,
+    pub match_type: String,
+}
+
+/// The primary key, unique and foreign key constraints of `schema.table`,
+/// primary key first.
 pub async fn keys(client: &Client, schema: &str, table: &str) -> Result<Vec<PgKey>, ReadError> {
     const SQL: &str = "\
-        SELECT con.conname::text, i.relname::text, con.contype = 'p', \
+        SELECT con.conname::text, coalesce(i.relname::text, ''), con.contype = 'p', \
                ARRAY(SELECT a.attname::text \
                      FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, n) \
                      JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum \
-                     ORDER BY k.n) \
+                     ORDER BY k.n), \
+               con.contype = 'f', rn.nspname::text, rc.relname::text, \
+               ARRAY(SELECT a.attname::text \
+                     FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, n) \
+                     JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum \
+                     ORDER BY k.n), \
+               con.confupdtype::text, con.confdeltype::text, con.confmatchtype::text \
         FROM pg_constraint con \
-        JOIN pg_class i ON i.oid = con.conindid \
-        WHERE con.conrelid = to_regclass($1) AND con.contype IN ('p', 'u') \
-        ORDER BY con.contype, con.conname";
+        LEFT JOIN pg_class i ON i.oid = con.conindid \
+        LEFT JOIN pg_class rc ON rc.oid = con.confrelid \
+        LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace \
+        WHERE con.conrelid = to_regclass($1) AND con.contype IN ('p', 'u', 'f') \
+        ORDER BY con.contype <> 'p', con.contype, con.conname";
     let qualified = format!("{}.{}", quote_ident(schema), quote_ident(table));
     let rows = client.query(SQL, &[&qualified]).await?;
     Ok(rows
@@ -186,6 +211,14 @@ pub async fn keys(client: &Client, schema: &str, table: &str) -> Result<Vec<PgKe
             index: row.get(1),
             primary: row.get(2),
             columns: row.get(3),
+            references: row.get::<_, bool>(4).then(|| PgReference {
+                schema: row.get::<_, Option<String>>(5).unwrap_or_default(),
+                table: row.get::<_, Option<String>>(6).unwrap_or_default(),
+                columns: row.get(7),
+                on_update: row.get(8),
+                on_delete: row.get(9),
+                match_type: row.get(10),
+            }),
         })
         .collect())
 }

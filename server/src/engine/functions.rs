@@ -371,9 +371,11 @@ pub fn catalog_functions() -> Vec<ScalarUDF> {
     // What Strata does not track: shared objects' comments, database and
     // tablespace sizes, catalog objects' descriptions (psql's `\l+`,
     // `\db+`, `\dx+`) are NULL.
-    // Strata has no rewrite rules: pg_get_ruledef answers NULL too.
+    // Strata has no rewrite rules nor triggers: pg_get_ruledef and
+    // pg_get_triggerdef answer NULL too.
     for (name, arities, returns) in [
         ("pg_get_ruledef", &[1, 2][..], DataType::Utf8),
+        ("pg_get_triggerdef", &[1, 2][..], DataType::Utf8),
         ("shobj_description", &[1, 2][..], DataType::Utf8),
         ("pg_database_size", &[1][..], DataType::Int64),
         ("pg_tablespace_size", &[1][..], DataType::Int64),

@@ -31,6 +31,7 @@ use strata_connectors::postgres::types::{PG_TYPE_KEY, declared_default, declared
 use strata_connectors::session::DEFAULT_CATALOG;
 
 use super::lake_pg_catalog::{StrataCatalogInfo, scan_rows};
+use super::pg_relations;
 use crate::wire::types::{element_of, pg_type};
 
 /// The schema Strata's information_schema is registered under.
@@ -103,9 +104,9 @@ impl SchemaProvider for StrataInformationSchema {
 }
 
 /// The views of keys and constraints, with PostgreSQL 15's columns
-/// (`*position` columns are numbers, the rest text): the primary keys and
-/// unique constraints of source tables (lake tables declare none; NOT NULL
-/// is in `columns.is_nullable`). No foreign keys are listed.
+/// (`*position` columns are numbers, the rest text): the primary key,
+/// unique and foreign key constraints of source tables (lake tables
+/// declare none; NOT NULL is in `columns.is_nullable`).
 const CONSTRAINT_VIEWS: [(&str, &[&str]); 4] = [
     (
         "table_constraints",
@@ -212,15 +213,12 @@ impl TableProvider for KeysView {
 }
 
 impl KeysView {
-    /// One row per key (`table_constraints`), or per key column (the
-    /// others; `referential_constraints` has none without foreign keys).
+    /// One row per key (`table_constraints`), per foreign key
+    /// (`referential_constraints`), or per key column (the others).
     async fn rows(&self, wanted: &Wanted) -> Result<RecordBatch> {
         let mut rows: Vec<Vec<(&'static str, ScalarValue)>> = Vec::new();
         let text = |value: &str| ScalarValue::Utf8(Some(value.to_owned()));
-        let tables = match self.view {
-            "referential_constraints" => Vec::new(),
-            _ => wanted.tables(&self.catalogs).await?,
-        };
+        let tables = wanted.tables(&self.catalogs).await?;
         for (catalog, schema, table) in tables {
             // Only sources' tables have keys.
             if catalog == DEFAULT_CATALOG || schema == "pg_catalog" {
@@ -238,32 +236,88 @@ impl KeysView {
                     ("table_schema", text(&schema)),
                     ("table_name", text(&table)),
                 ];
-                if self.view == "table_constraints" {
-                    let kind = if key.primary { "PRIMARY KEY" } else { "UNIQUE" };
-                    let mut row = names.to_vec();
-                    row.extend([
-                        ("constraint_type", text(kind)),
-                        ("is_deferrable", text("NO")),
-                        ("initially_deferred", text("NO")),
-                        ("enforced", text("YES")),
-                        (
-                            "nulls_distinct",
-                            ScalarValue::Utf8((!key.primary).then(|| "YES".to_owned())),
-                        ),
-                    ]);
-                    rows.push(row);
-                    continue;
-                }
-                for (position, column) in key.columns.iter().enumerate() {
-                    let mut row = names.to_vec();
-                    row.extend([
-                        ("column_name", text(column)),
-                        (
-                            "ordinal_position",
-                            ScalarValue::Int32(i32::try_from(position + 1).ok()),
-                        ),
-                    ]);
-                    rows.push(row);
+                let reference = key.references.as_ref();
+                let number = |n: usize| ScalarValue::Int32(i32::try_from(n + 1).ok());
+                match self.view {
+                    "table_constraints" => {
+                        let kind = match (reference, key.primary) {
+                            (Some(_), _) => "FOREIGN KEY",
+                            (None, true) => "PRIMARY KEY",
+                            (None, false) => "UNIQUE",
+                        };
+                        let unique = reference.is_none() && !key.primary;
+                        let mut row = names.to_vec();
+                        row.extend([
+                            ("constraint_type", text(kind)),
+                            ("is_deferrable", text("NO")),
+                            ("initially_deferred", text("NO")),
+                            ("enforced", text("YES")),
+                            (
+                                "nulls_distinct",
+                                ScalarValue::Utf8(unique.then(|| "YES".to_owned())),
+                            ),
+                        ]);
+                        rows.push(row);
+                    }
+                    "referential_constraints" => {
+                        let Some(reference) = reference else {
+                            continue;
+                        };
+                        let rule = |code: &str| {
+                            text(pg_relations::referential_action(code).unwrap_or("NO ACTION"))
+                        };
+                        let mut row = names[..3].to_vec();
+                        row.extend([
+                            ("unique_constraint_catalog", text(&catalog)),
+                            ("unique_constraint_schema", text(&reference.schema)),
+                            ("unique_constraint_name", text(&key.index)),
+                            (
+                                "match_option",
+                                text(match reference.match_type.as_str() {
+                                    "f" => "FULL",
+                                    "p" => "PARTIAL",
+                                    _ => "NONE",
+                                }),
+                            ),
+                            ("update_rule", rule(&reference.on_update)),
+                            ("delete_rule", rule(&reference.on_delete)),
+                        ]);
+                        rows.push(row);
+                    }
+                    // A foreign key uses the referenced table's columns.
+                    "constraint_column_usage" => {
+                        let (schema, table, columns) = match reference {
+                            Some(r) => (&r.schema, &r.table, &r.columns),
+                            None => (&schema, &table, &key.columns),
+                        };
+                        for column in columns {
+                            let mut row = names[..3].to_vec();
+                            row.extend([
+                                ("table_catalog", text(&catalog)),
+                                ("table_schema", text(schema)),
+                                ("table_name", text(table)),
+                                ("column_name", text(column)),
+                            ]);
+                            rows.push(row);
+                        }
+                    }
+                    _ => {
+                        for (position, column) in key.columns.iter().enumerate() {
+                            let mut row = names.to_vec();
+                            row.extend([
+                                ("column_name", text(column)),
+                                ("ordinal_position", number(position)),
+                                (
+                                    "position_in_unique_constraint",
+                                    match reference {
+                                        Some(_) => number(position),
+                                        None => ScalarValue::Int32(None),
+                                    },
+                                ),
+                            ]);
+                            rows.push(row);
+                        }
+                    }
                 }
             }
         }

@@ -33,10 +33,10 @@ use datafusion_pg_catalog::pg_catalog::catalog_info::CatalogInfo;
 use pgwire::api::Type;
 use strata_connectors::format::quote_ident;
 use strata_connectors::lake::catalog::{LakeCatalog, TableFacts};
-use strata_connectors::postgres::PgKey;
 use strata_connectors::postgres::types::{
     PG_TYPE_KEY, UNCONSTRAINED_NUMERIC_TYPE, declared_default, declared_not_null,
 };
+use strata_connectors::postgres::{PgKey, PgReference};
 use strata_connectors::session::DEFAULT_CATALOG;
 
 use super::catalog::{CatalogStore, object_key};
@@ -140,8 +140,8 @@ struct Relation {
     defaults: Vec<(i64, i64)>,
 }
 
-/// A primary key or unique constraint of a source table, and the index
-/// that enforces it.
+/// A primary key, unique or foreign key constraint of a source table, and
+/// the index that enforces it (a foreign key's is the referenced key's).
 #[derive(Debug, Clone)]
 pub struct Key {
     pub oid: i64,
@@ -157,17 +157,51 @@ pub struct Key {
     pub operator_classes: Vec<i64>,
     /// The table, as the source names it (`public.orders`).
     pub table: String,
+    /// What a foreign key references.
+    pub references: Option<Reference>,
+}
+
+/// The table and columns a foreign key references.
+#[derive(Debug, Clone)]
+pub struct Reference {
+    pub relation: i64,
+    /// Its columns' names and numbers, in key order.
+    pub columns: Vec<(String, i64)>,
+    /// The table, as the source names it.
+    pub table: String,
+    pub actions: PgReference,
 }
 
 impl Key {
-    /// `pg_get_constraintdef`: `PRIMARY KEY (id)`, `UNIQUE (a, b)`.
+    /// `pg_get_constraintdef`: `PRIMARY KEY (id)`, `UNIQUE (a, b)`,
+    /// `FOREIGN KEY (c) REFERENCES public.customers(id) ON DELETE CASCADE`.
     pub fn constraint_definition(&self) -> String {
-        let kind = if self.primary {
-            "PRIMARY KEY"
-        } else {
-            "UNIQUE"
+        let Some(reference) = &self.references else {
+            let kind = if self.primary {
+                "PRIMARY KEY"
+            } else {
+                "UNIQUE"
+            };
+            return format!("{kind} ({})", column_list(&self.columns));
         };
-        format!("{kind} ({})", self.column_list())
+        let mut definition = format!(
+            "FOREIGN KEY ({}) REFERENCES {}({})",
+            column_list(&self.columns),
+            reference.table,
+            column_list(&reference.columns)
+        );
+        if reference.actions.match_type == "f" {
+            definition.push_str(" MATCH FULL");
+        }
+        for (event, code) in [
+            ("UPDATE", &reference.actions.on_update),
+            ("DELETE", &reference.actions.on_delete),
+        ] {
+            if let Some(action) = referential_action(code).filter(|a| *a != "NO ACTION") {
+                definition.push_str(&format!(" ON {event} {action}"));
+            }
+        }
+        definition
     }
 
     /// `pg_get_indexdef`: `CREATE UNIQUE INDEX orders_pkey ON public.orders
@@ -177,14 +211,27 @@ impl Key {
             "CREATE UNIQUE INDEX {} ON {} USING btree ({})",
             quote_ident(&self.index),
             self.table,
-            self.column_list()
+            column_list(&self.columns)
         )
     }
+}
 
-    fn column_list(&self) -> String {
-        let names: Vec<String> = self.columns.iter().map(|(n, _)| quote_ident(n)).collect();
-        names.join(", ")
-    }
+/// `a, "B"`: key columns as a definition lists them.
+fn column_list(columns: &[(String, i64)]) -> String {
+    let names: Vec<String> = columns.iter().map(|(n, _)| quote_ident(n)).collect();
+    names.join(", ")
+}
+
+/// A foreign key action as SQL says it, from pg_constraint's code.
+pub fn referential_action(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "a" => "NO ACTION",
+        "r" => "RESTRICT",
+        "c" => "CASCADE",
+        "n" => "SET NULL",
+        "d" => "SET DEFAULT",
+        _ => return None,
+    })
 }
 
 /// The catalogs as these four tables see them.
@@ -373,7 +420,16 @@ impl Relations {
                             };
                             (
                                 pending("constraint", &[catalog, &schema, &table, &key.name]),
-                                pending("index", &[catalog, &schema, &key.index]),
+                                // A foreign key's index is the referenced
+                                // table's.
+                                pending(
+                                    "index",
+                                    &[
+                                        catalog,
+                                        key.references.as_ref().map_or(&schema, |r| &r.schema),
+                                        &key.index,
+                                    ],
+                                ),
                             )
                         })
                         .collect::<Vec<_>>();
@@ -440,6 +496,7 @@ impl Relations {
         let mut listed = Vec::with_capacity(relations.len());
         let mut keys = Vec::new();
         let mut indexes = Vec::new();
+        let mut foreign: Vec<(usize, PgReference)> = Vec::new();
         for Unresolved {
             namespace,
             oid,
@@ -478,17 +535,20 @@ impl Relations {
                     .iter()
                     .map(|field| default_operator_class(&pg_type(field)))
                     .collect();
-                indexes.push(Relation {
-                    query: None,
-                    oid: index_oid,
-                    namespace: relation.namespace,
-                    name: key.index.clone(),
-                    kind: "i",
-                    columns: Arc::new(Schema::new(fields)),
-                    facts: None,
-                    keys: Vec::new(),
-                    defaults: Vec::new(),
-                });
+                match &key.references {
+                    Some(reference) => foreign.push((keys.len(), reference.clone())),
+                    None => indexes.push(Relation {
+                        query: None,
+                        oid: index_oid,
+                        namespace: relation.namespace,
+                        name: key.index.clone(),
+                        kind: "i",
+                        columns: Arc::new(Schema::new(fields)),
+                        facts: None,
+                        keys: Vec::new(),
+                        defaults: Vec::new(),
+                    }),
+                }
                 keys.push(Key {
                     oid,
                     index_oid,
@@ -500,6 +560,7 @@ impl Relations {
                     columns,
                     operator_classes,
                     table: format!("{}.{}", quote_ident(schema), quote_ident(&relation.name)),
+                    references: None,
                 });
             }
             let numbers = relation
@@ -513,6 +574,44 @@ impl Relations {
                 .zip(default_pendings.iter().map(&mut resolve))
                 .collect();
             listed.push(relation);
+        }
+        // A foreign key references a table of the same database, listed
+        // above; one whose table is not listed (no privilege) is left out.
+        let mut unresolved = Vec::new();
+        for (at, reference) in foreign {
+            let referenced = namespaces
+                .iter()
+                .find(|(_, name)| *name == reference.schema)
+                .and_then(|(namespace, _)| {
+                    listed
+                        .iter()
+                        .find(|r| r.namespace == *namespace && r.name == reference.table)
+                });
+            let columns: Option<Vec<(String, i64)>> = referenced.and_then(|r| {
+                reference
+                    .columns
+                    .iter()
+                    .map(|name| Some((name.clone(), r.columns.index_of(name).ok()? as i64 + 1)))
+                    .collect()
+            });
+            match (referenced, columns) {
+                (Some(referenced), Some(columns)) => {
+                    keys[at].references = Some(Reference {
+                        relation: referenced.oid,
+                        columns,
+                        table: format!(
+                            "{}.{}",
+                            quote_ident(&reference.schema),
+                            quote_ident(&reference.table)
+                        ),
+                        actions: reference.clone(),
+                    });
+                }
+                _ => unresolved.push(at),
+            }
+        }
+        for at in unresolved.into_iter().rev() {
+            keys.remove(at);
         }
         listed.extend(indexes);
         Ok(Listing {
@@ -549,10 +648,17 @@ impl Relations {
                     .iter()
                     .filter_map(|r| Some((r.oid, r.query.clone()?)))
                     .collect(),
+                // A foreign key's index is the referenced key's: only the
+                // constraint answers by it.
                 keys: listing
                     .keys
                     .iter()
-                    .flat_map(|key| [(key.oid, key.clone()), (key.index_oid, key.clone())])
+                    .flat_map(|key| {
+                        let index = key.references.is_none().then_some(key.index_oid);
+                        std::iter::once(key.oid)
+                            .chain(index)
+                            .map(|oid| (oid, key.clone()))
+                    })
                     .collect(),
                 schemas: relations
                     .iter()
@@ -569,7 +675,17 @@ impl Relations {
             "pg_index" => index_rows(schema, &listing.keys),
             "pg_attrdef" => default_rows(schema, &listing.relations),
             "pg_description" => description_rows(schema, &listing.relations),
-            _ => class_rows(schema, &listing.relations),
+            _ => {
+                // PostgreSQL enforces a foreign key with triggers on both
+                // tables (psql's `\d` lists foreign keys of those).
+                let with_triggers: HashSet<i64> = listing
+                    .keys
+                    .iter()
+                    .filter_map(|k| Some([k.relation, k.references.as_ref()?.relation]))
+                    .flatten()
+                    .collect();
+                class_rows(schema, &listing.relations, &with_triggers)
+            }
         }
     }
 }
@@ -727,7 +843,11 @@ fn namespace_rows(schema: &SchemaRef, namespaces: &[(i64, String)]) -> Result<Re
     })
 }
 
-fn class_rows(schema: &SchemaRef, relations: &[Relation]) -> Result<RecordBatch> {
+fn class_rows(
+    schema: &SchemaRef,
+    relations: &[Relation],
+    with_triggers: &HashSet<i64>,
+) -> Result<RecordBatch> {
     let n = relations.len();
     let table = |r: &Relation| r.kind != "v";
     batch(schema, n, |column| match column {
@@ -756,7 +876,12 @@ fn class_rows(schema: &SchemaRef, relations: &[Relation]) -> Result<RecordBatch>
         "relkind" => texts(relations.iter().map(|r| r.kind)),
         "relnatts" => ints(relations.iter().map(|r| r.columns.fields().len() as i64)),
         "relispopulated" => bools(std::iter::repeat_n(true, n)),
-        "relhasindex" => bools(relations.iter().map(|r| !r.keys.is_empty())),
+        "relhastriggers" => bools(relations.iter().map(|r| with_triggers.contains(&r.oid))),
+        "relhasindex" => bools(
+            relations
+                .iter()
+                .map(|r| r.keys.iter().any(|k| k.references.is_none())),
+        ),
         "relreplident" => texts(relations.iter().map(|r| match r.kind {
             "r" | "p" => "d",
             _ => "n",
@@ -826,13 +951,39 @@ fn constraint_rows(schema: &SchemaRef, keys: &[Key]) -> Result<RecordBatch> {
         "oid" => ints(keys.iter().map(|k| k.oid)),
         "conname" => texts(keys.iter().map(|k| k.name.as_str())),
         "connamespace" => ints(keys.iter().map(|k| k.namespace)),
-        "contype" => texts(keys.iter().map(|k| if k.primary { "p" } else { "u" })),
+        "contype" => texts(keys.iter().map(|k| match (&k.references, k.primary) {
+            (Some(_), _) => "f",
+            (None, true) => "p",
+            (None, false) => "u",
+        })),
+        "confrelid" => ints(
+            keys.iter()
+                .map(|k| k.references.as_ref().map_or(0, |r| r.relation)),
+        ),
+        "confkey" => Some(Arc::new(
+            datafusion::arrow::array::ListArray::from_iter_primitive::<
+                datafusion::arrow::datatypes::Int64Type,
+                _,
+                _,
+            >(keys.iter().map(|k| {
+                k.references
+                    .as_ref()
+                    .map(|r| r.columns.iter().map(|c| Some(c.1)).collect::<Vec<_>>())
+            })),
+        )),
+        "confupdtype" | "confdeltype" | "confmatchtype" => texts(keys.iter().map(|k| {
+            match (&k.references, column) {
+                (Some(r), "confupdtype") => r.actions.on_update.as_str(),
+                (Some(r), "confdeltype") => r.actions.on_delete.as_str(),
+                (Some(r), _) => r.actions.match_type.as_str(),
+                // Not a foreign key.
+                (None, _) => " ",
+            }
+        })),
         "condeferrable" | "condeferred" => bools(std::iter::repeat_n(false, n)),
         "convalidated" | "conislocal" | "connoinherit" => bools(std::iter::repeat_n(true, n)),
         "conrelid" => ints(keys.iter().map(|k| k.relation)),
         "conindid" => ints(keys.iter().map(|k| k.index_oid)),
-        // Not a foreign key.
-        "confupdtype" | "confdeltype" | "confmatchtype" => texts(std::iter::repeat_n(" ", n)),
         "conkey" => int_lists(keys.iter().map(|k| k.columns.iter().map(|c| c.1).collect())),
         _ => None,
     })
@@ -840,6 +991,7 @@ fn constraint_rows(schema: &SchemaRef, keys: &[Key]) -> Result<RecordBatch> {
 
 /// The unique btree indexes that enforce source tables' keys.
 fn index_rows(schema: &SchemaRef, keys: &[Key]) -> Result<RecordBatch> {
+    let keys: Vec<&Key> = keys.iter().filter(|k| k.references.is_none()).collect();
     let n = keys.len();
     let per_column = |value: i64| {
         int_lists(

@@ -215,7 +215,7 @@ fn known_client_query(sql: &str) -> Cow<'_, str> {
     // table's storage options with its TOAST table's, which Strata's tables
     // have neither of) and `\du` (role memberships, of which there are none):
     // correlated array subqueries.
-    const CLIENT_FRAGMENTS: [(&str, &str); 8] = [
+    const CLIENT_FRAGMENTS: [(&str, &str); 9] = [
         (
             "(SELECT c.relkind = 'c' FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid)",
             "(t.typrelid IN (SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relkind = 'c'))",
@@ -234,6 +234,20 @@ fn known_client_query(sql: &str) -> Cow<'_, str> {
              JOIN pg_catalog.pg_roles b ON (m.roleid = b.oid)\n        \
              WHERE m.member = r.oid) as memberof",
             "'{}' as memberof",
+        ),
+        // psql's `\d` of a table with triggers (a source table in a foreign
+        // key): an inherited trigger's parent table, from a lateral
+        // pg_partition_ancestors. Strata lists no triggers.
+        (
+            "CASE WHEN t.tgparentid != 0 THEN\n    \
+             (SELECT u.tgrelid::pg_catalog.regclass\n     \
+             FROM pg_catalog.pg_trigger AS u,\n          \
+             pg_catalog.pg_partition_ancestors(t.tgrelid) WITH ORDINALITY AS a(relid, depth)\n     \
+             WHERE u.tgname = t.tgname AND u.tgrelid = a.relid\n           \
+             AND u.tgparentid = 0\n     \
+             ORDER BY a.depth LIMIT 1)\n  \
+             END AS parent",
+            "CAST(NULL AS TEXT) AS parent",
         ),
         // psql's `\dp`: a policy's roles against an array literal in text.
         ("polroles <> '{0}'", "polroles <> make_array(0)"),

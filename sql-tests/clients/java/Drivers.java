@@ -53,7 +53,21 @@ public class Drivers {
                         + rs.getString("ASC_OR_DESC") + " type=" + rs.getShort("TYPE"));
             }
         }
+        try (ResultSet rs = md.getImportedKeys(null, schema, "shipments")) {
+            while (rs.next()) rows.add("imported " + foreignKey(rs));
+        }
+        try (ResultSet rs = md.getExportedKeys(null, schema, "orders")) {
+            while (rs.next()) rows.add("exported " + foreignKey(rs));
+        }
         return rows;
+    }
+
+    /** A getImportedKeys / getExportedKeys row, without the catalogs. */
+    static String foreignKey(ResultSet rs) throws SQLException {
+        return rs.getString("FK_NAME") + " " + rs.getInt("KEY_SEQ") + " " + rs.getString("FKCOLUMN_NAME")
+                + " -> " + rs.getString("PKTABLE_NAME") + "." + rs.getString("PKCOLUMN_NAME")
+                + " delete=" + rs.getShort("DELETE_RULE") + " update=" + rs.getShort("UPDATE_RULE")
+                + " pk=" + rs.getString("PK_NAME");
     }
 
     static void expect(boolean condition, String what) {
@@ -207,6 +221,8 @@ public class Drivers {
                     s.execute("CREATE SCHEMA " + schema);
                     s.execute("CREATE TABLE " + schema + ".orders (id bigint, line int, sku text UNIQUE, "
                             + "PRIMARY KEY (id, line))");
+                    s.execute("CREATE TABLE " + schema + ".shipments (order_id bigint, line int, "
+                            + "FOREIGN KEY (order_id, line) REFERENCES " + schema + ".orders ON DELETE CASCADE)");
                     try (Statement strata = conn.createStatement()) {
                         strata.execute("ATTACH '" + conninfo + "' AS jdbckeys (TYPE postgres)");
                     }
@@ -216,6 +232,8 @@ public class Drivers {
                         List<String> fromPostgres = keysAndIndexes(direct.getMetaData(), schema);
                         expect(fromStrata.equals(fromPostgres), "Strata " + fromStrata + " PostgreSQL " + fromPostgres);
                         expect(fromStrata.contains("pk orders_pkey 2 line"), "the key's second column " + fromStrata);
+                        expect(fromStrata.contains("imported shipments_order_id_line_fkey 2 line -> orders.line delete=0 update=3 pk=orders_pkey"),
+                                "the foreign key " + fromStrata);
                     } finally {
                         try (Statement strata = conn.createStatement()) {
                             strata.execute("DETACH jdbckeys");
