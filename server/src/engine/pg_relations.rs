@@ -1125,11 +1125,11 @@ fn attribute_rows(schema: &SchemaRef, relations: &[Relation]) -> Result<RecordBa
         "attstattarget" | "attcacheoff" => ints(std::iter::repeat_n(-1, columns.len())),
         "attlen" => ints(columns.iter().map(|c| storage(&c.ty).0)),
         "attnum" => ints(columns.iter().map(|c| c.number)),
-        "attndims" => ints(
-            columns
-                .iter()
-                .map(|c| i64::from(element_of(&c.ty).is_some())),
-        ),
+        // Arrays have a dimension; int2vector and oidvector do not.
+        "attndims" => ints(columns.iter().map(|c| {
+            let vector = matches!(c.ty, Type::INT2_VECTOR | Type::OID_VECTOR);
+            i64::from(element_of(&c.ty).is_some() && !vector)
+        })),
         "atttypmod" => ints(columns.iter().map(|c| typmod(c.field))),
         "attbyval" => bools(columns.iter().map(|c| storage(&c.ty).1)),
         "attalign" => texts(columns.iter().map(|c| storage(&c.ty).2)),
