@@ -77,14 +77,16 @@ impl SchemaProvider for StrataInformationSchema {
                     Field::new(*column, data_type, true)
                 })
                 .collect();
-            return Ok(Some(Arc::new(KeysView {
-                view,
+            return Ok(Some(Arc::new(ListedView {
+                listing: Listing::Keys(view),
                 schema: Arc::new(Schema::new(fields)),
                 catalogs: self.catalogs.clone(),
             })));
         }
         if name.eq_ignore_ascii_case("columns") {
-            return Ok(Some(Arc::new(ColumnsTable {
+            return Ok(Some(Arc::new(ListedView {
+                listing: Listing::Columns,
+                schema: Arc::clone(&COLUMNS_SCHEMA),
                 catalogs: self.catalogs.clone(),
             })));
         }
@@ -166,16 +168,24 @@ const CONSTRAINT_VIEWS: [(&str, &[&str]); 4] = [
     ),
 ];
 
-/// One of [`CONSTRAINT_VIEWS`].
+/// A view listed from the tables its filters admit: `columns` or one of
+/// [`CONSTRAINT_VIEWS`].
 #[derive(Debug)]
-struct KeysView {
-    view: &'static str,
+struct ListedView {
+    listing: Listing,
     schema: SchemaRef,
     catalogs: StrataCatalogInfo,
 }
 
+#[derive(Debug, Clone, Copy)]
+enum Listing {
+    Columns,
+    /// The view's name.
+    Keys(&'static str),
+}
+
 #[async_trait]
-impl TableProvider for KeysView {
+impl TableProvider for ListedView {
     fn schema(&self) -> SchemaRef {
         Arc::clone(&self.schema)
     }
@@ -194,28 +204,28 @@ impl TableProvider for KeysView {
 
     async fn scan(
         &self,
-        state: &dyn Session,
+        _state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
-        limit: Option<usize>,
+        _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let batch = self.rows(&Wanted::from_filters(filters)).await?;
-        scan_rows(
-            Arc::clone(&self.schema),
-            vec![batch],
-            state,
-            projection,
-            filters,
-            limit,
-        )
-        .await
+        let wanted = Wanted::from_filters(filters);
+        let batch = match self.listing {
+            Listing::Columns => self.column_rows(&wanted).await?,
+            Listing::Keys(view) => self.key_rows(view, &wanted).await?,
+        };
+        Ok(MemorySourceConfig::try_new_exec(
+            &[vec![batch]],
+            self.schema(),
+            projection.cloned(),
+        )?)
     }
 }
 
-impl KeysView {
+impl ListedView {
     /// One row per key (`table_constraints`), per foreign key
-    /// (`referential_constraints`), or per key column (the others).
-    async fn rows(&self, wanted: &Wanted) -> Result<RecordBatch> {
+    /// (`referential_constraints`), or per key column (the other views).
+    async fn key_rows(&self, view: &str, wanted: &Wanted) -> Result<RecordBatch> {
         let mut rows: Vec<Vec<(&'static str, ScalarValue)>> = Vec::new();
         let text = |value: &str| ScalarValue::Utf8(Some(value.to_owned()));
         let tables = wanted.tables(&self.catalogs).await?;
@@ -238,7 +248,7 @@ impl KeysView {
                 ];
                 let reference = key.references.as_ref();
                 let number = |n: usize| ScalarValue::Int32(i32::try_from(n + 1).ok());
-                match self.view {
+                match view {
                     "table_constraints" => {
                         let kind = match (reference, key.primary) {
                             (Some(_), _) => "FOREIGN KEY",
@@ -556,47 +566,8 @@ fn name_equals(filter: &Expr) -> Option<(&Column, String)> {
     }
 }
 
-#[derive(Debug)]
-struct ColumnsTable {
-    catalogs: StrataCatalogInfo,
-}
-
-#[async_trait]
-impl TableProvider for ColumnsTable {
-    fn schema(&self) -> SchemaRef {
-        Arc::clone(&COLUMNS_SCHEMA)
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    fn supports_filters_pushdown(
-        &self,
-        filters: &[&Expr],
-    ) -> Result<Vec<TableProviderFilterPushDown>> {
-        // Used only to open fewer tables; the filters still run.
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
-    }
-
-    async fn scan(
-        &self,
-        _state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let batch = self.rows(&Wanted::from_filters(filters)).await?;
-        Ok(MemorySourceConfig::try_new_exec(
-            &[vec![batch]],
-            self.schema(),
-            projection.cloned(),
-        )?)
-    }
-}
-
-impl ColumnsTable {
-    async fn rows(&self, wanted: &Wanted) -> Result<RecordBatch> {
+impl ListedView {
+    async fn column_rows(&self, wanted: &Wanted) -> Result<RecordBatch> {
         let mut rows = ColumnRows::default();
         for (catalog, schema, table) in wanted.tables(&self.catalogs).await? {
             let Some(fields) = self

@@ -322,7 +322,11 @@ pub fn parse(sql: &str, pg: &PostgresCompatibilityParser) -> Result<Vec<Parsed>>
     // Strata's rewrites that the compatibility parser's would undo go
     // first: it takes every `'name'::regclass` for a table of `public` and
     // replaces a correlated lookup among the output columns by NULL.
-    let protected = catalog_query.then(|| protect_catalog_query(sql)).flatten();
+    // Only a query with a `::regclass` or a subquery can need it.
+    let may_need = lower.contains("regclass") || lower.matches("select").nth(1).is_some();
+    let protected = (catalog_query && may_need)
+        .then(|| protect_catalog_query(sql))
+        .flatten();
     let sql = protected.as_deref().unwrap_or(sql);
     let (statements, rewritten) = match catalog_query.then(|| pg.parse(sql)) {
         Some(Ok(statements)) => (
@@ -1301,15 +1305,19 @@ fn one_row_lookup(query: &ast::Query) -> bool {
     let ast::SetExpr::Select(select) = query.body.as_ref() else {
         return false;
     };
+    matches!(select.projection.as_slice(), [ast::SelectItem::UnnamedExpr(e)] if !unaggregated(e) && matches!(e, Expr::Function(_)))
+        && ungrouped_catalog_select(select)
+}
+
+/// Whether `select` reads one pg_catalog table, without joins or GROUP BY.
+fn ungrouped_catalog_select(select: &ast::Select) -> bool {
     let grouped = !matches!(&select.group_by, ast::GroupByExpr::Expressions(e, _) if e.is_empty());
     let catalog_table = matches!(select.from.as_slice(),
-        [ast::TableWithJoins { relation: ast::TableFactor::Table { name, .. }, joins }]
+        [ast::TableWithJoins { relation: ast::TableFactor::Table { name, args: None, .. }, joins }]
             if joins.is_empty()
                 && matches!(name.0.last(),
                     Some(ObjectNamePart::Identifier(ident)) if ident.value.to_ascii_lowercase().starts_with("pg_")));
-    matches!(select.projection.as_slice(), [ast::SelectItem::UnnamedExpr(e)] if !unaggregated(e) && matches!(e, Expr::Function(_)))
-        && !grouped
-        && catalog_table
+    catalog_table && !grouped
 }
 
 /// Takes out of `query`'s filter the conditions that name only columns of
@@ -1391,13 +1399,7 @@ fn rewrite_catalog_lookup(expr: &mut Expr) {
     let ast::SetExpr::Select(select) = query.body.as_mut() else {
         return;
     };
-    let catalog_table = matches!(select.from.as_slice(),
-        [ast::TableWithJoins { relation: ast::TableFactor::Table { name, args: None, .. }, joins }]
-            if joins.is_empty()
-                && matches!(name.0.last(),
-                    Some(ObjectNamePart::Identifier(ident)) if ident.value.to_ascii_lowercase().starts_with("pg_")));
-    let grouped = !matches!(&select.group_by, ast::GroupByExpr::Expressions(e, _) if e.is_empty());
-    if !catalog_table || grouped || select.selection.is_none() {
+    if !ungrouped_catalog_select(select) || select.selection.is_none() {
         return;
     }
     if let [ast::SelectItem::UnnamedExpr(column)] = select.projection.as_mut_slice()
