@@ -47,7 +47,8 @@ pub struct PgTable {
     pub schema_name: String,
     pub table_name: String,
     pub columns: Vec<PgColumn>,
-    /// Its primary key and unique constraints, which the catalogs show.
+    /// Its primary key, unique and foreign key constraints, which the
+    /// catalogs show.
     #[serde(default)]
     pub keys: Vec<PgKey>,
     /// How the table is read (Spark's partitioning options).

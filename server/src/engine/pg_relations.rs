@@ -1,4 +1,4 @@
-//! `pg_database`, `pg_namespace`, `pg_class`, `pg_attribute`,
+//! `pg_database`, `pg_namespace`, `pg_class`, `pg_attribute`, `pg_attrdef`,
 //! `pg_constraint`, `pg_index` and `pg_description`, listed by Strata from
 //! its catalogs, with oids that stay the same across restarts.
 //!
@@ -234,7 +234,7 @@ pub fn referential_action(code: &str) -> Option<&'static str> {
     })
 }
 
-/// The catalogs as these four tables see them.
+/// The catalogs as the tables of [`TABLES`] see them.
 #[derive(Debug)]
 pub struct Relations {
     info: StrataCatalogInfo,
