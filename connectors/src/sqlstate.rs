@@ -59,6 +59,13 @@ const KNOWN: &[SqlState] = &[
     SqlState::SERIALIZATION_FAILURE,
     SqlState::CARDINALITY_VIOLATION,
     SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
+    SqlState::DUPLICATE_OBJECT,
+    SqlState::OBJECT_IN_USE,
+    SqlState::RESERVED_NAME,
+    SqlState::INVALID_AUTHORIZATION,
+    SqlState::INVALID_PASSWORD,
+    SqlState::TOO_MANY_CONNECTIONS,
+    SqlState::INVALID_GRANT_OPERATION,
     SqlState::INTERNAL_ERROR,
 ];
 
@@ -126,6 +133,14 @@ impl SqlState {
     pub const SERIALIZATION_FAILURE: SqlState = SqlState("40001");
     pub const CARDINALITY_VIOLATION: SqlState = SqlState("21000");
     pub const DEPENDENT_OBJECTS_STILL_EXIST: SqlState = SqlState("2BP01");
+    pub const DUPLICATE_OBJECT: SqlState = SqlState("42710");
+    pub const OBJECT_IN_USE: SqlState = SqlState("55006");
+    pub const RESERVED_NAME: SqlState = SqlState("42939");
+    /// A login refused for a reason other than its password (28000).
+    pub const INVALID_AUTHORIZATION: SqlState = SqlState("28000");
+    pub const INVALID_PASSWORD: SqlState = SqlState("28P01");
+    pub const TOO_MANY_CONNECTIONS: SqlState = SqlState("53300");
+    pub const INVALID_GRANT_OPERATION: SqlState = SqlState("0LP01");
     pub const INTERNAL_ERROR: SqlState = SqlState("XX000");
 }
 

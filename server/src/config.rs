@@ -13,6 +13,9 @@ use strata_connectors::node::{CommonArgs, Logging, S3Args};
 use strata_connectors::postgres::options::TableOptions;
 use strata_connectors::postgres::source::PgSource;
 
+use crate::auth::AuthConfig;
+use crate::auth::roles::Secret;
+
 /// Where the server listens when nothing says otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5433";
 /// The data folder when nothing says otherwise.
@@ -53,7 +56,32 @@ pub struct Args {
     /// URL such as s3://bucket/prefix [default: the data folder's `lake`].
     #[arg(long, env = "STRATA_LAKE_ROOT")]
     pub lake_root: Option<String>,
+    /// PEM certificate chain for TLS on the PostgreSQL port.
+    #[arg(long, env = "STRATA_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the TLS certificate.
+    #[arg(long, env = "STRATA_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Refuse unencrypted connections from addresses other than loopback
+    /// [default: false].
+    #[arg(long, env = "STRATA_REQUIRE_TLS", value_name = "BOOL", num_args = 0..=1,
+          default_missing_value = "true")]
+    pub require_tls: Option<bool>,
+    /// Trust loopback connections of existing roles even once passwords
+    /// are set [default: false].
+    #[arg(long, env = "STRATA_TRUST_LOOPBACK", value_name = "BOOL", num_args = 0..=1,
+          default_missing_value = "true")]
+    pub trust_loopback: Option<bool>,
+    /// Connections the server accepts at once [default: 100].
+    #[arg(long, env = "STRATA_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds a client has to log in [default: 60].
+    #[arg(long, env = "STRATA_AUTH_TIMEOUT")]
+    pub auth_timeout: Option<u64>,
 }
+
+/// The environment variable holding the administrator's first password.
+pub const ADMIN_PASSWORD_ENV: &str = "STRATA_ADMIN_PASSWORD";
 
 /// The settings a TOML file may hold; the same names as the flags.
 #[derive(Debug, Default, Deserialize)]
@@ -67,6 +95,12 @@ struct FileSettings {
     executor_slots: Option<usize>,
     executor_wait: Option<u64>,
     lake_root: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    require_tls: Option<bool>,
+    trust_loopback: Option<bool>,
+    max_connections: Option<usize>,
+    auth_timeout: Option<u64>,
     s3: Option<S3Options>,
     /// `[sources.<name>]` tables: databases users query as catalogs.
     sources: Option<toml::Table>,
@@ -79,6 +113,8 @@ pub enum ConfigError {
     File(#[from] strata_connectors::node::SettingsError),
     #[error("{0}")]
     Source(String),
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// The resolved server settings.
@@ -100,6 +136,20 @@ pub struct ServerConfig {
     /// How the settings file says their tables are read, by source name,
     /// then `schema.table` (`[sources.<name>.tables."schema.table"]`).
     pub source_tables: BTreeMap<String, TableOptions>,
+    /// TLS certificate chain and key files for the PostgreSQL port.
+    pub tls: Option<TlsFiles>,
+    /// Who may connect and how.
+    pub auth: AuthConfig,
+    /// The administrator's password for a data folder whose administrator
+    /// has none yet (`STRATA_ADMIN_PASSWORD`).
+    pub admin_password: Option<Secret>,
+}
+
+/// Where the TLS certificate chain and its key are.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -115,6 +165,9 @@ impl Default for ServerConfig {
             s3: S3Options::default(),
             sources: Vec::new(),
             source_tables: BTreeMap::new(),
+            tls: None,
+            auth: AuthConfig::default(),
+            admin_password: None,
         }
     }
 }
@@ -126,6 +179,40 @@ impl ServerConfig {
         let file: FileSettings = args.common.read()?;
         let defaults = ServerConfig::default();
         let (sources, source_tables) = sources(file.sources)?;
+        let tls = match (
+            args.tls_cert.or(file.tls_cert),
+            args.tls_key.or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "TLS needs both a certificate (tls_cert) and its key (tls_key)".to_owned(),
+                ));
+            }
+        };
+        let require_tls = args.require_tls.or(file.require_tls).unwrap_or(false);
+        if require_tls && tls.is_none() {
+            return Err(ConfigError::Invalid(
+                "require_tls is set but no TLS certificate is: set tls_cert and tls_key".to_owned(),
+            ));
+        }
+        let auth = AuthConfig {
+            trust_loopback: args.trust_loopback.or(file.trust_loopback).unwrap_or(false),
+            require_tls,
+            max_connections: args
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(defaults.auth.max_connections),
+            auth_timeout: args
+                .auth_timeout
+                .or(file.auth_timeout)
+                .map_or(defaults.auth.auth_timeout, Duration::from_secs),
+        };
+        let admin_password = std::env::var(ADMIN_PASSWORD_ENV)
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(Secret::new);
         Ok(Self {
             listen: args.listen.or(file.listen).unwrap_or(defaults.listen),
             data_dir: args.data_dir.or(file.data_dir).unwrap_or(defaults.data_dir),
@@ -140,6 +227,9 @@ impl ServerConfig {
             s3: args.s3.resolve(file.s3),
             sources,
             source_tables,
+            tls,
+            auth,
+            admin_password,
         })
     }
 }

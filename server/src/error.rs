@@ -73,6 +73,8 @@ pub enum StrataError {
     BadCopyData(String),
     #[error("COPY from stdin failed: {0}")]
     CopyFailed(String),
+    #[error("{0}")]
+    Role(#[from] crate::auth::roles::RoleError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -134,6 +136,7 @@ impl StrataError {
             StrataError::Lake(e) => e.sqlstate(),
             StrataError::BadCopyData(_) => SqlState::BAD_COPY_FILE_FORMAT,
             StrataError::CopyFailed(_) => SqlState::QUERY_CANCELED,
+            StrataError::Role(e) => e.sqlstate(),
             StrataError::Internal(_) => SqlState::INTERNAL_ERROR,
         }
     }

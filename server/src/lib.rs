@@ -2,6 +2,7 @@
 //! catalog and query routing, and the embedded default (an in-process
 //! Ballista scheduler and executor).
 
+pub mod auth;
 pub mod config;
 pub mod engine;
 pub mod error;

@@ -11,7 +11,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::config::ServerConfig;
+use crate::auth::roles::{RoleError, RoleStore};
+use crate::auth::tls::{ServerTls, TlsError};
+use crate::auth::{Authenticator, is_loopback};
+use crate::config::{ADMIN_PASSWORD_ENV, ServerConfig};
 use crate::engine::Engine;
 use crate::engine::control::ClusterHandle;
 use crate::wire::{CancelRegistry, Connection, Handlers, watch_peer};
@@ -36,6 +39,18 @@ pub enum StartError {
     Executor(#[from] strata_executor::ExecutorError),
     #[error("cannot open the catalog: {0}")]
     Engine(#[from] crate::error::StrataError),
+    #[error("cannot open the roles: {0}")]
+    Roles(#[from] RoleError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("cannot set up authentication: {0}")]
+    Auth(String),
+    #[error(
+        "refusing to listen on {0} with no authentication configured: anyone who can reach it \
+         could connect; set {ADMIN_PASSWORD_ENV} (the password of the administrator role \
+         \"strata\") or give a role a password first, or listen on 127.0.0.1"
+    )]
+    Unprotected(SocketAddr),
 }
 
 /// The in-process scheduler and executor of the embedded default.
@@ -91,6 +106,44 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, StartError> {
         path: config.data_dir.clone(),
         source,
     })?;
+    // Who may connect, and where: settled before anything starts.
+    let roles = Arc::new(RoleStore::open(&config.data_dir)?);
+    if let Some(password) = &config.admin_password {
+        if roles.set_admin_password_if_unset(password)? {
+            tracing::info!("the administrator role has its password from {ADMIN_PASSWORD_ENV}");
+        } else {
+            tracing::info!(
+                "{ADMIN_PASSWORD_ENV} is ignored: the administrator already has a password \
+                 (change it with ALTER ROLE strata PASSWORD '...')"
+            );
+        }
+    }
+    let tls = match &config.tls {
+        Some(files) => Some(ServerTls::load(&files.cert, &files.key)?),
+        None => None,
+    };
+    let auth = Arc::new(
+        Authenticator::new(
+            Arc::clone(&roles),
+            config.auth.clone(),
+            tls.as_ref().map(|t| t.certificate_pem.as_slice()),
+        )
+        .map_err(|e| StartError::Auth(e.to_string()))?,
+    );
+    let listener =
+        TcpListener::bind(&config.listen)
+            .await
+            .map_err(|source| StartError::Listen {
+                addr: config.listen.clone(),
+                source,
+            })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Listen {
+        addr: config.listen.clone(),
+        source,
+    })?;
+    if !is_loopback(addr.ip()) && !roles.passwords_set() {
+        return Err(StartError::Unprotected(addr));
+    }
     let (scheduler_url, cluster) = match &config.scheduler {
         Some(addr) => (format!("df://{addr}"), None),
         None => {
@@ -109,22 +162,17 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, StartError> {
             cluster_handle,
             &config.sources,
             &config.source_tables,
+            Arc::clone(&roles),
         )
         .await?,
     );
-    let listener =
-        TcpListener::bind(&config.listen)
-            .await
-            .map_err(|source| StartError::Listen {
-                addr: config.listen.clone(),
-                source,
-            })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Listen {
-        addr: config.listen.clone(),
-        source,
-    })?;
     let shutdown = CancellationToken::new();
-    let accept = tokio::spawn(accept_loop(listener, Arc::clone(&engine), shutdown.clone()));
+    let listening = Listening {
+        engine: Arc::clone(&engine),
+        auth,
+        tls: tls.map(|t| t.acceptor),
+    };
+    let accept = tokio::spawn(accept_loop(listener, listening, shutdown.clone()));
     Ok(RunningServer {
         addr,
         scheduler_url,
@@ -163,7 +211,14 @@ async fn start_embedded(config: &ServerConfig) -> Result<EmbeddedCluster, StartE
     })
 }
 
-async fn accept_loop(listener: TcpListener, engine: Arc<Engine>, shutdown: CancellationToken) {
+/// What every accepted connection is served with.
+struct Listening {
+    engine: Arc<Engine>,
+    auth: Arc<Authenticator>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+async fn accept_loop(listener: TcpListener, listening: Listening, shutdown: CancellationToken) {
     let registry = Arc::new(CancelRegistry::default());
     loop {
         let accepted = tokio::select! {
@@ -177,12 +232,20 @@ async fn accept_loop(listener: TcpListener, engine: Arc<Engine>, shutdown: Cance
                 continue;
             }
         };
-        let connection = Connection::new(Arc::clone(&engine), Arc::clone(&registry));
+        let counted = listening.auth.connection_opened();
+        let connection = Connection::new(
+            Arc::clone(&listening.engine),
+            Arc::clone(&registry),
+            Arc::clone(&listening.auth),
+        );
         let slot = connection.cancel_slot();
-        let handlers = Handlers(connection);
+        let handlers = Handlers(Arc::clone(&connection));
+        let tls = listening.tls.clone();
+        let auth_timeout = listening.auth.config().auth_timeout;
         let span = tracing::info_span!("connection", %peer);
         tokio::spawn(
             async move {
+                let _counted = counted;
                 let (socket, watcher) = match watch_peer(socket, slot) {
                     Ok(pair) => pair,
                     Err(e) => {
@@ -190,7 +253,23 @@ async fn accept_loop(listener: TcpListener, engine: Arc<Engine>, shutdown: Cance
                         return;
                     }
                 };
-                if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                let serve = pgwire::tokio::process_socket(socket, tls, handlers);
+                tokio::pin!(serve);
+                // A client that has not logged in within the timeout is
+                // disconnected; one that has is served until it leaves.
+                let ended = tokio::select! {
+                    ended = &mut serve => Some(ended),
+                    _ = tokio::time::sleep(auth_timeout) => None,
+                };
+                let ended = match ended {
+                    Some(ended) => ended,
+                    None if connection.logged_in() => serve.await,
+                    None => {
+                        tracing::info!("disconnected: no login within the authentication timeout");
+                        Ok(())
+                    }
+                };
+                if let Err(e) = ended {
                     tracing::debug!(error = %e, "connection ended with an error");
                 }
                 watcher.abort();

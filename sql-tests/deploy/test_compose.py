@@ -122,3 +122,12 @@ def test_the_lake_is_in_minio_for_every_process_that_reads_or_writes_it():
         assert "AWS_ACCESS_KEY_ID" in env and "AWS_SECRET_ACCESS_KEY" in env, name
         assert services[name]["depends_on"]["minio-setup"]["condition"] == \
             "service_completed_successfully", name
+
+
+def test_the_server_listening_beyond_loopback_has_a_password():
+    server = compose()["services"]["strata-server"]
+    listen = flags(server["command"])["--listen"]
+    assert not listen.startswith("127.0.0.1")
+    # Without it strata-server refuses to listen on 0.0.0.0; compose itself
+    # refuses to start with the variable unset.
+    assert ":?" in server["environment"]["STRATA_ADMIN_PASSWORD"]

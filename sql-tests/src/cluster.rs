@@ -33,6 +33,11 @@ impl Node {
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
+    /// Everything the process logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// SIGKILL: no goodbye to the scheduler, as when a machine dies.
     pub async fn kill(&mut self) {
         let _ = self.child.kill().await;
@@ -323,6 +328,16 @@ impl ServerProcess {
         label: &str,
         env: &[(&str, &str)],
     ) -> Result<Self, String> {
+        Self::start_listening(data, label, "127.0.0.1:0", env).await
+    }
+
+    /// Like [`ServerProcess::start_with_env`], listening on `listen`.
+    pub async fn start_listening(
+        data: &Path,
+        label: &str,
+        listen: &str,
+        env: &[(&str, &str)],
+    ) -> Result<Self, String> {
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -334,7 +349,7 @@ impl ServerProcess {
         let (node, line) = spawn(
             &bin,
             "strata-server",
-            &["--listen", "127.0.0.1:0", "--data-dir", &data_arg],
+            &["--listen", listen, "--data-dir", &data_arg],
             &env,
             logs,
             label,

@@ -13,9 +13,13 @@ use datafusion::arrow::array::{
     ArrayRef, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::catalog::Session;
 use datafusion::catalog::{SchemaProvider, TableProvider};
-use datafusion::datasource::MemTable;
+use datafusion::datasource::TableType;
+use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::error::Result;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
 
 /// The longest statement text kept, in bytes.
 const QUERY_TEXT_LIMIT: usize = 4096;
@@ -23,6 +27,7 @@ const QUERY_TEXT_LIMIT: usize = 4096;
 /// What cancels a session's running statement.
 pub type Canceller = Arc<dyn Fn() + Send + Sync>;
 
+#[derive(Clone)]
 struct Activity {
     user: String,
     database: String,
@@ -121,6 +126,11 @@ impl ActivityRegistry {
         }
     }
 
+    /// The user of session `pid`, if there is one.
+    pub fn user_of(&self, pid: i32) -> Option<String> {
+        self.sessions().get(&pid).map(|a| a.user.clone())
+    }
+
     /// Cancels `pid`'s running statement; false if there is no such session.
     pub fn cancel(&self, pid: i32) -> bool {
         let cancel = self.sessions().get(&pid).and_then(|a| a.cancel.clone());
@@ -169,10 +179,24 @@ impl ActivityRegistry {
         ]))
     }
 
-    /// The sessions as pg_stat_activity rows.
-    fn batch(&self) -> Result<RecordBatch> {
+    /// The sessions as pg_stat_activity rows, as `viewer` (a role's name;
+    /// `None` for a superuser) may see them: another role's sessions
+    /// without their statement text and client address, as in PostgreSQL.
+    fn batch(&self, viewer: Option<&str>) -> Result<RecordBatch> {
         let sessions = self.sessions();
-        let rows: Vec<(&i32, &Activity)> = sessions.iter().collect();
+        let hidden: BTreeMap<i32, Activity> = sessions
+            .iter()
+            .map(|(pid, a)| {
+                let mut a = a.clone();
+                if viewer.is_some_and(|v| v != a.user) {
+                    a.query = "<insufficient privilege>".to_owned();
+                    a.client = None;
+                }
+                (*pid, a)
+            })
+            .collect();
+        drop(sessions);
+        let rows: Vec<(&i32, &Activity)> = hidden.iter().collect();
         let text = |f: &dyn Fn(&Activity) -> Option<String>| -> ArrayRef {
             Arc::new(rows.iter().map(|(_, a)| f(a)).collect::<StringArray>())
         };
@@ -220,33 +244,10 @@ impl ActivityRegistry {
     }
 }
 
-/// Statement text as pg_stat_activity shows it: a password in a connection
-/// URL masked, and long text cut.
+/// Statement text as pg_stat_activity shows it: secrets taken out and long
+/// text cut.
 fn shown_text(sql: &str) -> String {
-    let mut text = String::with_capacity(sql.len().min(QUERY_TEXT_LIMIT));
-    let mut rest = sql;
-    // postgres://user:password@host -> postgres://user:***@host
-    while let Some(at) = rest.find("://") {
-        let (head, tail) = rest.split_at(at + 3);
-        text.push_str(head);
-        let end = tail
-            .find(|c: char| c == '/' || c == '\'' || c.is_whitespace())
-            .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match authority.rfind('@') {
-            Some(at) => match authority[..at].split_once(':') {
-                Some((user, _)) => {
-                    text.push_str(user);
-                    text.push_str(":***");
-                    text.push_str(&authority[at..]);
-                }
-                None => text.push_str(authority),
-            },
-            None => text.push_str(authority),
-        }
-        rest = &tail[end..];
-    }
-    text.push_str(rest);
+    let mut text = super::redact::redact_secrets(sql).into_owned();
     if text.len() > QUERY_TEXT_LIMIT {
         let mut cut = QUERY_TEXT_LIMIT;
         while !text.is_char_boundary(cut) {
@@ -283,9 +284,7 @@ impl SchemaProvider for PgCatalogWithActivity {
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         if name.eq_ignore_ascii_case(PG_STAT_ACTIVITY) {
-            let batch = self.activity.batch()?;
-            let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
-            return Ok(Some(Arc::new(table)));
+            return Ok(Some(Arc::new(ActivityTable(Arc::clone(&self.activity)))));
         }
         self.inner.table(name).await
     }
@@ -295,21 +294,48 @@ impl SchemaProvider for PgCatalogWithActivity {
     }
 }
 
+/// pg_stat_activity, read when a statement scans it, as its session's role
+/// may see it.
+#[derive(Debug)]
+struct ActivityTable(Arc<ActivityRegistry>);
+
+#[async_trait]
+impl TableProvider for ActivityTable {
+    fn schema(&self) -> SchemaRef {
+        ActivityRegistry::schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let viewer = super::authorize::viewer(state).map(|p| p.name);
+        let batch = self.0.batch(viewer.as_deref())?;
+        Ok(MemorySourceConfig::try_new_exec(
+            &[vec![batch]],
+            self.schema(),
+            projection.cloned(),
+        )?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn passwords_in_urls_are_masked() {
+    fn statement_text_is_redacted_and_cut() {
         assert_eq!(
             shown_text("ATTACH 'postgres://app:hunter2@db:5432/shop' AS shop"),
             "ATTACH 'postgres://app:***@db:5432/shop' AS shop"
         );
-        assert_eq!(
-            shown_text("ATTACH 'postgres://app@db/shop' AS s"),
-            "ATTACH 'postgres://app@db/shop' AS s"
-        );
-        assert_eq!(shown_text("SELECT 1"), "SELECT 1");
         assert_eq!(shown_text(&"x".repeat(5000)).len(), QUERY_TEXT_LIMIT);
     }
 }

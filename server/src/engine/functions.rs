@@ -43,7 +43,9 @@ pub fn session_functions(
     pid: i32,
     settings: Arc<RwLock<Settings>>,
     activity: Arc<super::activity::ActivityRegistry>,
+    roles: Arc<crate::auth::roles::RoleStore>,
 ) -> Vec<ScalarUDF> {
+    let caller = user.to_owned();
     let mut functions = vec![
         constant("version", version_string()),
         constant("getdatabaseencoding", "UTF8".to_owned()),
@@ -187,12 +189,29 @@ pub fn session_functions(
         answer: Arc::new(move |args| {
             let pids = ColumnarValue::values_to_arrays(args)?;
             let pids = datafusion::arrow::compute::cast(&pids[0], &DataType::Int64)?;
-            let done: BooleanArray = pids
-                .as_primitive::<Int64Type>()
-                .iter()
-                .map(|pid| pid.map(|pid| i32::try_from(pid).is_ok_and(|pid| activity.cancel(pid))))
-                .collect();
-            Ok(ColumnarValue::Array(Arc::new(done)))
+            let superuser = roles.principal(&caller).superuser;
+            let mut done = Vec::with_capacity(pids.len());
+            for pid in pids.as_primitive::<Int64Type>().iter() {
+                let Some(pid) = pid.and_then(|pid| i32::try_from(pid).ok()) else {
+                    done.push(pid.map(|_| false));
+                    continue;
+                };
+                // A role cancels its own sessions' statements; superusers
+                // anyone's.
+                if !superuser && activity.user_of(pid).is_some_and(|owner| owner != caller) {
+                    return Err(datafusion::error::DataFusionError::External(Box::new(
+                        crate::error::StrataError::Role(
+                            crate::auth::roles::RoleError::PermissionDenied(
+                                "permission denied to cancel query: only superusers and the \
+                                 session's own role may"
+                                    .to_owned(),
+                            ),
+                        ),
+                    )));
+                }
+                done.push(Some(activity.cancel(pid)));
+            }
+            Ok(ColumnarValue::Array(Arc::new(BooleanArray::from(done))))
         }),
     }));
     functions.push(ScalarUDF::new_from_impl(CurrentSetting {

@@ -14,8 +14,9 @@ use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{
-    ArrayRef, AsArray, Int32Builder, RecordBatch, StringArray, StringBuilder,
+    ArrayRef, AsArray, BooleanArray, Int32Builder, RecordBatch, StringArray, StringBuilder,
 };
+use datafusion::arrow::compute::{cast, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::information_schema::InformationSchemaProvider;
 use datafusion::catalog::{CatalogProviderList, SchemaProvider, Session, TableProvider};
@@ -30,8 +31,10 @@ use pgwire::api::Type;
 use strata_connectors::postgres::types::{PG_TYPE_KEY, declared_default, declared_not_null};
 use strata_connectors::session::DEFAULT_CATALOG;
 
+use super::authorize::{sees_table, viewer};
 use super::lake_pg_catalog::{StrataCatalogInfo, scan_rows};
 use super::pg_relations;
+use crate::auth::privileges::Principal;
 use crate::wire::types::{element_of, pg_type};
 
 /// The schema Strata's information_schema is registered under.
@@ -204,12 +207,13 @@ impl TableProvider for ListedView {
 
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let wanted = Wanted::from_filters(filters);
+        let mut wanted = Wanted::from_filters(filters);
+        wanted.viewer = viewer(state);
         let batch = match self.listing {
             Listing::Columns => self.column_rows(&wanted).await?,
             Listing::Keys(view) => self.key_rows(view, &wanted).await?,
@@ -405,6 +409,7 @@ impl TableProvider for TablesTable {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let plan = self.inner.scan(state, None, &[], None).await?;
         let schema = self.schema();
+        let viewer = viewer(state);
         let mut batches = Vec::new();
         for batch in collect(plan, state.task_ctx()).await? {
             let types = batch
@@ -428,10 +433,48 @@ impl TableProvider for TablesTable {
                     .collect();
                 columns.push(Arc::new(values));
             }
-            batches.push(RecordBatch::try_new(Arc::clone(&schema), columns)?);
+            let batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
+            batches.push(visible_rows(batch, viewer.as_ref())?);
         }
         scan_rows(schema, batches, state, projection, filters, limit).await
     }
+}
+
+/// The rows of `batch` (with `table_catalog`, `table_schema` and
+/// `table_name`) naming tables `viewer` sees.
+fn visible_rows(batch: RecordBatch, viewer: Option<&Principal>) -> Result<RecordBatch> {
+    let Some(viewer) = viewer else {
+        return Ok(batch);
+    };
+    let text = |name: &str| {
+        batch
+            .column_by_name(name)
+            .map(|c| cast(c, &DataType::Utf8))
+            .transpose()
+    };
+    let (Some(catalogs), Some(schemas), Some(tables)) = (
+        text("table_catalog")?,
+        text("table_schema")?,
+        text("table_name")?,
+    ) else {
+        return Ok(batch);
+    };
+    let (catalogs, schemas, tables) = (
+        catalogs.as_string::<i32>(),
+        schemas.as_string::<i32>(),
+        tables.as_string::<i32>(),
+    );
+    let keep: BooleanArray = (0..batch.num_rows())
+        .map(|row| {
+            Some(sees_table(
+                Some(viewer),
+                catalogs.value(row),
+                schemas.value(row),
+                tables.value(row),
+            ))
+        })
+        .collect();
+    Ok(filter_record_batch(&batch, &keep)?)
 }
 
 /// `information_schema.columns`, PostgreSQL's columns in PostgreSQL's order.
@@ -492,6 +535,8 @@ struct Wanted {
     catalog: Option<String>,
     schema: Option<String>,
     table: Option<String>,
+    /// Who looks: only the tables it may use are listed.
+    viewer: Option<Principal>,
 }
 
 impl Wanted {
@@ -534,7 +579,9 @@ impl Wanted {
                     .await?
                     .unwrap_or_default();
                 for table in tables {
-                    if Self::admits(&self.table, &table) {
+                    if Self::admits(&self.table, &table)
+                        && sees_table(self.viewer.as_ref(), &catalog, &schema, &table)
+                    {
                         admitted.push((catalog.clone(), schema.clone(), table));
                     }
                 }

@@ -385,7 +385,7 @@ impl Session {
         }
     }
 
-    fn default_catalog(&self) -> String {
+    pub(super) fn default_catalog(&self) -> String {
         self.ctx
             .state()
             .config()

@@ -684,6 +684,7 @@ const EMPTY_TABLES: [(&str, &[(&str, char)]); 8] = [
 /// which an unqualified name finds only once qualified.
 pub fn strata_catalog_table(name: &str) -> bool {
     name.eq_ignore_ascii_case("pg_stat_activity")
+        || name.eq_ignore_ascii_case("pg_user")
         || EMPTY_TABLES
             .iter()
             .any(|(table, _)| name.eq_ignore_ascii_case(table))

@@ -5,11 +5,13 @@
 //! command tags; it never plans or executes anything itself.
 
 pub mod activity;
+mod authorize;
 pub mod catalog;
 pub mod control;
 mod copy_in;
 mod cursor;
 mod functions;
+mod grant_commands;
 mod information_schema;
 mod keywords;
 mod lake;
@@ -19,7 +21,11 @@ mod lake_ingest;
 mod lake_pg_catalog;
 mod lake_syntax;
 mod pg_relations;
+mod pg_roles;
 pub mod planner;
+mod privilege_functions;
+pub mod redact;
+mod role_commands;
 pub mod settings;
 pub mod statement;
 mod types;
@@ -61,6 +67,8 @@ use strata_connectors::postgres::source::PgSource;
 use strata_connectors::postgres::table::PgTable;
 use strata_connectors::session::{DEFAULT_CATALOG, session_config, session_state};
 
+use crate::auth::privileges::Privilege;
+use crate::auth::roles::RoleStore;
 use crate::error::{Result, StrataError};
 use catalog::{CatalogStore, ObjectEntry, ObjectKind, SchemaEntry};
 use control::{ClusterHandle, QueryControl};
@@ -84,6 +92,8 @@ pub struct Engine {
     activity: Arc<activity::ActivityRegistry>,
     /// What the last catalog listings knew, for the catalog functions.
     relations: Arc<lake_pg_catalog::LakeRelations>,
+    /// Who may log in, managed with CREATE/ALTER/DROP ROLE.
+    roles: Arc<RoleStore>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -115,6 +125,7 @@ impl Engine {
         cluster: ClusterHandle,
         sources: &[PgSource],
         source_tables: &BTreeMap<String, TableOptions>,
+        roles: Arc<RoleStore>,
     ) -> Result<Self> {
         let lake = Arc::new(LakeCatalog::open(lake_root.clone()).await?);
         let store = Arc::new(CatalogStore::open(data_dir)?);
@@ -152,7 +163,10 @@ impl Engine {
             lake.as_ref(),
             "pg_catalog",
             Arc::new(activity::PgCatalogWithActivity::new(
-                Arc::new(pg_catalog),
+                Arc::new(pg_roles::PgCatalogWithRoles::new(
+                    Arc::new(pg_catalog),
+                    Arc::clone(&roles),
+                )),
                 Arc::clone(&activity),
             )),
         )?;
@@ -228,6 +242,7 @@ impl Engine {
             cluster,
             activity,
             relations,
+            roles,
         })
     }
 
@@ -318,6 +333,10 @@ impl Engine {
         if !self.database_exists(&info.database) {
             return Err(StrataError::UndefinedDatabase(info.database));
         }
+        // Connecting to a database takes USAGE on it (PostgreSQL's CONNECT).
+        self.roles
+            .principal(&info.user)
+            .check_usage(&crate::auth::privileges::Securable::catalog(&info.database))?;
         let settings = Arc::new(RwLock::new(Settings::new(&info.user, &info.startup)));
         let config = self
             .base
@@ -325,6 +344,10 @@ impl Engine {
             .clone()
             .with_default_catalog_and_schema(&info.database, "public")
             .with_extension(Arc::new(settings::SessionSettings(Arc::clone(&settings))))
+            .with_extension(Arc::new(authorize::SessionRole {
+                user: info.user.clone(),
+                roles: Arc::clone(&self.roles),
+            }))
             .with_ballista_query_planner(Arc::new(RoutingQueryPlanner::new(
                 self.cluster.url().to_owned(),
             )));
@@ -360,7 +383,11 @@ impl Engine {
             info.pid,
             Arc::clone(&settings),
             Arc::clone(&self.activity),
+            Arc::clone(&self.roles),
         ) {
+            ctx.register_udf(udf);
+        }
+        for udf in privilege_functions::privilege_functions(&info.user, &self.roles, &self.store) {
             ctx.register_udf(udf);
         }
         ctx.register_udf(lake_pg_catalog::table_is_visible(
@@ -779,6 +806,7 @@ impl Session {
                         "COPY FROM STDIN in binary format (use text or CSV)".to_owned(),
                     ));
                 }
+                self.authorize_table(table, Privilege::Insert)?;
                 return Ok(Output::CopyIn(
                     self.copy_in_target(table, columns, options).await?,
                 ));
@@ -805,7 +833,18 @@ impl Session {
                 }
                 return Ok(output);
             }
-            Command::Lake(command) => return self.lake_command(command, control).await,
+            Command::Lake(command) => {
+                self.authorize_lake_command(command)?;
+                return self.lake_command(command, control).await;
+            }
+            Command::Role(command) => {
+                self.engine.run_role_command(&self.info.user, command)?;
+                CommandDone::tag(command.tag())
+            }
+            Command::Grant(command) => {
+                self.run_grant(command)?;
+                CommandDone::tag(command.tag())
+            }
             Command::Show(name) => return self.show(name),
             Command::ShowAll => return self.show_all(),
             Command::Reset(name) => self.reset(name)?,
@@ -872,6 +911,7 @@ impl Session {
                 source,
                 if_not_exists,
             } => {
+                self.principal().check_superuser("attach a source")?;
                 let engine = Arc::clone(&self.engine);
                 control
                     .run(engine.attach(source.clone(), *if_not_exists))
@@ -879,10 +919,13 @@ impl Session {
                 CommandDone::tag("ATTACH")
             }
             Command::Detach { name, if_exists } => {
+                self.principal().check_superuser("detach a source")?;
                 self.engine.detach(name, *if_exists)?;
                 CommandDone::tag("DETACH")
             }
             Command::SetTableOptions { table, options } => {
+                self.principal()
+                    .check_superuser("set a source table's read options")?;
                 control.run(self.set_table_options(table, options)).await?;
                 CommandDone::tag("ALTER TABLE")
             }
@@ -1183,6 +1226,7 @@ impl Session {
         let statement = self.prepare_ddl(statement).await?;
         let (_, lake_create) = self.split_lake_create(&statement)?;
         let mut plan = self.plan(&statement).await?;
+        self.authorize(&plan)?;
         let prepares = matches!(plan, LogicalPlan::Statement(LogicalStatement::Prepare(_)));
         if !prepares && (!params.is_empty() || plan_has_placeholders(&plan)) {
             plan = plan.with_param_values(ParamValues::List(params))?;

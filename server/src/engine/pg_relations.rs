@@ -39,10 +39,12 @@ use strata_connectors::postgres::types::{
 use strata_connectors::postgres::{PgKey, PgReference};
 use strata_connectors::session::DEFAULT_CATALOG;
 
+use super::authorize::{sees_schema, sees_table, viewer};
 use super::catalog::{CatalogStore, object_key};
 use super::lake_pg_catalog::{
     Known, LakeRelations, StrataCatalogInfo, all_rows, scan_rows, text_array,
 };
+use crate::auth::privileges::Principal;
 use crate::wire::types::{element_of, pg_type};
 
 /// The catalog tables listed here.
@@ -299,7 +301,12 @@ impl Relations {
     /// session's database: as in PostgreSQL, the other databases' objects
     /// are not in its catalogs) with, as `scope` says, their relations, in
     /// name order. The system schemas are listed once.
-    async fn list(&self, scope: Scope, current: &str) -> Result<Listing> {
+    async fn list(
+        &self,
+        scope: Scope,
+        current: &str,
+        viewer: Option<&Principal>,
+    ) -> Result<Listing> {
         struct Pending {
             key: Option<String>,
             oid: i64,
@@ -343,6 +350,9 @@ impl Relations {
                 if system.is_some() && !system_seen.insert(schema.clone()) {
                     continue;
                 }
+                if !sees_schema(viewer, catalog, &schema) {
+                    continue;
+                }
                 let namespace = namespaces.len();
                 namespaces.push((
                     Pending {
@@ -371,6 +381,9 @@ impl Relations {
                     .then(|| self.lake.lake_schema(&schema))
                     .flatten();
                 for (position, table) in tables.into_iter().enumerate() {
+                    if !sees_table(viewer, catalog, &schema, &table) {
+                        continue;
+                    }
                     let Some((columns, keys)) =
                         self.info.describe(catalog, &schema, &table).await?
                     else {
@@ -623,7 +636,13 @@ impl Relations {
     }
 
     /// The rows of `table`.
-    async fn rows(&self, table: &str, schema: &SchemaRef, current: &str) -> Result<RecordBatch> {
+    async fn rows(
+        &self,
+        table: &str,
+        schema: &SchemaRef,
+        current: &str,
+        viewer: Option<&Principal>,
+    ) -> Result<RecordBatch> {
         let scope = match table {
             "pg_class" | "pg_attribute" | "pg_attrdef" | "pg_constraint" | "pg_index" => {
                 Scope::Relations
@@ -631,7 +650,7 @@ impl Relations {
             "pg_description" => Scope::LakeRelations,
             _ => Scope::Schemas,
         };
-        let listing = self.list(scope, current).await?;
+        let listing = self.list(scope, current, viewer).await?;
         if scope == Scope::Relations {
             let relations = &listing.relations;
             let namespaces: HashMap<i64, &String> = listing
@@ -721,9 +740,10 @@ impl TableProvider for RelationTable {
             None => Vec::new(),
         };
         let current = &state.config_options().catalog.default_catalog;
+        let viewer = viewer(state);
         batches.push(
             self.relations
-                .rows(self.table, &self.schema, current)
+                .rows(self.table, &self.schema, current, viewer.as_ref())
                 .await?,
         );
         scan_rows(
@@ -1324,7 +1344,7 @@ pub fn regclass_name(store: Arc<CatalogStore>) -> datafusion::logical_expr::Scal
 }
 
 /// The parts of a qualified SQL name, unquoted parts folded to lower case.
-fn identifier_parts(name: &str) -> Option<Vec<String>> {
+pub(super) fn identifier_parts(name: &str) -> Option<Vec<String>> {
     use datafusion::sql::sqlparser::{dialect::PostgreSqlDialect, parser::Parser};
     let object = Parser::new(&PostgreSqlDialect {})
         .try_with_sql(name)

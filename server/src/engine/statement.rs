@@ -95,6 +95,10 @@ pub enum Command {
     },
     /// `DESCRIBE HISTORY`, `OPTIMIZE`, `VACUUM` on a lake table.
     Lake(super::lake_syntax::LakeCommand),
+    /// `CREATE`, `ALTER` and `DROP ROLE`.
+    Role(super::role_commands::RoleCommand),
+    /// `GRANT` and `REVOKE`.
+    Grant(super::grant_commands::GrantCommand),
     /// A statement for DataFusion.
     Sql(Box<DFStatement>),
 }
@@ -304,6 +308,9 @@ pub fn parse(sql: &str, pg: &PostgresCompatibilityParser) -> Result<Vec<Parsed>>
             column_names: None,
         }]);
     }
+    if let Some(parsed) = role_statements(sql, pg)? {
+        return Ok(parsed);
+    }
     if let Some(command) = parse_attach(sql)? {
         return Ok(vec![Parsed {
             sql: sql.trim().to_owned(),
@@ -345,7 +352,7 @@ pub fn parse(sql: &str, pg: &PostgresCompatibilityParser) -> Result<Vec<Parsed>>
     statements
         .into_iter()
         .map(|statement| {
-            let sql = statement.to_string();
+            let sql = super::redact::redact_secrets(&statement.to_string()).into_owned();
             let command = classify(statement, (!rewritten).then_some(pg))?;
             let (command, column_names) = match command {
                 Command::Sql(mut statement) => {
@@ -369,6 +376,97 @@ pub fn parse(sql: &str, pg: &PostgresCompatibilityParser) -> Result<Vec<Parsed>>
             })
         })
         .collect()
+}
+
+/// A query string holding a role statement or GRANT/REVOKE: its
+/// statements one by one, those parsed here, the others as any others.
+fn role_statements(sql: &str, pg: &PostgresCompatibilityParser) -> Result<Option<Vec<Parsed>>> {
+    let lower = sql.to_ascii_lowercase();
+    if !["role", "user", "group", "grant", "revoke"]
+        .iter()
+        .any(|word| lower.contains(word))
+    {
+        return Ok(None);
+    }
+    let mut pieces = Vec::new();
+    let mut rest = sql;
+    while !rest.trim().is_empty() {
+        let (first, after) = split_first_statement(rest);
+        pieces.push(first);
+        rest = after;
+    }
+    if !pieces.iter().any(|piece| role_command(piece).is_some()) {
+        return Ok(None);
+    }
+    let mut parsed = Vec::new();
+    for piece in pieces {
+        let command = match role_command(piece) {
+            Some(RoleKind::Role) => super::role_commands::parse(piece)?.map(Command::Role),
+            Some(RoleKind::Grant) => super::grant_commands::parse(piece)?.map(Command::Grant),
+            None => None,
+        };
+        match command {
+            Some(command) => parsed.push(Parsed {
+                sql: super::redact::redact_secrets(piece.trim()).into_owned(),
+                command,
+                column_names: None,
+            }),
+            None => parsed.extend(parse(piece, pg)?),
+        }
+    }
+    Ok(Some(parsed))
+}
+
+enum RoleKind {
+    Role,
+    Grant,
+}
+
+/// What kind of role statement `sql` opens with, if any.
+fn role_command(sql: &str) -> Option<RoleKind> {
+    let opening: Vec<String> = sql
+        .split_whitespace()
+        .take(2)
+        .map(str::to_ascii_uppercase)
+        .collect();
+    let opening: Vec<&str> = opening.iter().map(String::as_str).collect();
+    match opening.as_slice() {
+        ["CREATE" | "ALTER" | "DROP", "ROLE" | "USER" | "GROUP"] => Some(RoleKind::Role),
+        ["GRANT" | "REVOKE", ..] => Some(RoleKind::Grant),
+        _ => None,
+    }
+}
+
+/// `sql` cut after its first `;` outside quotes and comments.
+fn split_first_statement(sql: &str) -> (&str, &str) {
+    let bytes = sql.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            quote @ (b'\'' | b'"') => {
+                i += 1;
+                while i < bytes.len() {
+                    if bytes[i] == quote {
+                        if bytes.get(i + 1) == Some(&quote) {
+                            i += 1;
+                        } else {
+                            break;
+                        }
+                    }
+                    i += 1;
+                }
+            }
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b';' => return (&sql[..=i], &sql[i + 1..]),
+            _ => {}
+        }
+        i += 1;
+    }
+    (sql, "")
 }
 
 /// `ATTACH` and `DETACH` (DuckDB's syntax, with Strata's options), which

@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use async_trait::async_trait;
 use futures::{Sink, SinkExt};
+use pgwire::api::auth::mechanism::{AuthMechanism, AuthState};
 use pgwire::api::auth::{
     StartupHandler, protocol_negotiation, save_startup_parameters_to_metadata,
 };
@@ -39,6 +40,7 @@ use cancel::Registration;
 pub use cancel::{CancelRegistry, CancelSlot, watch_peer};
 pub use text::{format_float, format_interval};
 
+use crate::auth::{self, Authenticator, Method, SessionGuard};
 use crate::engine::{Engine, Session, SessionInfo};
 use crate::error::{SqlState, StrataError};
 
@@ -57,6 +59,14 @@ pub struct Connection {
     copy_in: Mutex<Option<copy_in::CopyInDecoder>>,
     /// What went wrong decoding it, reported once the client is done.
     copy_in_error: Mutex<Option<StrataError>>,
+    /// Who may log in.
+    auth: Arc<Authenticator>,
+    /// The SCRAM exchange under way, between the client's messages.
+    mechanism: Mutex<Option<Box<dyn AuthMechanism>>>,
+    /// The startup parameters, kept until the session opens.
+    startup: Mutex<Option<Vec<(String, String)>>>,
+    /// Holds the session in its role's connection count.
+    counted: Mutex<Option<SessionGuard>>,
 }
 
 impl Debug for Connection {
@@ -71,7 +81,11 @@ impl Connection {
         Arc::downgrade(&self.cancel)
     }
 
-    pub fn new(engine: Arc<Engine>, registry: Arc<CancelRegistry>) -> Arc<Self> {
+    pub fn new(
+        engine: Arc<Engine>,
+        registry: Arc<CancelRegistry>,
+        auth: Arc<Authenticator>,
+    ) -> Arc<Self> {
         Arc::new_cyclic(|me| Self {
             me: me.clone(),
             engine,
@@ -82,6 +96,10 @@ impl Connection {
             prepared: Mutex::new(HashSet::new()),
             copy_in: Mutex::new(None),
             copy_in_error: Mutex::new(None),
+            auth,
+            mechanism: Mutex::new(None),
+            startup: Mutex::new(None),
+            counted: Mutex::new(None),
         })
     }
 
@@ -166,16 +184,126 @@ impl StartupHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let PgWireFrontendMessage::Startup(startup) = message else {
-            return Ok(());
-        };
-        protocol_negotiation(client, &startup).await?;
-        save_startup_parameters_to_metadata(client, &startup);
-        let user = client
-            .metadata()
-            .get(METADATA_USER)
-            .cloned()
-            .ok_or(PgWireError::UserNameRequired)?;
+        match message {
+            PgWireFrontendMessage::Startup(startup) => {
+                protocol_negotiation(client, &startup).await?;
+                save_startup_parameters_to_metadata(client, &startup);
+                let user = user_of(client)?;
+                let parameters = startup.parameters.into_iter().collect();
+                *lock(&self.startup) = Some(parameters);
+                let peer = client.socket_addr();
+                match self.auth.admit(&user, peer, client.is_secure()) {
+                    Err(refused) => Err(refuse(&user, peer, refused)),
+                    Ok(Method::Trust) => self.log_in(client, user).await,
+                    Ok(Method::Password(mut mechanism)) => {
+                        let client_info: &(dyn ClientInfo + Send + Sync) = client;
+                        match mechanism.begin(client_info).await? {
+                            AuthState::InProgress(request) => {
+                                client.set_state(PgWireConnectionState::AuthenticationInProgress);
+                                *lock(&self.mechanism) = Some(mechanism);
+                                client
+                                    .send(PgWireBackendMessage::Authentication(request))
+                                    .await?;
+                                Ok(())
+                            }
+                            _ => Err(to_pgwire(StrataError::Internal(
+                                "SCRAM authentication did not start with a request".to_owned(),
+                            ))),
+                        }
+                    }
+                }
+            }
+            PgWireFrontendMessage::PasswordMessageFamily(message) => {
+                let user = user_of(client)?;
+                let peer = client.socket_addr();
+                let Some(mut mechanism) = lock(&self.mechanism).take() else {
+                    return Err(fatal(
+                        SqlState::PROTOCOL_VIOLATION,
+                        "unexpected password message".to_owned(),
+                    ));
+                };
+                let client_info: &(dyn ClientInfo + Send + Sync) = client;
+                let outcome = match mechanism.next(client_info, message).await {
+                    Ok(AuthState::Failed(e)) => Err(e),
+                    other => other,
+                };
+                match outcome {
+                    Ok(AuthState::InProgress(request)) => {
+                        *lock(&self.mechanism) = Some(mechanism);
+                        client
+                            .send(PgWireBackendMessage::Authentication(request))
+                            .await?;
+                        Ok(())
+                    }
+                    Ok(AuthState::Ok { final_message, .. }) => {
+                        self.auth.succeeded(peer.ip());
+                        if let Err(refused) = self.auth.check_role(&user) {
+                            return Err(refuse(&user, peer, refused));
+                        }
+                        if let Some(last) = final_message {
+                            client
+                                .feed(PgWireBackendMessage::Authentication(last))
+                                .await?;
+                        }
+                        self.log_in(client, user).await
+                    }
+                    Ok(AuthState::Failed(e)) | Err(e) => {
+                        // The reason (an unknown user, a wrong proof) stays
+                        // in the log; the client reads the same either way.
+                        tracing::info!(%user, addr = %peer, reason = %e, "password authentication failed");
+                        self.auth.failed(peer.ip()).await;
+                        Err(fatal(
+                            SqlState::INVALID_PASSWORD,
+                            auth::LoginError::PasswordFailed(user).message(),
+                        ))
+                    }
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The user the startup message named.
+fn user_of<C: ClientInfo>(client: &C) -> PgWireResult<String> {
+    client
+        .metadata()
+        .get(METADATA_USER)
+        .cloned()
+        .ok_or(PgWireError::UserNameRequired)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The FATAL error a refused login ends with, logged once.
+fn refuse(user: &str, peer: std::net::SocketAddr, refused: auth::LoginError) -> PgWireError {
+    tracing::info!(%user, addr = %peer, reason = %refused.message(), "login refused");
+    fatal(refused.sqlstate(), refused.message())
+}
+
+impl Connection {
+    /// True once the client has logged in and has a session.
+    pub fn logged_in(&self) -> bool {
+        self.session
+            .try_lock()
+            .map_or(true, |session| session.is_some())
+    }
+
+    /// Opens the session of an authenticated `user` and tells the client
+    /// it may send queries.
+    async fn log_in<C>(&self, client: &mut C, user: String) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let peer = client.socket_addr();
+        let counted = self
+            .auth
+            .open_session(&user)
+            .map_err(|refused| refuse(&user, peer, refused))?;
         let database = client
             .metadata()
             .get(METADATA_DATABASE)
@@ -187,12 +315,8 @@ impl StartupHandler for Connection {
             user: user.clone(),
             database: database.clone(),
             pid,
-            startup: startup
-                .parameters
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            client: Some(client.socket_addr()),
+            startup: lock(&self.startup).take().unwrap_or_default(),
+            client: Some(peer),
         };
         let session = match self.engine.session(info) {
             Ok(session) => session,
@@ -202,14 +326,20 @@ impl StartupHandler for Connection {
                     format!("database \"{name}\" does not exist"),
                 ));
             }
+            // A session that cannot open ends the connection.
+            Err(e) if e.sqlstate() != SqlState::INTERNAL_ERROR => {
+                tracing::info!(%user, %database, reason = %e, "login refused");
+                return Err(fatal(e.sqlstate(), e.client_message()));
+            }
             Err(e) => return Err(to_pgwire(e)),
         };
         let reported = session.settings().reported();
         *self.session.lock().await = Some(session);
+        *lock(&self.counted) = Some(counted);
         let registration = self
             .registry
             .register(pid, secret, Arc::clone(&self.cancel));
-        *self.registration.lock().unwrap_or_else(|p| p.into_inner()) = Some(registration);
+        *lock(&self.registration) = Some(registration);
         // pg_cancel_backend(pid) cancels as a cancel request would.
         let slot = Arc::downgrade(&self.cancel);
         self.engine.activity().set_canceller(
@@ -221,7 +351,8 @@ impl StartupHandler for Connection {
             }),
         );
         client.set_pid_and_secret_key(pid, SecretKey::I32(secret));
-        tracing::info!(pid, %user, %database, addr = %client.socket_addr(), "session started");
+        let tls = client.is_secure();
+        tracing::info!(pid, %user, %database, addr = %peer, tls, "session started");
 
         client
             .feed(PgWireBackendMessage::Authentication(Authentication::Ok))
