@@ -131,22 +131,46 @@ fn runtime_producer(work_dir: Option<PathBuf>) -> ballista_core::RuntimeProducer
     })
 }
 
-/// Resolves port 0 to a free port. Ballista binds by address, not by listener,
-/// so the port is found here and released for Ballista to bind again.
-fn resolve_port(addr: SocketAddr) -> Result<SocketAddr, ExecutorError> {
-    if addr.port() != 0 {
-        return Ok(addr);
+/// Where ports asked for as 0 are picked: below Linux's ephemeral range
+/// (32768-60999), from which outgoing connections and other port-0
+/// listeners take theirs, so a port found free here stays free until
+/// Ballista binds it.
+const PICKED_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// Resolves port 0 in each address to a free port. Ballista binds by
+/// address, not by listener, so the ports are found here (each held until
+/// all are found, so they differ) and released for Ballista to bind again.
+fn resolve_ports<const N: usize>(addrs: [SocketAddr; N]) -> Result<[SocketAddr; N], ExecutorError> {
+    let mut held = Vec::new();
+    let mut resolved = addrs;
+    let span = u32::from(PICKED_PORTS.end - PICKED_PORTS.start);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
+        ^ std::process::id().wrapping_mul(2_654_435_761);
+    for addr in resolved.iter_mut().filter(|a| a.port() == 0) {
+        let picked = (0..span).find_map(|step| {
+            let offset = seed.wrapping_add(step.wrapping_mul(7_919)) % span;
+            let port = PICKED_PORTS.start + offset as u16;
+            TcpListener::bind(SocketAddr::new(addr.ip(), port)).ok()
+        });
+        let listener = match picked {
+            Some(listener) => listener,
+            // The whole range is taken: any free port, as the system picks.
+            None => TcpListener::bind(*addr).map_err(|source| ExecutorError::NoFreePort {
+                host: addr.ip().to_string(),
+                source,
+            })?,
+        };
+        *addr = listener
+            .local_addr()
+            .map_err(|source| ExecutorError::NoFreePort {
+                host: addr.ip().to_string(),
+                source,
+            })?;
+        held.push(listener);
     }
-    let listener = TcpListener::bind(addr).map_err(|source| ExecutorError::NoFreePort {
-        host: addr.ip().to_string(),
-        source,
-    })?;
-    listener
-        .local_addr()
-        .map_err(|source| ExecutorError::NoFreePort {
-            host: addr.ip().to_string(),
-            source,
-        })
+    Ok(resolved)
 }
 
 /// Starts an executor that registers with the scheduler and takes pushed
@@ -156,8 +180,7 @@ pub async fn start(options: ExecutorOptions) -> Result<RunningExecutor, Executor
     if let Some(s3) = &options.s3 {
         strata_connectors::lake::storage::configure_s3(s3.clone());
     }
-    let flight_addr = resolve_port(options.flight_addr)?;
-    let grpc_addr = resolve_port(options.grpc_addr)?;
+    let [flight_addr, grpc_addr] = resolve_ports([options.flight_addr, options.grpc_addr])?;
     let counters = Arc::new(TaskCounters::default());
     let slots = options.slots.max(1);
     let engine = StoppableEngine::new(

@@ -667,17 +667,32 @@ async fn privileges_decide_what_each_role_reads_writes_and_sees() {
     alice_reads()
         .await
         .expect("alice reads gold as a member of analyst");
+    let roles = psql(
+        &conninfo("strata", ADMIN_PASSWORD),
+        ADMIN_PASSWORD,
+        "\\du alice",
+    );
+    assert!(roles.contains("| {analyst}"), "{roles}");
     admin
         .batch_execute("REVOKE analyst FROM alice")
         .await
         .unwrap();
     assert!(alice_reads().await.is_err());
+    analyst
+        .batch_execute("PREPARE revenue AS SELECT total FROM gold.revenue")
+        .await
+        .unwrap();
     admin
         .batch_execute("REVOKE SELECT ON ALL TABLES IN SCHEMA gold FROM analyst")
         .await
         .unwrap();
     assert_eq!(
         denied(analyst.batch_execute("SELECT * FROM gold.revenue").await).0,
+        "42501"
+    );
+    // A statement prepared before the REVOKE is checked when it runs.
+    assert_eq!(
+        denied(analyst.batch_execute("EXECUTE revenue").await).0,
         "42501"
     );
     // Another role's statements are neither shown nor cancelled.

@@ -412,6 +412,7 @@ impl Engine {
             info,
             transaction: TransactionState::Idle,
             cursors: cursor::Cursors::default(),
+            prepared_plans: std::collections::HashMap::new(),
         };
         session.apply_settings();
         Ok(session)
@@ -593,6 +594,9 @@ pub struct Session {
     info: SessionInfo,
     transaction: TransactionState,
     cursors: cursor::Cursors,
+    /// The plans of statements prepared with SQL PREPARE, by name, for
+    /// the privilege check of each EXECUTE.
+    prepared_plans: std::collections::HashMap<String, LogicalPlan>,
 }
 
 impl std::fmt::Debug for Session {
@@ -884,6 +888,7 @@ impl Session {
                 }
                 let mut done = CommandDone::tag("DISCARD ALL");
                 self.cursors.close_all();
+                self.prepared_plans.clear();
                 done.reports = self.reset_all();
                 done.forget = Some(Forget::Everything);
                 done
@@ -894,6 +899,7 @@ impl Session {
                 // those prepared with the protocol's Parse, in the wire layer.
                 let sql_prepared = match name {
                     Some(name) => {
+                        self.prepared_plans.remove(name);
                         let sql = format!("DEALLOCATE {}", catalog::quote_ident(name));
                         match self.ctx.sql(&sql).await {
                             Ok(df) => df.collect().await.is_ok(),
@@ -1309,9 +1315,18 @@ impl Session {
             }
             LogicalPlan::Statement(statement) => {
                 let tag = match statement {
-                    LogicalStatement::Prepare(_) => "PREPARE",
+                    LogicalStatement::Prepare(prepare) => {
+                        self.prepared_plans
+                            .insert(prepare.name.clone(), prepare.input.as_ref().clone());
+                        "PREPARE"
+                    }
                     LogicalStatement::Deallocate(_) => "DEALLOCATE",
-                    LogicalStatement::Execute(_) => {
+                    LogicalStatement::Execute(execute) => {
+                        // Privileges are checked when the statement runs,
+                        // not only when it was prepared.
+                        if let Some(prepared) = self.prepared_plans.get(&execute.name) {
+                            self.authorize(prepared)?;
+                        }
                         // EXECUTE runs the stored plan: rows like any query.
                         let (schema, stream) = self.start(plan, control).await?;
                         return Ok(Output::Rows {

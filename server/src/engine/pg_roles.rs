@@ -1,5 +1,6 @@
-//! `pg_roles`, `pg_authid` and `pg_user` from Strata's roles, so psql's
-//! `\du` and tools' user lists show them. Passwords are never shown:
+//! `pg_roles`, `pg_authid`, `pg_user` and `pg_auth_members` from Strata's
+//! roles, so psql's `\du` and tools' user lists show them and whom they
+//! are members of. Passwords are never shown:
 //! `rolpassword` and `passwd` read `********` for a role with one (as
 //! PostgreSQL's views do) and `pg_authid.rolpassword` is NULL, where
 //! PostgreSQL would expose the verifier.
@@ -21,6 +22,8 @@ use crate::auth::roles::{Role, RoleStore};
 const PG_ROLES: &str = "pg_roles";
 const PG_AUTHID: &str = "pg_authid";
 const PG_USER: &str = "pg_user";
+const PG_AUTH_MEMBERS: &str = "pg_auth_members";
+const TABLES: [&str; 4] = [PG_ROLES, PG_AUTHID, PG_USER, PG_AUTH_MEMBERS];
 const HIDDEN_PASSWORD: &str = "********";
 
 /// pg_catalog with the role tables answered from Strata's roles.
@@ -41,13 +44,14 @@ impl PgCatalogWithRoles {
             PG_ROLES => roles_batch(&roles, false)?,
             PG_AUTHID => roles_batch(&roles, true)?,
             PG_USER => users_batch(&roles)?,
+            PG_AUTH_MEMBERS => members_batch(&roles)?,
             _ => return Ok(None),
         }))
     }
 }
 
 fn is_role_table(name: &str) -> Option<&'static str> {
-    [PG_ROLES, PG_AUTHID, PG_USER]
+    TABLES
         .into_iter()
         .find(|table| name.eq_ignore_ascii_case(table))
 }
@@ -56,7 +60,7 @@ fn is_role_table(name: &str) -> Option<&'static str> {
 impl SchemaProvider for PgCatalogWithRoles {
     fn table_names(&self) -> Vec<String> {
         let mut names = self.inner.table_names();
-        for table in [PG_ROLES, PG_AUTHID, PG_USER] {
+        for table in TABLES {
             if !names.iter().any(|n| n == table) {
                 names.push(table.to_owned());
             }
@@ -201,6 +205,49 @@ fn users_batch(roles: &[Role]) -> Result<RecordBatch> {
         )),
         Arc::new(TimestampMicrosecondArray::from(vec![None; users.len()]).with_timezone("UTC")),
         null_text_lists(users.len()),
+    ];
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+/// pg_auth_members: one row per membership (`GRANT role TO member`), the
+/// administrator as grantor; no admin option, inherit and set as PostgreSQL
+/// 16 defaults them.
+fn members_batch(roles: &[Role]) -> Result<RecordBatch> {
+    let oid_of = |name: &str| roles.iter().find(|r| r.name == name).map(|r| r.oid as i32);
+    let mut pairs: Vec<(i32, i32)> = Vec::new();
+    for member in roles {
+        for granted in &member.member_of {
+            if let Some(role) = oid_of(granted) {
+                pairs.push((role, member.oid as i32));
+            }
+        }
+    }
+    let flag = |name: &str| Field::new(name, DataType::Boolean, false);
+    let int = |name: &str| Field::new(name, DataType::Int32, false);
+    let schema = Arc::new(Schema::new(vec![
+        int("oid"),
+        int("roleid"),
+        int("member"),
+        int("grantor"),
+        flag("admin_option"),
+        flag("inherit_option"),
+        flag("set_option"),
+    ]));
+    let n = pairs.len();
+    let bools = |value: bool| -> ArrayRef { Arc::new(BooleanArray::from(vec![value; n])) };
+    let columns: Vec<ArrayRef> = vec![
+        // Memberships have no oids of their own in Strata; 0 as a catalog
+        // row without one.
+        Arc::new(Int32Array::from(vec![0; n])),
+        Arc::new(Int32Array::from_iter_values(pairs.iter().map(|p| p.0))),
+        Arc::new(Int32Array::from_iter_values(pairs.iter().map(|p| p.1))),
+        Arc::new(Int32Array::from(vec![
+            crate::auth::roles::ADMIN_OID as i32;
+            n
+        ])),
+        bools(false),
+        bools(true),
+        bools(true),
     ];
     Ok(RecordBatch::try_new(schema, columns)?)
 }

@@ -217,8 +217,8 @@ fn known_client_query(sql: &str) -> Cow<'_, str> {
     // scalar subquery, and a regproc comparison with pg_type's `typinput`,
     // which the catalog holds as the function's name. psql's `\d+` (a
     // table's storage options with its TOAST table's, which Strata's tables
-    // have neither of) and `\du` (role memberships, of which there are none):
-    // correlated array subqueries.
+    // have neither of) and `\du` (role memberships, as an aggregate, which
+    // DataFusion decorrelates): correlated array subqueries.
     const CLIENT_FRAGMENTS: [(&str, &str); 9] = [
         (
             "(SELECT c.relkind = 'c' FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid)",
@@ -237,7 +237,10 @@ fn known_client_query(sql: &str) -> Cow<'_, str> {
             "ARRAY(SELECT b.rolname\n        FROM pg_catalog.pg_auth_members m\n        \
              JOIN pg_catalog.pg_roles b ON (m.roleid = b.oid)\n        \
              WHERE m.member = r.oid) as memberof",
-            "'{}' as memberof",
+            "coalesce((SELECT array_agg(b.rolname ORDER BY b.rolname) \
+             FROM pg_catalog.pg_auth_members m \
+             JOIN pg_catalog.pg_roles b ON (m.roleid = b.oid) \
+             WHERE m.member = r.oid), CAST(make_array() AS text[])) as memberof",
         ),
         // psql's `\d` of a table with triggers (a source table in a foreign
         // key): an inherited trigger's parent table, from a lateral
