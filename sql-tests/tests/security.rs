@@ -23,6 +23,7 @@ use tokio_postgres::{Client, NoTls};
 const ADMIN_PASSWORD: &str = "Adm1n-pw-7f3a9c1e";
 const ANALYST_PASSWORD: &str = "An4lyst-pw-c0ffee42";
 const NEW_ANALYST_PASSWORD: &str = "N3w-analyst-pw-5eed";
+const CLIENT_HASHED_PASSWORD: &str = "V1a-libpq-pw-beef";
 const PGJDBC: &str = "/usr/share/java/postgresql.jar";
 
 /// A certificate authority and a server certificate it signed for
@@ -316,6 +317,31 @@ async fn tls_scram_and_roles_with_real_clients() {
     login(&plain("analyst", NEW_ANALYST_PASSWORD))
         .await
         .expect("the new password");
+    // As psql's \password does: libpq hashes on the client, as the
+    // server's password_encryption says, and sends the verifier.
+    let output = Command::new(python())
+        .args([
+            "-c",
+            "import sys, psycopg\n\
+             with psycopg.connect(sys.argv[1], password=sys.argv[2], autocommit=True) as c:\n\
+             \x20   v = c.pgconn.encrypt_password(sys.argv[3].encode(), b'analyst').decode()\n\
+             \x20   c.execute(\"ALTER USER analyst PASSWORD '\" + v + \"'\")\n\
+             \x20   print(v.split('$')[0])",
+            &format!("{verified} user=strata"),
+            ADMIN_PASSWORD,
+            CLIENT_HASHED_PASSWORD,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "SCRAM-SHA-256",
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    login(&plain("analyst", CLIENT_HASHED_PASSWORD))
+        .await
+        .expect("the password libpq hashed");
     // A role without LOGIN is refused after its password is checked.
     let (state, message) = failure(login(&plain("reporting", "x-unused-1")).await);
     assert_eq!(
@@ -352,6 +378,7 @@ async fn tls_scram_and_roles_with_real_clients() {
         ADMIN_PASSWORD,
         ANALYST_PASSWORD,
         NEW_ANALYST_PASSWORD,
+        CLIENT_HASHED_PASSWORD,
         "x-unused-1",
         key_line,
     ];
@@ -604,6 +631,13 @@ async fn privileges_decide_what_each_role_reads_writes_and_sees() {
     // The catalogs show the analyst gold only.
     let listed = psql(&conninfo("analyst", "analyst-pw"), "analyst-pw", "\\dt *.*");
     assert!(listed.contains("gold       | revenue"), "{listed}");
+    // Owned, as psql shows, by the administrator.
+    assert!(
+        listed
+            .lines()
+            .any(|line| line.contains("| revenue ") && line.trim_end().ends_with("| strata")),
+        "{listed}"
+    );
     assert!(!listed.contains("silver"), "{listed}");
     let tables: Vec<String> = analyst
         .query(

@@ -46,6 +46,7 @@ pub fn session_functions(
     roles: Arc<crate::auth::roles::RoleStore>,
 ) -> Vec<ScalarUDF> {
     let caller = user.to_owned();
+    let role_names = Arc::clone(&roles);
     let mut functions = vec![
         constant("version", version_string()),
         constant("getdatabaseencoding", "UTF8".to_owned()),
@@ -212,6 +213,35 @@ pub fn session_functions(
                 done.push(Some(activity.cancel(pid)));
             }
             Ok(ColumnarValue::Array(Arc::new(BooleanArray::from(done))))
+        }),
+    }));
+    // pg_get_userbyid(oid): the role's name (the owner psql's \dt and \l
+    // show), or PostgreSQL's `unknown (OID=n)`.
+    functions.push(ScalarUDF::new_from_impl(CatalogFunction {
+        name: "pg_get_userbyid",
+        signature: Signature::uniform(
+            1,
+            vec![DataType::Int32, DataType::Int64, DataType::UInt32],
+            Volatility::Stable,
+        ),
+        returns: DataType::Utf8,
+        answer: Arc::new(move |args| {
+            let oids = ColumnarValue::values_to_arrays(args)?;
+            let oids = datafusion::arrow::compute::cast(&oids[0], &DataType::Int64)?;
+            let known = role_names.roles();
+            let names: StringArray = oids
+                .as_primitive::<Int64Type>()
+                .iter()
+                .map(|oid| {
+                    oid.map(|oid| {
+                        known
+                            .iter()
+                            .find(|r| i64::from(r.oid) == oid)
+                            .map_or_else(|| format!("unknown (OID={oid})"), |r| r.name.clone())
+                    })
+                })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(names)))
         }),
     }));
     functions.push(ScalarUDF::new_from_impl(CurrentSetting {

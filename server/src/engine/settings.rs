@@ -72,6 +72,9 @@ const VARIABLES: &[Variable] = &[
     var("standard_conforming_strings", "on", true),
     var("bytea_output", "hex", false),
     var("client_min_messages", "notice", false),
+    // libpq reads it to hash a password on the client (psql's \password);
+    // Strata stores SCRAM-SHA-256 verifiers only.
+    var("password_encryption", "scram-sha-256", false),
     var("default_transaction_isolation", "read committed", false),
     var("transaction_isolation", "read committed", false),
     var("default_transaction_read_only", "off", true),
