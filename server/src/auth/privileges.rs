@@ -14,7 +14,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::roles::RoleError;
+use super::roles::{Role, RoleError};
 
 /// The pseudo-role every role belongs to.
 pub const PUBLIC: &str = "public";
@@ -32,6 +32,17 @@ pub enum Privilege {
 }
 
 impl Privilege {
+    /// Every privilege (`GRANT ALL` on a schema or database).
+    pub const ALL: [Privilege; 6] = [
+        Privilege::Usage,
+        Privilege::Create,
+        Privilege::Select,
+        Privilege::Insert,
+        Privilege::Update,
+        Privilege::Delete,
+    ];
+
+    /// The privileges on tables (`GRANT ALL` on a table).
     pub const TABLE: [Privilege; 4] = [
         Privilege::Select,
         Privilege::Insert,
@@ -167,9 +178,9 @@ pub fn default_grants(lake: &str) -> Vec<GrantEntry> {
 pub struct Principal {
     pub name: String,
     pub superuser: bool,
-    /// The role, the roles it inherits from, and PUBLIC.
-    pub roles: Vec<String>,
-    /// The grants to any of `roles`.
+    /// CREATEROLE: may manage roles that are not superusers.
+    pub create_role: bool,
+    /// The grants to the role, to the roles it inherits from and to PUBLIC.
     pub grants: Vec<GrantEntry>,
 }
 
@@ -179,9 +190,15 @@ impl Principal {
         Self {
             name: name.to_owned(),
             superuser: true,
-            roles: vec![name.to_owned()],
+            create_role: true,
             grants: Vec::new(),
         }
+    }
+
+    /// Whether this role may create, change, drop or grant `target`, as
+    /// PostgreSQL decides: superusers any role, CREATEROLE roles the others.
+    pub fn may_manage(&self, target: &Role) -> bool {
+        self.superuser || (self.create_role && !target.superuser)
     }
 
     /// True if `privilege` was granted on `object` or on what contains it.
@@ -282,7 +299,7 @@ mod tests {
         Principal {
             name: "analyst".to_owned(),
             superuser: false,
-            roles: vec!["analyst".to_owned(), PUBLIC.to_owned()],
+            create_role: false,
             grants: all,
         }
     }

@@ -416,7 +416,7 @@ impl RoleStore {
             return Principal {
                 name: user.to_owned(),
                 superuser: false,
-                roles: vec![PUBLIC.to_owned()],
+                create_role: false,
                 grants: grants_to(&file.grants, &[PUBLIC.to_owned()]),
             };
         };
@@ -442,14 +442,9 @@ impl RoleStore {
         Principal {
             name: user.to_owned(),
             superuser: false,
+            create_role: role.create_role,
             grants: grants_to(&file.grants, &roles),
-            roles,
         }
-    }
-
-    /// Every grant, for the catalog tables that list privileges.
-    pub fn grants(&self) -> Vec<GrantEntry> {
-        self.lock().grants.clone()
     }
 
     /// Grants (`revoke` false) or revokes `privileges` on `object` to or

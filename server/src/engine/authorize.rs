@@ -187,7 +187,10 @@ impl Session {
 
     /// Checks `privilege` on the table `name` (as a statement wrote it).
     pub(super) fn authorize_table(&self, name: &str, privilege: Privilege) -> Result<()> {
-        let principal = self.principal();
+        self.check_table(&self.principal(), name, privilege)
+    }
+
+    fn check_table(&self, principal: &Principal, name: &str, privilege: Privilege) -> Result<()> {
         if let Some(table) = self.securable(&TableReference::from(name)) {
             principal.check(privilege, &table)?;
         }
@@ -204,7 +207,7 @@ impl Session {
         }
         match command {
             LakeCommand::History { table, .. } => {
-                self.authorize_table(table, Privilege::Select)?;
+                self.check_table(&principal, table, Privilege::Select)?;
             }
             LakeCommand::Optimize { table }
             | LakeCommand::Vacuum { table, .. }
@@ -213,7 +216,7 @@ impl Session {
                 self.check_create_in(&principal, &TableReference::from(table.as_str()))?;
             }
             LakeCommand::CopyInto { table, from, .. } => {
-                self.authorize_table(table, Privilege::Insert)?;
+                self.check_table(&principal, table, Privilege::Insert)?;
                 let remote = [
                     "s3://", "s3a://", "gs://", "az://", "abfss://", "http://", "https://",
                 ]

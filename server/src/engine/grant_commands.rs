@@ -267,14 +267,7 @@ impl Session {
                         None if matches!(object, Securable::Table { .. }) => {
                             BTreeSet::from(Privilege::TABLE)
                         }
-                        None => BTreeSet::from([
-                            Privilege::Usage,
-                            Privilege::Create,
-                            Privilege::Select,
-                            Privilege::Insert,
-                            Privilege::Update,
-                            Privilege::Delete,
-                        ]),
+                        None => BTreeSet::from(Privilege::ALL),
                     };
                     if let Some(wrong) = privileges.iter().find(|p| !object.grantable(**p)) {
                         return Err(RoleError::InvalidGrant(format!(
@@ -291,14 +284,9 @@ impl Session {
                 roles: granted,
                 members,
             } => {
-                let actor = roles.get(&user);
-                let may = principal.superuser
-                    || actor.is_some_and(|a| {
-                        a.create_role
-                            && granted
-                                .iter()
-                                .all(|r| roles.get(r).is_some_and(|r| !r.superuser))
-                    });
+                let may = granted
+                    .iter()
+                    .all(|r| roles.get(r).is_none_or(|r| principal.may_manage(&r)));
                 if !may {
                     return Err(RoleError::PermissionDenied(
                         "permission denied to grant or revoke role membership".to_owned(),

@@ -376,10 +376,8 @@ impl Engine {
     /// superusers manage every role, CREATEROLE roles the others, and any
     /// role may change its own password.
     pub fn run_role_command(&self, session_user: &str, command: &RoleCommand) -> Result<()> {
-        let actor = self.acting_role(session_user);
+        let actor = self.roles.principal(session_user);
         let denied = |what: &str| StrataError::Role(RoleError::PermissionDenied(what.to_owned()));
-        let may_manage =
-            |target: &Role| actor.superuser || (actor.create_role && !target.superuser);
         match command {
             RoleCommand::Create {
                 name,
@@ -407,7 +405,7 @@ impl Engine {
                             password: options.password.clone(),
                             ..Default::default()
                         };
-                if !(own_password || may_manage(&target)) {
+                if !(own_password || actor.may_manage(&target)) {
                     return Err(denied("permission denied to alter role"));
                 }
                 if options.superuser.is_some() && !actor.superuser {
@@ -421,7 +419,7 @@ impl Engine {
             RoleCommand::Rename { name, to } => {
                 let name = name.resolve(session_user);
                 let target = self.role(&name)?;
-                if !may_manage(&target) {
+                if !actor.may_manage(&target) {
                     return Err(denied("permission denied to rename role"));
                 }
                 if name == session_user {
@@ -441,7 +439,7 @@ impl Engine {
                         None if *if_exists => continue,
                         None => return Err(RoleError::Undefined(name.clone()).into()),
                     };
-                    if !may_manage(&target) {
+                    if !actor.may_manage(&target) {
                         return Err(denied("permission denied to drop role"));
                     }
                     if name == session_user {
@@ -457,20 +455,6 @@ impl Engine {
             }
         }
         Ok(())
-    }
-
-    /// The role a session acts as. A session whose user is not a role
-    /// exists only on a server with no passwords set (loopback is trusted,
-    /// a laptop): it acts as a superuser until passwords are set.
-    fn acting_role(&self, session_user: &str) -> Role {
-        match self.roles.get(session_user) {
-            Some(role) => role,
-            None => {
-                let mut role = Role::new(session_user, 0, true);
-                role.superuser = !self.roles.passwords_set();
-                role
-            }
-        }
     }
 
     fn role(&self, name: &str) -> Result<Role> {

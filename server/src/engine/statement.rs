@@ -384,21 +384,18 @@ pub fn parse(sql: &str, pg: &PostgresCompatibilityParser) -> Result<Vec<Parsed>>
 /// A query string holding a role statement or GRANT/REVOKE: its
 /// statements one by one, those parsed here, the others as any others.
 fn role_statements(sql: &str, pg: &PostgresCompatibilityParser) -> Result<Option<Vec<Parsed>>> {
-    let lower = sql.to_ascii_lowercase();
-    if !["role", "user", "group", "grant", "revoke"]
-        .iter()
-        .any(|word| lower.contains(word))
-    {
-        return Ok(None);
-    }
+    // The statements' first words decide; every query string passes here,
+    // so the check allocates nothing until one is found.
     let mut pieces = Vec::new();
+    let mut found = false;
     let mut rest = sql;
     while !rest.trim().is_empty() {
         let (first, after) = split_first_statement(rest);
+        found |= role_command(first).is_some();
         pieces.push(first);
         rest = after;
     }
-    if !pieces.iter().any(|piece| role_command(piece).is_some()) {
+    if !found {
         return Ok(None);
     }
     let mut parsed = Vec::new();
@@ -427,17 +424,16 @@ enum RoleKind {
 
 /// What kind of role statement `sql` opens with, if any.
 fn role_command(sql: &str) -> Option<RoleKind> {
-    let opening: Vec<String> = sql
-        .split_whitespace()
-        .take(2)
-        .map(str::to_ascii_uppercase)
-        .collect();
-    let opening: Vec<&str> = opening.iter().map(String::as_str).collect();
-    match opening.as_slice() {
-        ["CREATE" | "ALTER" | "DROP", "ROLE" | "USER" | "GROUP"] => Some(RoleKind::Role),
-        ["GRANT" | "REVOKE", ..] => Some(RoleKind::Grant),
-        _ => None,
+    let mut words = sql.split_whitespace();
+    let is = |word: Option<&str>, choices: &[&str]| {
+        word.is_some_and(|w| choices.iter().any(|c| w.eq_ignore_ascii_case(c)))
+    };
+    let first = words.next();
+    if is(first, &["GRANT", "REVOKE"]) {
+        return Some(RoleKind::Grant);
     }
+    (is(first, &["CREATE", "ALTER", "DROP"]) && is(words.next(), &["ROLE", "USER", "GROUP"]))
+        .then_some(RoleKind::Role)
 }
 
 /// `sql` cut after its first `;` outside quotes and comments.
