@@ -9,8 +9,12 @@
 
 pub mod codec;
 pub mod format;
+pub mod gateway;
 pub mod lake;
+pub mod membership;
 pub mod node;
+pub mod options;
 pub mod postgres;
+pub mod query_memory;
 pub mod session;
 pub mod sqlstate;

@@ -2,9 +2,12 @@
 //! settings file and set up logging.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+
+use crate::membership::{ClusterSecret, Membership, MembershipError};
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
@@ -27,12 +30,32 @@ pub struct CommonArgs {
     /// Log format [default: text].
     #[arg(long, env = "STRATA_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// File holding the cluster secret every member shares (instead of
+    /// `STRATA_CLUSTER_SECRET`); with it, cluster ports speak mutual TLS.
+    #[arg(long, env = "STRATA_CLUSTER_SECRET_FILE")]
+    pub cluster_secret_file: Option<PathBuf>,
 }
 
 impl CommonArgs {
     /// The settings file named by `--config`, or the defaults.
     pub fn read<T: DeserializeOwned + Default>(&self) -> Result<T, SettingsError> {
         read_settings(self.config.as_deref())
+    }
+
+    /// This process's cluster membership, from `--cluster-secret-file`
+    /// over the file's `cluster_secret_file` over `STRATA_CLUSTER_SECRET`;
+    /// `None` without a secret. The process joins with it
+    /// ([`crate::membership::join`]).
+    pub fn membership(
+        &self,
+        file: Option<PathBuf>,
+    ) -> Result<Option<Arc<Membership>>, SettingsError> {
+        let path = self.cluster_secret_file.clone().or(file);
+        let Some(secret) = ClusterSecret::resolve(path.as_deref())? else {
+            return Ok(None);
+        };
+        let membership = Arc::new(Membership::derive(&secret)?);
+        Ok(Some(crate::membership::join(membership)))
     }
 
     /// Logging from these flags over the file's `log_level` / `log_format`.
@@ -107,6 +130,8 @@ pub enum SettingsError {
         path: PathBuf,
         source: toml::de::Error,
     },
+    #[error(transparent)]
+    Membership(#[from] MembershipError),
 }
 
 /// Reads the TOML settings file at `path`, or the defaults when there is none.

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use ballista_core::extension::SessionConfigExt;
+use ballista_core::registry::BallistaFunctionRegistry;
 use datafusion::error::Result;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::registry::FunctionRegistry;
@@ -21,11 +22,19 @@ pub const DEFAULT_CATALOG: &str = "lake";
 pub const DEFAULT_SCHEMA: &str = "public";
 
 /// Strata's session configuration: Ballista's settings, Strata's codecs and
-/// PostgreSQL-friendly defaults.
+/// PostgreSQL-friendly defaults; in a process that joined a cluster with a
+/// secret, Ballista's clients connect with the cluster's TLS identity.
 pub fn session_config() -> SessionConfig {
-    SessionConfig::new_with_ballista()
+    let config = match crate::membership::joined() {
+        Some(membership) => SessionConfig::new_with_ballista()
+            .with_ballista_use_tls(true)
+            .with_ballista_override_create_grpc_client_endpoint(membership.endpoint_override()),
+        None => SessionConfig::new_with_ballista(),
+    };
+    config
         .with_ballista_logical_extension_codec(logical_codec())
         .with_ballista_physical_extension_codec(physical_codec())
+        .with_option_extension(crate::options::StrataOptions::default())
         .with_information_schema(true)
         .with_default_catalog_and_schema(DEFAULT_CATALOG, DEFAULT_SCHEMA)
         .with_create_default_catalog_and_schema(true)
@@ -51,6 +60,20 @@ pub fn session_state(config: SessionConfig) -> Result<datafusion::execution::Ses
     state.register_udf(crate::postgres::defaults::udf())?;
     state.register_udf(Arc::new(crate::format::udf()))?;
     Ok(state)
+}
+
+/// Every function Strata's sessions know (DataFusion's with the nested and
+/// Strata's own), for executors decoding the plans of tasks: Ballista's
+/// default registry holds DataFusion's core functions only, and a task
+/// calling `array_length` or `pg_format` would be refused.
+pub fn function_registry() -> Result<BallistaFunctionRegistry> {
+    let state = session_state(session_config())?;
+    Ok(BallistaFunctionRegistry {
+        scalar_functions: state.scalar_functions().clone(),
+        aggregate_functions: state.aggregate_functions().clone(),
+        window_functions: state.window_functions().clone(),
+        higher_order_functions: state.higher_order_functions().clone(),
+    })
 }
 
 /// A plain DataFusion context over Strata's session state, for code that runs

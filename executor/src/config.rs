@@ -80,6 +80,7 @@ struct FileSettings {
     work_dir: Option<PathBuf>,
     memory_limit: Option<Bytes>,
     metrics_listen: Option<SocketAddr>,
+    cluster_secret_file: Option<PathBuf>,
     s3: Option<S3Options>,
     log_level: Option<String>,
     log_format: Option<LogFormat>,
@@ -136,6 +137,7 @@ impl ExecutorConfig {
             },
         };
         let defaults = ExecutorOptions::default();
+        let membership = args.common.membership(file.cluster_secret_file)?;
         Ok(Self {
             options: ExecutorOptions {
                 scheduler_host,
@@ -152,6 +154,7 @@ impl ExecutorConfig {
                 memory_limit,
                 metrics_addr: args.metrics_listen.or(file.metrics_listen),
                 s3: Some(args.s3.resolve(file.s3)),
+                membership,
                 ..defaults
             },
             logging: args.common.logging(file.log_level, file.log_format),

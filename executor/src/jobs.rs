@@ -20,6 +20,7 @@ use ballista_core::JobId;
 use ballista_core::serde::protobuf::GetJobStatusParams;
 use ballista_core::serde::protobuf::job_status::Status;
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+use strata_connectors::membership::Membership;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::stoppable::StageControl;
@@ -58,10 +59,23 @@ enum JobState {
 impl JobWatch {
     /// Watches jobs against the scheduler at `host:port`; connects lazily and
     /// reconnects as needed.
-    pub(crate) fn new(host: &str, port: u16) -> Result<Arc<Self>, tonic::transport::Error> {
-        let endpoint = Endpoint::from_shared(format!("http://{host}:{port}"))?
+    /// With `membership`, over the cluster's mutual TLS.
+    pub(crate) fn new(
+        host: &str,
+        port: u16,
+        membership: Option<&Membership>,
+    ) -> Result<Arc<Self>, tonic::transport::Error> {
+        let scheme = if membership.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{host}:{port}"))?
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(5));
+        if let Some(membership) = membership {
+            endpoint = membership.secure(endpoint)?;
+        }
         Ok(Arc::new(Self {
             scheduler: endpoint.connect_lazy(),
             state: Mutex::new(WatchState::default()),
@@ -233,6 +247,7 @@ mod tests {
             Arc::clone(&counters),
             "127.0.0.1",
             scheduler.addr.port(),
+            None,
         )
         .expect("an engine");
         let work_dir = tempfile::tempdir().expect("a work folder");

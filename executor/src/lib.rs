@@ -12,8 +12,12 @@ use ballista_executor::execution_engine::DefaultExecutionEngine;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use strata_connectors::codec::{logical_codec, physical_codec};
+use strata_connectors::gateway::{
+    BoundGateway, Gateway, GatewayError, check_protected, internal_ip,
+};
 use strata_connectors::lake::storage::{LakeStores, S3Options};
-use strata_connectors::session::config_producer;
+use strata_connectors::membership::Membership;
+use strata_connectors::session::{config_producer, function_registry};
 use tokio::task::JoinHandle;
 
 pub mod config;
@@ -30,10 +34,14 @@ pub enum ExecutorError {
         host: String,
         source: std::io::Error,
     },
+    #[error("cannot list the functions tasks may call: {0}")]
+    Functions(#[from] datafusion::error::DataFusionError),
     #[error("executor failed: {0}")]
     Ballista(#[from] ballista_core::error::BallistaError),
     #[error("executor did not start within {0:?}: its Flight port never opened")]
     StartTimeout(Duration),
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
     #[error("invalid scheduler address {host}:{port}: {source}")]
     SchedulerAddress {
         host: String,
@@ -73,6 +81,9 @@ pub struct ExecutorOptions {
     /// How this process reaches an S3 lake; `None` leaves the process's
     /// settings as they are (the embedded executor shares the server's).
     pub s3: Option<S3Options>,
+    /// The cluster this executor belongs to; without it, the executor
+    /// serves anyone who reaches it, and only on loopback.
+    pub membership: Option<Arc<Membership>>,
 }
 
 impl Default for ExecutorOptions {
@@ -89,6 +100,7 @@ impl Default for ExecutorOptions {
             heartbeat_interval: Duration::from_secs(2),
             metrics_addr: None,
             s3: None,
+            membership: None,
         }
     }
 }
@@ -107,6 +119,9 @@ pub struct RunningExecutor {
     /// The task running it.
     pub task: JoinHandle<Result<(), ExecutorError>>,
     metrics_task: Option<JoinHandle<()>>,
+    /// With a cluster secret, the mutual-TLS ports in front of Flight and
+    /// the task service.
+    _gateways: Vec<Gateway>,
 }
 
 impl Drop for RunningExecutor {
@@ -180,7 +195,39 @@ pub async fn start(options: ExecutorOptions) -> Result<RunningExecutor, Executor
     if let Some(s3) = &options.s3 {
         strata_connectors::lake::storage::configure_s3(s3.clone());
     }
+    let membership = options.membership.as_deref();
+    check_protected(
+        "the executor's Flight service",
+        options.flight_addr,
+        membership,
+    )?;
+    check_protected("the executor's task service", options.grpc_addr, membership)?;
     let [flight_addr, grpc_addr] = resolve_ports([options.flight_addr, options.grpc_addr])?;
+    let external_host = options
+        .advertise_host
+        .clone()
+        .unwrap_or_else(|| flight_addr.ip().to_string());
+    // With a secret, Ballista's services move to loopback behind gateways
+    // on the same ports.
+    let (flight_addr, grpc_addr, bind_ip, gateways) = match &options.membership {
+        Some(membership) => {
+            let flight = BoundGateway::bind(flight_addr, &external_host).await?;
+            let grpc = BoundGateway::bind(grpc_addr, &external_host).await?;
+            let bind_ip = internal_ip(&[flight.public.clone(), grpc.public.clone()].concat());
+            let public = (
+                flight.public.first().copied().unwrap_or(flight_addr),
+                grpc.public.first().copied().unwrap_or(grpc_addr),
+            );
+            let gateways = vec![
+                flight.serve(SocketAddr::new(bind_ip, flight_addr.port()), membership),
+                grpc.serve(SocketAddr::new(bind_ip, grpc_addr.port()), membership),
+            ];
+            (public.0, public.1, bind_ip, gateways)
+        }
+        None => (flight_addr, grpc_addr, flight_addr.ip(), Vec::new()),
+    };
+    // Where Ballista's Flight service listens; it opens once registered.
+    let flight_service = SocketAddr::new(bind_ip, flight_addr.port());
     let counters = Arc::new(TaskCounters::default());
     let slots = options.slots.max(1);
     let engine = StoppableEngine::new(
@@ -188,6 +235,7 @@ pub async fn start(options: ExecutorOptions) -> Result<RunningExecutor, Executor
         Arc::clone(&counters),
         &options.scheduler_host,
         options.scheduler_port,
+        membership,
     )
     .map_err(|source| ExecutorError::SchedulerAddress {
         host: options.scheduler_host.clone(),
@@ -209,11 +257,8 @@ pub async fn start(options: ExecutorOptions) -> Result<RunningExecutor, Executor
     };
 
     let mut config = ExecutorProcessConfig {
-        bind_host: flight_addr.ip().to_string(),
-        external_host: options
-            .advertise_host
-            .clone()
-            .or_else(|| Some(flight_addr.ip().to_string())),
+        bind_host: bind_ip.to_string(),
+        external_host: Some(external_host),
         port: flight_addr.port(),
         grpc_port: grpc_addr.port(),
         scheduler_host: options.scheduler_host.clone(),
@@ -228,12 +273,17 @@ pub async fn start(options: ExecutorOptions) -> Result<RunningExecutor, Executor
         executor_heartbeat_interval_seconds: options.heartbeat_interval.as_secs().max(1),
         memory_pool_size: options.memory_limit,
         override_config_producer: Some(config_producer()),
+        override_function_registry: Some(Arc::new(function_registry()?)),
         override_runtime_producer: Some(runtime_producer(options.work_dir.clone())),
         override_logical_codec: Some(logical_codec()),
         override_physical_codec: Some(physical_codec()),
         // Ballista's shuffle-client pool is private to its crate, so the
         // wrapped engine opens Flight connections per fetch.
         override_execution_engine: Some(Arc::new(engine)),
+        override_create_grpc_client_endpoint: options
+            .membership
+            .as_ref()
+            .map(Membership::endpoint_override),
         print_thread_info: false,
         ..Default::default()
     };
@@ -250,7 +300,7 @@ pub async fn start(options: ExecutorOptions) -> Result<RunningExecutor, Executor
     let wait = Duration::from_secs(30);
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        if tokio::net::TcpStream::connect(flight_addr).await.is_ok() {
+        if tokio::net::TcpStream::connect(flight_service).await.is_ok() {
             break;
         }
         if task.is_finished() {
@@ -273,5 +323,6 @@ pub async fn start(options: ExecutorOptions) -> Result<RunningExecutor, Executor
         counters,
         task,
         metrics_task,
+        _gateways: gateways,
     })
 }

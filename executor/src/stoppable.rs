@@ -52,6 +52,8 @@ use datafusion::physical_plan::{
 };
 use datafusion::prelude::SessionConfig;
 use futures::{Stream, StreamExt};
+use strata_connectors::membership::Membership;
+use strata_connectors::query_memory::{self, Budget, Budgets};
 use strata_connectors::sqlstate::{SqlState, tag, tag_task_error};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
@@ -118,26 +120,31 @@ impl fmt::Debug for StageControl {
     }
 }
 
-/// Ballista's execution engine with stoppable, counted stage plans.
+/// Ballista's execution engine with stoppable, counted stage plans, each
+/// query's tasks held to its memory limit.
 pub struct StoppableEngine {
     inner: DefaultExecutionEngine,
     counters: Arc<TaskCounters>,
     jobs: Arc<JobWatch>,
+    budgets: Budgets,
 }
 
 impl StoppableEngine {
     /// Wraps `inner`, counting tasks in `counters` and stopping the tasks of
-    /// jobs the scheduler at `scheduler_host:scheduler_port` has ended.
+    /// jobs the scheduler at `scheduler_host:scheduler_port` has ended
+    /// (asked over the cluster's mutual TLS with `membership`).
     pub fn new(
         inner: DefaultExecutionEngine,
         counters: Arc<TaskCounters>,
         scheduler_host: &str,
         scheduler_port: u16,
+        membership: Option<&Membership>,
     ) -> std::result::Result<Self, tonic::transport::Error> {
         Ok(Self {
             inner,
             counters,
-            jobs: JobWatch::new(scheduler_host, scheduler_port)?,
+            jobs: JobWatch::new(scheduler_host, scheduler_port, membership)?,
+            budgets: Budgets::default(),
         })
     }
 }
@@ -155,6 +162,8 @@ impl ExecutionEngine for StoppableEngine {
     ) -> Result<Arc<dyn QueryStageExecutor>> {
         let control = Arc::new(StageControl::default());
         self.jobs.watch(&job_id, &control);
+        let budget =
+            query_memory::limit_of(config).map(|limit| self.budgets.for_job(&job_id, limit));
         let plan = with_stops(plan, &control)?;
         let inner = self.inner.create_query_stage_exec(
             job_id,
@@ -169,6 +178,7 @@ impl ExecutionEngine for StoppableEngine {
             inner,
             control,
             counters: Arc::clone(&self.counters),
+            budget,
         }))
     }
 }
@@ -206,6 +216,8 @@ struct StoppableStage {
     inner: Arc<dyn QueryStageExecutor>,
     control: Arc<StageControl>,
     counters: Arc<TaskCounters>,
+    /// The query's memory budget on this executor, when it has a limit.
+    budget: Option<Arc<Budget>>,
 }
 
 impl fmt::Debug for StoppableStage {
@@ -242,6 +254,10 @@ impl QueryStageExecutor for StoppableStage {
         let life = Arc::new(TaskLife::begin(&self.counters));
         *self.control.life.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&life));
         let _end = EndOfRun(Arc::clone(&self.control));
+        let context = match &self.budget {
+            Some(budget) => query_memory::within(&context, budget)?,
+            None => context,
+        };
         let result = self.inner.execute_query_stage(task_id, context).await;
         if result.is_err() {
             self.counters.failed.fetch_add(1, Ordering::Relaxed);

@@ -42,6 +42,7 @@ struct FileSettings {
     listen: Option<SocketAddr>,
     advertise: Option<String>,
     executor_timeout: Option<u64>,
+    cluster_secret_file: Option<std::path::PathBuf>,
     log_level: Option<String>,
     log_format: Option<LogFormat>,
 }
@@ -73,11 +74,13 @@ impl SchedulerConfig {
             .executor_timeout
             .or(file.executor_timeout)
             .map_or(defaults.executor_timeout, Duration::from_secs);
+        let membership = args.common.membership(file.cluster_secret_file)?;
         Ok(Self {
             listen,
             options: SchedulerOptions {
                 external_host: advertise,
                 executor_timeout,
+                membership,
                 ..defaults
             },
             logging: args.common.logging(file.log_level, file.log_format),

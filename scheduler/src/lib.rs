@@ -12,6 +12,10 @@ use ballista_scheduler::config::{SchedulerConfig, TaskDistributionPolicy};
 use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service_with_listener};
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use strata_connectors::codec::{logical_codec, physical_codec};
+use strata_connectors::gateway::{
+    BoundGateway, Gateway, GatewayError, check_protected, internal_ip,
+};
+use strata_connectors::membership::Membership;
 use strata_connectors::session::{config_producer, session_state};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -26,6 +30,8 @@ pub enum SchedulerError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
     #[error("scheduler failed: {0}")]
     Ballista(#[from] ballista_core::error::BallistaError),
 }
@@ -39,6 +45,9 @@ pub struct SchedulerOptions {
     pub executor_timeout: Duration,
     /// How often the scheduler looks for lost executors.
     pub expire_dead_executor_interval: Duration,
+    /// The cluster this scheduler serves; without it, the scheduler serves
+    /// anyone who reaches it, and only on loopback.
+    pub membership: Option<Arc<Membership>>,
 }
 
 impl Default for SchedulerOptions {
@@ -47,6 +56,7 @@ impl Default for SchedulerOptions {
             external_host: "127.0.0.1".to_owned(),
             executor_timeout: Duration::from_secs(8),
             expire_dead_executor_interval: Duration::from_secs(2),
+            membership: None,
         }
     }
 }
@@ -54,10 +64,12 @@ impl Default for SchedulerOptions {
 /// A running scheduler.
 #[derive(Debug)]
 pub struct RunningScheduler {
-    /// The address its gRPC and REST services listen on.
+    /// The address its gRPC and REST services are reached at.
     pub addr: SocketAddr,
     /// The task serving it; it ends only on error.
     pub task: JoinHandle<Result<(), SchedulerError>>,
+    /// With a cluster secret, the mutual-TLS port in front of it.
+    pub gateway: Option<Gateway>,
 }
 
 impl RunningScheduler {
@@ -67,17 +79,41 @@ impl RunningScheduler {
     }
 }
 
-/// Binds `addr` (port 0 picks a free port) and serves a scheduler on it.
+/// Binds `addr` (port 0 picks a free port) and serves a scheduler on it:
+/// with a cluster secret, members only, through a gateway whose service
+/// listens on loopback at the same port; without one, anyone, on loopback
+/// only.
 pub async fn start(
     addr: SocketAddr,
     options: SchedulerOptions,
 ) -> Result<RunningScheduler, SchedulerError> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| SchedulerError::Bind { addr, source })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| SchedulerError::Bind { addr, source })?;
+    check_protected("the scheduler", addr, options.membership.as_deref())?;
+    let (listener, gateway) = match &options.membership {
+        Some(membership) => {
+            let public = BoundGateway::bind(addr, &options.external_host).await?;
+            let internal = SocketAddr::new(internal_ip(&public.public), public.port());
+            let listener =
+                TcpListener::bind(internal)
+                    .await
+                    .map_err(|source| SchedulerError::Bind {
+                        addr: internal,
+                        source,
+                    })?;
+            (listener, Some(public.serve(internal, membership)))
+        }
+        None => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| SchedulerError::Bind { addr, source })?;
+            (listener, None)
+        }
+    };
+    let addr = match &gateway {
+        Some(gateway) => gateway.public.first().copied().unwrap_or(addr),
+        None => listener
+            .local_addr()
+            .map_err(|source| SchedulerError::Bind { addr, source })?,
+    };
 
     let mut config = SchedulerConfig::default()
         .with_hostname(options.external_host.clone())
@@ -89,7 +125,15 @@ pub async fn start(
         .with_task_distribution(TaskDistributionPolicy::RoundRobin)
         .with_override_config_producer(config_producer())
         .with_override_session_builder(Arc::new(session_state));
-    config.bind_host = addr.ip().to_string();
+    config.bind_host = listener
+        .local_addr()
+        .map_err(|source| SchedulerError::Bind { addr, source })?
+        .ip()
+        .to_string();
+    if let Some(membership) = &options.membership {
+        config.use_tls = true;
+        config.override_create_grpc_client_endpoint = Some(membership.endpoint_override());
+    }
     config.override_logical_codec = Some(logical_codec());
     config.override_physical_codec = Some(physical_codec());
     config.executor_timeout_seconds = options.executor_timeout.as_secs().max(1);
@@ -106,6 +150,10 @@ pub async fn start(
             .await
             .map_err(SchedulerError::from)
     });
-    tracing::info!(%addr, "scheduler listening");
-    Ok(RunningScheduler { addr, task })
+    tracing::info!(%addr, members_only = gateway.is_some(), "scheduler listening");
+    Ok(RunningScheduler {
+        addr,
+        task,
+        gateway,
+    })
 }

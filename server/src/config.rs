@@ -4,11 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
 use serde::Deserialize;
 use strata_connectors::lake::storage::S3Options;
+use strata_connectors::membership::Membership;
 use strata_connectors::node::{CommonArgs, Logging, S3Args};
 use strata_connectors::postgres::options::TableOptions;
 use strata_connectors::postgres::source::PgSource;
@@ -101,6 +103,7 @@ struct FileSettings {
     trust_loopback: Option<bool>,
     max_connections: Option<usize>,
     auth_timeout: Option<u64>,
+    cluster_secret_file: Option<PathBuf>,
     s3: Option<S3Options>,
     /// `[sources.<name>]` tables: databases users query as catalogs.
     sources: Option<toml::Table>,
@@ -143,6 +146,11 @@ pub struct ServerConfig {
     /// The administrator's password for a data folder whose administrator
     /// has none yet (`STRATA_ADMIN_PASSWORD`).
     pub admin_password: Option<Secret>,
+    /// The cluster the server's jobs run on, when members share a secret
+    /// (`STRATA_CLUSTER_SECRET`, `--cluster-secret-file`): the embedded
+    /// scheduler and executor serve members only, and the server connects
+    /// as a member.
+    pub membership: Option<Arc<Membership>>,
 }
 
 /// Where the TLS certificate chain and its key are.
@@ -168,6 +176,7 @@ impl Default for ServerConfig {
             tls: None,
             auth: AuthConfig::default(),
             admin_password: None,
+            membership: None,
         }
     }
 }
@@ -209,6 +218,7 @@ impl ServerConfig {
                 .or(file.auth_timeout)
                 .map_or(defaults.auth.auth_timeout, Duration::from_secs),
         };
+        let membership = args.common.membership(file.cluster_secret_file)?;
         let admin_password = std::env::var(ADMIN_PASSWORD_ENV)
             .ok()
             .filter(|p| !p.is_empty())
@@ -230,6 +240,7 @@ impl ServerConfig {
             tls,
             auth,
             admin_password,
+            membership,
         })
     }
 }

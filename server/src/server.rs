@@ -151,7 +151,11 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, StartError> {
             (cluster.scheduler.url(), Some(cluster))
         }
     };
-    let cluster_handle = ClusterHandle::new(&scheduler_url, config.executor_wait)?;
+    let cluster_handle = ClusterHandle::new(
+        &scheduler_url,
+        config.executor_wait,
+        config.membership.clone(),
+    )?;
     strata_connectors::lake::storage::configure_s3(config.s3.clone());
     let lake_root =
         LakeRoot::parse(&config.lake_root()).map_err(|e| StartError::Engine(e.into()))?;
@@ -188,11 +192,19 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, StartError> {
 /// cluster, so running tasks can be cancelled.
 async fn start_embedded(config: &ServerConfig) -> Result<EmbeddedCluster, StartError> {
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let scheduler = strata_scheduler::start(loopback, SchedulerOptions::default()).await?;
+    let scheduler = strata_scheduler::start(
+        loopback,
+        SchedulerOptions {
+            membership: config.membership.clone(),
+            ..Default::default()
+        },
+    )
+    .await?;
     let mut options = ExecutorOptions {
         scheduler_host: scheduler.addr.ip().to_string(),
         scheduler_port: scheduler.addr.port(),
         work_dir: Some(config.data_dir.join("work")),
+        membership: config.membership.clone(),
         ..Default::default()
     };
     if let Some(slots) = config.executor_slots {

@@ -131,3 +131,13 @@ def test_the_server_listening_beyond_loopback_has_a_password():
     # Without it strata-server refuses to listen on 0.0.0.0; compose itself
     # refuses to start with the variable unset.
     assert ":?" in server["environment"]["STRATA_ADMIN_PASSWORD"]
+
+
+def test_every_cluster_member_has_the_cluster_secret():
+    services = compose()["services"]
+    for name in ("strata-scheduler", "strata-executor-1", "strata-executor-2",
+                 "strata-server"):
+        # Scheduler and executors refuse to listen beyond loopback without
+        # it, the server cannot reach them without it; compose refuses to
+        # start with the variable unset.
+        assert ":?" in services[name]["environment"]["STRATA_CLUSTER_SECRET"], name

@@ -228,6 +228,11 @@ impl Cluster {
         self.dir.path().join("scratch")
     }
 
+    /// Executor `index`'s work folder (its shuffle files).
+    pub fn work_dir(&self, index: usize) -> PathBuf {
+        self.dir.path().join(format!("executor-{index}"))
+    }
+
     /// The lake's folder (the server's default, under its data folder).
     pub fn lake_root(&self) -> PathBuf {
         self.dir.path().join("data").join("lake")
@@ -465,4 +470,21 @@ fn addr_after(line: &str, key: &str) -> Result<SocketAddr, String> {
         .and_then(|(_, rest)| rest.split_whitespace().next())
         .and_then(|word| word.parse().ok())
         .ok_or_else(|| format!("no {key}address in `{line}`"))
+}
+
+/// An address of this machine other than loopback, which connections to
+/// it come from.
+pub fn other_address() -> std::net::IpAddr {
+    // Connecting a UDP socket sends nothing; it only picks the route.
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    let ip = socket
+        .connect("192.0.2.1:9")
+        .and_then(|_| socket.local_addr())
+        .map(|addr| addr.ip())
+        .unwrap_or_else(|e| panic!("this test needs a network interface besides loopback: {e}"));
+    assert!(
+        !ip.is_loopback() && !ip.is_unspecified(),
+        "this test needs a network interface besides loopback, found only {ip}"
+    );
+    ip
 }

@@ -4,19 +4,19 @@
 //! unknown user get the same answer, repeated failures wait longer), roles
 //! managed with SQL, plaintext refused from other hosts when TLS is
 //! required, no listening beyond loopback without authentication,
-//! connection limits, the login timeout, and no password in any log, file
-//! or system table.
+//! connection limits, the login timeout, a query's memory limit, and no
+//! password in any log, file or system table.
 //!
 //! Certificates are made with `openssl`; psql, python (STRATA_TEST_PYTHON
 //! with psycopg) and java with pgjdbc must be installed, as
 //! scripts/test-all.sh ensures.
 
-use std::net::{IpAddr, UdpSocket};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use strata_sql_tests::cluster::{ServerProcess, binaries_dir};
+use strata_sql_tests::cluster::{ServerProcess, binaries_dir, other_address};
 use tokio::io::AsyncReadExt;
 use tokio_postgres::{Client, NoTls};
 
@@ -112,23 +112,6 @@ impl Certificates {
             ("STRATA_TLS_KEY", self.path("server.key")),
         ]
     }
-}
-
-/// An address of this machine other than loopback, which connections to
-/// it come from.
-fn other_address() -> IpAddr {
-    // Connecting a UDP socket sends nothing; it only picks the route.
-    let socket = UdpSocket::bind("0.0.0.0:0").unwrap();
-    let ip = socket
-        .connect("192.0.2.1:9")
-        .and_then(|_| socket.local_addr())
-        .map(|addr| addr.ip())
-        .unwrap_or_else(|e| panic!("this test needs a network interface besides loopback: {e}"));
-    assert!(
-        !ip.is_loopback() && !ip.is_unspecified(),
-        "this test needs a network interface besides loopback, found only {ip}"
-    );
-    ip
 }
 
 /// A server over a fresh data folder, listening on `listen`.
@@ -555,6 +538,91 @@ async fn connection_limits_and_the_login_timeout() {
         .batch_execute("SELECT 1")
         .await
         .expect("a logged-in session outlives the login timeout");
+}
+
+/// A query held to `strata.query_memory_limit`: on the executor a sort over
+/// more than the limit spills and answers, what cannot spill fails with
+/// 53200 naming the limit, a query the server runs itself is held to it
+/// too, and the server goes on answering.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_query_over_its_memory_limit_spills_or_fails_and_the_server_goes_on() {
+    let (_dir, server) = start("memory", "127.0.0.1:0", &[]).await;
+    let client = login(&format!(
+        "host=127.0.0.1 port={} dbname=lake user=strata",
+        server.addr.port()
+    ))
+    .await
+    .expect("a session");
+    client
+        .batch_execute(
+            "CREATE TABLE nums AS SELECT value AS v FROM generate_series(1, 3000000); \
+             SET strata.query_memory_limit = '16MB'",
+        )
+        .await
+        .expect("a table of 3 million rows");
+    // 3 million rows sorted by two keys take more than 16 MB.
+    let sorted = "SELECT CAST(max(r) AS BIGINT), count(*) FROM (SELECT row_number() OVER \
+                  (ORDER BY v % 1000 DESC, v) AS r FROM nums) t";
+    let row = client
+        .query_one(sorted, &[])
+        .await
+        .expect("the sort spills");
+    assert_eq!(
+        (row.get::<_, i64>(0), row.get::<_, i64>(1)),
+        (3_000_000, 3_000_000)
+    );
+    let plan: Vec<String> = client
+        .query(&format!("EXPLAIN ANALYZE {sorted}"), &[])
+        .await
+        .expect("the analysed plan")
+        .iter()
+        .map(|r| r.get::<_, String>(1))
+        .collect();
+    let spills: u64 = plan
+        .iter()
+        .flat_map(|line| line.split("spill_count=").skip(1))
+        .filter_map(|rest| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    assert!(spills > 0, "the sort did not spill:\n{}", plan.join("\n"));
+
+    // Collecting every value into one array cannot spill.
+    let gathered = "SELECT CAST(array_length(array_agg(v), 1) AS BIGINT) FROM nums";
+    let (state, message) = failure(client.query_one(gathered, &[]).await);
+    assert_eq!(state, "53200", "{message}");
+    assert!(
+        message.contains("strata.query_memory_limit = 16MB"),
+        "{message}"
+    );
+    // Nor on the server, for what it runs itself.
+    let (state, message) = failure(
+        client
+            .query_one(
+                "SELECT array_length(array_agg(value), 1) FROM generate_series(1, 3000000)",
+                &[],
+            )
+            .await,
+    );
+    assert_eq!(state, "53200", "{message}");
+
+    // The session and the server go on; without the limit it all runs.
+    client
+        .batch_execute("RESET strata.query_memory_limit")
+        .await
+        .expect("the session goes on");
+    let row = client.query_one(gathered, &[]).await.expect("no limit");
+    assert_eq!(row.get::<_, i64>(0), 3_000_000);
+    let other = login(&format!(
+        "host=127.0.0.1 port={} dbname=lake user=strata",
+        server.addr.port()
+    ))
+    .await
+    .expect("the server answers another client");
+    other.batch_execute("SELECT 1").await.expect("a query");
 }
 
 #[tokio::test(flavor = "multi_thread")]

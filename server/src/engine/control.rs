@@ -13,9 +13,11 @@ use datafusion::error::DataFusionError;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
 use futures::StreamExt;
+use strata_connectors::membership::Membership;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tonic::transport::Endpoint;
 
 use super::planner::DistributedQuery;
 use crate::error::{Result, StrataError};
@@ -72,25 +74,43 @@ pub struct ClusterHandle {
 struct ClusterInner {
     url: String,
     ready_url: String,
+    grpc_url: String,
     executor_wait: Duration,
     http: reqwest::Client,
+    membership: Option<Arc<Membership>>,
     health: watch::Sender<ClusterHealth>,
 }
 
 impl ClusterHandle {
     /// `url` is Ballista's `df://host:port`. A query fails with 53000 once
     /// the cluster has had no executor for `executor_wait`. Watches the
-    /// scheduler's `/readyz` every second while any handle lives.
-    pub fn new(url: &str, executor_wait: Duration) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(HEALTH_INTERVAL * 2)
+    /// scheduler's `/readyz` every second while any handle lives. With
+    /// `membership`, the scheduler is reached over the cluster's mutual TLS.
+    pub fn new(
+        url: &str,
+        executor_wait: Duration,
+        membership: Option<Arc<Membership>>,
+    ) -> Result<Self> {
+        let mut http = reqwest::Client::builder().timeout(HEALTH_INTERVAL * 2);
+        if let Some(membership) = &membership {
+            http = http.use_preconfigured_tls(membership.client_config().as_ref().clone());
+        }
+        let http = http
             .build()
             .map_err(|e| StrataError::Internal(format!("cannot build an HTTP client: {e}")))?;
+        let scheme = if membership.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let authority = url.trim_start_matches("df://");
         let inner = Arc::new(ClusterInner {
             url: url.to_owned(),
-            ready_url: format!("http://{}/readyz", url.trim_start_matches("df://")),
+            ready_url: format!("{scheme}://{authority}/readyz"),
+            grpc_url: format!("{scheme}://{authority}"),
             executor_wait,
             http,
+            membership,
             health: watch::Sender::new(ClusterHealth::Ready),
         });
         tokio::spawn(watch_health(Arc::downgrade(&inner)));
@@ -106,15 +126,17 @@ impl ClusterHandle {
         *self.inner.health.borrow()
     }
 
-    fn grpc_url(&self) -> String {
-        format!("http://{}", self.inner.url.trim_start_matches("df://"))
-    }
-
     /// Asks the scheduler to cancel `job_id` and stop its running tasks.
     pub async fn cancel_job(&self, job_id: &str) -> Result<()> {
-        let mut client = SchedulerGrpcClient::connect(self.grpc_url())
-            .await
-            .map_err(|e| StrataError::ClusterUnavailable(e.to_string()))?;
+        let unavailable =
+            |e: tonic::transport::Error| StrataError::ClusterUnavailable(e.to_string());
+        let mut endpoint =
+            Endpoint::from_shared(self.inner.grpc_url.clone()).map_err(unavailable)?;
+        if let Some(membership) = &self.inner.membership {
+            endpoint = membership.secure(endpoint).map_err(unavailable)?;
+        }
+        let channel = endpoint.connect().await.map_err(unavailable)?;
+        let mut client = SchedulerGrpcClient::new(channel);
         client
             .cancel_job(CancelJobParams {
                 job_id: job_id.to_owned(),

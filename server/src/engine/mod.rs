@@ -61,10 +61,12 @@ use datafusion_pg_catalog::setup_pg_catalog;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use strata_connectors::lake::catalog::LakeCatalog;
 use strata_connectors::lake::storage::LakeRoot;
+use strata_connectors::options::StrataOptions;
 use strata_connectors::postgres::catalog::PgCatalog;
 use strata_connectors::postgres::options::TableOptions;
 use strata_connectors::postgres::source::PgSource;
 use strata_connectors::postgres::table::PgTable;
+use strata_connectors::query_memory::{self, Budget};
 use strata_connectors::session::{DEFAULT_CATALOG, session_config, session_state};
 
 use crate::auth::privileges::Privilege;
@@ -1377,6 +1379,11 @@ impl Session {
             state.config_mut().options_mut().execution.target_partitions = 1;
             task_ctx = Arc::new(datafusion::execution::TaskContext::from(&state));
         }
+        // A query the server runs itself is held to the session's memory
+        // limit here; a job's executors hold its tasks to it there.
+        if let Some(limit) = query_memory::limit_of(task_ctx.session_config()) {
+            task_ctx = query_memory::within(&task_ctx, &Arc::new(Budget::new(limit)))?;
+        }
         let stream = execute_stream(Arc::clone(&physical), task_ctx)?;
         let stream = control.watch(stream, physical, self.engine.cluster.clone());
         Ok((schema, stream))
@@ -1642,10 +1649,11 @@ fn qualified_name(catalog: &str, schema: &str, table: &str) -> String {
 /// Function-call syntax the SQL planner handles without the function registry.
 const PLANNER_FUNCTIONS: &[&str] = &["array", "unnest", "struct", "grouping", "cube", "rollup"];
 
-/// `datafusion.*` and `ballista.*` keys live in DataFusion's configuration.
+/// `datafusion.*`, `ballista.*` and the `strata.*` settings that travel with
+/// jobs live in DataFusion's configuration.
 fn is_engine_setting(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    lower.starts_with("datafusion.") || lower.starts_with("ballista.")
+    lower.starts_with("datafusion.") || lower.starts_with("ballista.") || StrataOptions::knows(name)
 }
 
 /// `$3` -> 2.

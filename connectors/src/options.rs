@@ -1,0 +1,143 @@
+//! Strata's own settings that travel with a query to every node:
+//! `SET strata.<name> = ...` in a session, shipped by Ballista with each
+//! job's configuration and read where the work runs. Every node registers
+//! them ([`crate::session::session_config`]), so a node that receives one
+//! knows it.
+
+use std::any::Any;
+use std::fmt;
+
+use datafusion::common::config::{
+    ConfigEntry, ConfigExtension, ConfigField, ExtensionOptions, Visit,
+};
+use datafusion::error::{DataFusionError, Result};
+
+use crate::node::parse_bytes;
+
+/// A byte count written plainly or with a unit (`256MB`, `1GiB`: powers of
+/// 1024, as in PostgreSQL); 0 means none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ByteCount(pub u64);
+
+impl fmt::Display for ByteCount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [(u32, &str); 4] = [(40, "TB"), (30, "GB"), (20, "MB"), (10, "kB")];
+        let bytes = self.0;
+        for (shift, unit) in UNITS {
+            if bytes != 0 && bytes.is_multiple_of(1u64 << shift) {
+                return write!(f, "{}{unit}", bytes >> shift);
+            }
+        }
+        write!(f, "{bytes}")
+    }
+}
+
+impl ConfigField for ByteCount {
+    fn visit<V: Visit>(&self, visitor: &mut V, key: &str, description: &'static str) {
+        visitor.some(key, self, description)
+    }
+
+    fn set(&mut self, _key: &str, value: &str) -> Result<()> {
+        self.0 = parse_bytes(value).map_err(DataFusionError::Configuration)?;
+        Ok(())
+    }
+}
+
+/// Settings under `strata.`. Their entries carry the prefix (as
+/// Ballista's own do), so a job ships them under the names a session set.
+#[derive(Debug, Clone, Default)]
+pub struct StrataOptions {
+    /// Memory one query may hold on each executor (sorts, joins and
+    /// aggregations spill to disk to stay under it, else the query fails
+    /// with 53200); 0 leaves only the executor's own pool as the limit.
+    pub query_memory_limit: ByteCount,
+}
+
+const QUERY_MEMORY_LIMIT: &str = "query_memory_limit";
+
+impl StrataOptions {
+    /// True if `name` (any case) is one of these settings; other `strata.`
+    /// names are the server's session variables.
+    pub fn knows(name: &str) -> bool {
+        Self::default()
+            .entries()
+            .iter()
+            .any(|entry| entry.key.eq_ignore_ascii_case(name))
+    }
+}
+
+impl ConfigExtension for StrataOptions {
+    const PREFIX: &'static str = "strata";
+}
+
+impl ExtensionOptions for StrataOptions {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn cloned(&self) -> Box<dyn ExtensionOptions> {
+        Box::new(self.clone())
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        match key {
+            QUERY_MEMORY_LIMIT => self.query_memory_limit.set(key, value),
+            _ => Err(DataFusionError::Configuration(format!(
+                "unrecognized configuration parameter \"{}.{key}\"",
+                Self::PREFIX
+            ))),
+        }
+    }
+
+    fn entries(&self) -> Vec<ConfigEntry> {
+        vec![ConfigEntry {
+            key: format!("{}.{QUERY_MEMORY_LIMIT}", Self::PREFIX),
+            value: Some(self.query_memory_limit.to_string()),
+            description: "memory one query may hold on each executor; 0 for no limit of its own",
+        }]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_counts_read_units_and_show_the_largest_whole_one() {
+        let mut count = ByteCount::default();
+        count.set("k", "256MB").expect("a count");
+        assert_eq!(count, ByteCount(256 << 20));
+        assert_eq!(count.to_string(), "256MB");
+        count.set("k", "1536kB").expect("a count");
+        assert_eq!(count.to_string(), "1536kB");
+        count.set("k", "1000").expect("a count");
+        assert_eq!(count.to_string(), "1000");
+        // What is shown reads back as the same count (jobs ship it as text).
+        let mut again = ByteCount::default();
+        again.set("k", &count.to_string()).expect("a count");
+        assert_eq!(again, count);
+        assert!(count.set("k", "lots").is_err());
+    }
+
+    #[test]
+    fn settings_are_listed_and_set_under_their_prefix() {
+        let mut config = datafusion::prelude::SessionConfig::new()
+            .with_option_extension(StrataOptions::default());
+        config
+            .options_mut()
+            .set("strata.query_memory_limit", "64MB")
+            .expect("set");
+        let entry = config
+            .options()
+            .entries()
+            .into_iter()
+            .find(|e| e.key == "strata.query_memory_limit")
+            .expect("listed with its prefix");
+        assert_eq!(entry.value.as_deref(), Some("64MB"));
+        assert!(config.options_mut().set("strata.no_such", "1").is_err());
+    }
+}
