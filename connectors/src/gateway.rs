@@ -108,6 +108,7 @@ impl BoundGateway {
                         .collect()
                 })
                 .unwrap_or_default();
+            found.sort();
             found.dedup();
             if found.is_empty() {
                 return Err(GatewayError::NoAddress {

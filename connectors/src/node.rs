@@ -241,6 +241,24 @@ pub fn advertised_host(listen: std::net::SocketAddr) -> String {
     }
 }
 
+/// A byte count in a TOML file: a number or a string with a unit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum FileBytes {
+    Number(u64),
+    Text(String),
+}
+
+impl FileBytes {
+    /// The count of bytes, or why the text is not one.
+    pub fn bytes(&self) -> Result<u64, String> {
+        match self {
+            FileBytes::Number(bytes) => Ok(*bytes),
+            FileBytes::Text(text) => parse_bytes(text),
+        }
+    }
+}
+
 /// A byte count written plainly (`1073741824`) or with a binary unit
 /// (`512MiB`, `4G`, `2GB`: all units are powers of 1024, as in PostgreSQL).
 pub fn parse_bytes(text: &str) -> Result<u64, String> {

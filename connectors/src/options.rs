@@ -53,7 +53,10 @@ pub struct StrataOptions {
     pub query_memory_limit: ByteCount,
 }
 
-const QUERY_MEMORY_LIMIT: &str = "query_memory_limit";
+/// The full name of the query memory limit.
+pub const QUERY_MEMORY_LIMIT: &str = "strata.query_memory_limit";
+/// Its name under the `strata.` prefix.
+const QUERY_MEMORY_LIMIT_FIELD: &str = "query_memory_limit";
 
 impl StrataOptions {
     /// True if `name` (any case) is one of these settings; other `strata.`
@@ -85,7 +88,7 @@ impl ExtensionOptions for StrataOptions {
 
     fn set(&mut self, key: &str, value: &str) -> Result<()> {
         match key {
-            QUERY_MEMORY_LIMIT => self.query_memory_limit.set(key, value),
+            QUERY_MEMORY_LIMIT_FIELD => self.query_memory_limit.set(key, value),
             _ => Err(DataFusionError::Configuration(format!(
                 "unrecognized configuration parameter \"{}.{key}\"",
                 Self::PREFIX
@@ -95,7 +98,7 @@ impl ExtensionOptions for StrataOptions {
 
     fn entries(&self) -> Vec<ConfigEntry> {
         vec![ConfigEntry {
-            key: format!("{}.{QUERY_MEMORY_LIMIT}", Self::PREFIX),
+            key: QUERY_MEMORY_LIMIT.to_owned(),
             value: Some(self.query_memory_limit.to_string()),
             description: "memory one query may hold on each executor; 0 for no limit of its own",
         }]

@@ -8,7 +8,7 @@ use clap::Parser;
 use serde::Deserialize;
 use strata_connectors::lake::storage::S3Options;
 use strata_connectors::node::{
-    CommonArgs, LogFormat, Logging, S3Args, SettingsError, advertised_host, parse_bytes,
+    CommonArgs, FileBytes, LogFormat, Logging, S3Args, SettingsError, advertised_host, parse_bytes,
 };
 
 use crate::ExecutorOptions;
@@ -59,14 +59,6 @@ pub struct Args {
     pub metrics_listen: Option<SocketAddr>,
 }
 
-/// A byte count in a TOML file: a number or a string with a unit.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Bytes {
-    Number(u64),
-    Text(String),
-}
-
 /// The settings a TOML file may hold; the same names as the flags.
 /// `[sources.*]` tables are for the connectors every node shares.
 #[derive(Debug, Default, Deserialize)]
@@ -78,7 +70,7 @@ struct FileSettings {
     advertise: Option<String>,
     slots: Option<usize>,
     work_dir: Option<PathBuf>,
-    memory_limit: Option<Bytes>,
+    memory_limit: Option<FileBytes>,
     metrics_listen: Option<SocketAddr>,
     cluster_secret_file: Option<PathBuf>,
     s3: Option<S3Options>,
@@ -128,13 +120,11 @@ impl ExecutorConfig {
             .unwrap_or_else(|| parse_default(DEFAULT_GRPC_LISTEN, 50052));
         let memory_limit = match args.memory_limit {
             Some(bytes) => Some(bytes),
-            None => match file.memory_limit {
-                Some(Bytes::Number(bytes)) => Some(bytes),
-                Some(Bytes::Text(text)) => {
-                    Some(parse_bytes(&text).map_err(ConfigError::MemoryLimit)?)
-                }
-                None => None,
-            },
+            None => file
+                .memory_limit
+                .map(|bytes| bytes.bytes())
+                .transpose()
+                .map_err(ConfigError::MemoryLimit)?,
         };
         let defaults = ExecutorOptions::default();
         let membership = args.common.membership(file.cluster_secret_file)?;

@@ -11,7 +11,7 @@ use clap::Parser;
 use serde::Deserialize;
 use strata_connectors::lake::storage::S3Options;
 use strata_connectors::membership::Membership;
-use strata_connectors::node::{CommonArgs, Logging, S3Args};
+use strata_connectors::node::{CommonArgs, FileBytes, Logging, S3Args, parse_bytes};
 use strata_connectors::postgres::options::TableOptions;
 use strata_connectors::postgres::source::PgSource;
 
@@ -80,6 +80,10 @@ pub struct Args {
     /// Seconds a client has to log in [default: 60].
     #[arg(long, env = "STRATA_AUTH_TIMEOUT")]
     pub auth_timeout: Option<u64>,
+    /// Memory each query may hold on each node, in bytes or with a unit
+    /// (256MB); only superusers may set more in a session [default: none].
+    #[arg(long, env = "STRATA_QUERY_MEMORY_LIMIT", value_parser = parse_bytes)]
+    pub query_memory_limit: Option<u64>,
 }
 
 /// The environment variable holding the administrator's first password.
@@ -103,6 +107,7 @@ struct FileSettings {
     trust_loopback: Option<bool>,
     max_connections: Option<usize>,
     auth_timeout: Option<u64>,
+    query_memory_limit: Option<FileBytes>,
     cluster_secret_file: Option<PathBuf>,
     s3: Option<S3Options>,
     /// `[sources.<name>]` tables: databases users query as catalogs.
@@ -146,6 +151,9 @@ pub struct ServerConfig {
     /// The administrator's password for a data folder whose administrator
     /// has none yet (`STRATA_ADMIN_PASSWORD`).
     pub admin_password: Option<Secret>,
+    /// The memory limit of every session's queries on each node, which only
+    /// superusers may raise (`strata.query_memory_limit`).
+    pub query_memory_limit: Option<u64>,
     /// The cluster the server's jobs run on, when members share a secret
     /// (`STRATA_CLUSTER_SECRET`, `--cluster-secret-file`): the embedded
     /// scheduler and executor serve members only, and the server connects
@@ -176,6 +184,7 @@ impl Default for ServerConfig {
             tls: None,
             auth: AuthConfig::default(),
             admin_password: None,
+            query_memory_limit: None,
             membership: None,
         }
     }
@@ -219,6 +228,15 @@ impl ServerConfig {
                 .map_or(defaults.auth.auth_timeout, Duration::from_secs),
         };
         let membership = args.common.membership(file.cluster_secret_file)?;
+        let query_memory_limit = match args.query_memory_limit {
+            Some(bytes) => Some(bytes),
+            None => file
+                .query_memory_limit
+                .map(|bytes| bytes.bytes())
+                .transpose()
+                .map_err(|e| ConfigError::Invalid(format!("query_memory_limit: {e}")))?,
+        }
+        .filter(|&bytes| bytes > 0);
         let admin_password = std::env::var(ADMIN_PASSWORD_ENV)
             .ok()
             .filter(|p| !p.is_empty())
@@ -240,6 +258,7 @@ impl ServerConfig {
             tls,
             auth,
             admin_password,
+            query_memory_limit,
             membership,
         })
     }

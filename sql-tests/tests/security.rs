@@ -540,24 +540,30 @@ async fn connection_limits_and_the_login_timeout() {
         .expect("a logged-in session outlives the login timeout");
 }
 
-/// A query held to `strata.query_memory_limit`: on the executor a sort over
-/// more than the limit spills and answers, what cannot spill fails with
-/// 53200 naming the limit, a query the server runs itself is held to it
-/// too, and the server goes on answering.
+/// A query held to `strata.query_memory_limit` (the server's default from
+/// `--query-memory-limit`): on the executor a sort over more than the limit
+/// spills and answers, what cannot spill fails with 53200 naming the limit,
+/// a query the server runs itself is held to it too, only superusers may
+/// lift it, and the server goes on answering.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_query_over_its_memory_limit_spills_or_fails_and_the_server_goes_on() {
-    let (_dir, server) = start("memory", "127.0.0.1:0", &[]).await;
-    let client = login(&format!(
-        "host=127.0.0.1 port={} dbname=lake user=strata",
-        server.addr.port()
-    ))
-    .await
-    .expect("a session");
-    client
-        .batch_execute(
-            "CREATE TABLE nums AS SELECT value AS v FROM generate_series(1, 3000000); \
-             SET strata.query_memory_limit = '16MB'",
+    let env = [("STRATA_QUERY_MEMORY_LIMIT", "16MB".to_owned())];
+    let (_dir, server) = start("memory", "127.0.0.1:0", &env).await;
+    let conninfo = |user: &str| {
+        format!(
+            "host=127.0.0.1 port={} dbname=lake user={user}",
+            server.addr.port()
         )
+    };
+    let client = login(&conninfo("strata")).await.expect("a session");
+    let shown: String = client
+        .query_one("SHOW strata.query_memory_limit", &[])
+        .await
+        .expect("the limit")
+        .get(0);
+    assert_eq!(shown, "16MB");
+    client
+        .batch_execute("CREATE TABLE nums AS SELECT value AS v FROM generate_series(1, 3000000)")
         .await
         .expect("a table of 3 million rows");
     // 3 million rows sorted by two keys take more than 16 MB.
@@ -609,19 +615,47 @@ async fn a_query_over_its_memory_limit_spills_or_fails_and_the_server_goes_on() 
     );
     assert_eq!(state, "53200", "{message}");
 
-    // The session and the server go on; without the limit it all runs.
+    // Others may lower the limit, not lift it.
     client
-        .batch_execute("RESET strata.query_memory_limit")
+        .batch_execute("CREATE ROLE analyst LOGIN; GRANT SELECT ON nums TO analyst")
+        .await
+        .expect("a role");
+    let analyst = login(&conninfo("analyst")).await.expect("the analyst");
+    for lifted in ["'1GB'", "0"] {
+        let (state, message) = failure(
+            analyst
+                .batch_execute(&format!("SET strata.query_memory_limit = {lifted}"))
+                .await,
+        );
+        assert_eq!(state, "42501", "{message}");
+    }
+    analyst
+        .batch_execute("SET strata.query_memory_limit = '8MB'")
+        .await
+        .expect("lowered");
+    let (state, _) = failure(analyst.query_one(gathered, &[]).await);
+    assert_eq!(state, "53200");
+
+    // The session and the server go on; a superuser lifts the limit.
+    client
+        .batch_execute("SET strata.query_memory_limit = 0")
         .await
         .expect("the session goes on");
     let row = client.query_one(gathered, &[]).await.expect("no limit");
     assert_eq!(row.get::<_, i64>(0), 3_000_000);
-    let other = login(&format!(
-        "host=127.0.0.1 port={} dbname=lake user=strata",
-        server.addr.port()
-    ))
-    .await
-    .expect("the server answers another client");
+    client
+        .batch_execute("RESET strata.query_memory_limit")
+        .await
+        .expect("reset");
+    let shown: String = client
+        .query_one("SHOW strata.query_memory_limit", &[])
+        .await
+        .expect("the limit")
+        .get(0);
+    assert_eq!(shown, "16MB", "RESET goes back to the server's limit");
+    let other = login(&conninfo("strata"))
+        .await
+        .expect("the server answers another client");
     other.batch_execute("SELECT 1").await.expect("a query");
 }
 

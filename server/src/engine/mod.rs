@@ -61,7 +61,7 @@ use datafusion_pg_catalog::setup_pg_catalog;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use strata_connectors::lake::catalog::LakeCatalog;
 use strata_connectors::lake::storage::LakeRoot;
-use strata_connectors::options::StrataOptions;
+use strata_connectors::options::{ByteCount, QUERY_MEMORY_LIMIT, StrataOptions};
 use strata_connectors::postgres::catalog::PgCatalog;
 use strata_connectors::postgres::options::TableOptions;
 use strata_connectors::postgres::source::PgSource;
@@ -70,7 +70,7 @@ use strata_connectors::query_memory::{self, Budget};
 use strata_connectors::session::{DEFAULT_CATALOG, session_config, session_state};
 
 use crate::auth::privileges::Privilege;
-use crate::auth::roles::RoleStore;
+use crate::auth::roles::{RoleError, RoleStore};
 use crate::error::{Result, StrataError};
 use catalog::{CatalogStore, ObjectEntry, ObjectKind, SchemaEntry};
 use control::{ClusterHandle, QueryControl};
@@ -128,10 +128,19 @@ impl Engine {
         sources: &[PgSource],
         source_tables: &BTreeMap<String, TableOptions>,
         roles: Arc<RoleStore>,
+        query_memory_limit: Option<u64>,
     ) -> Result<Self> {
         let lake = Arc::new(LakeCatalog::open(lake_root.clone()).await?);
         let store = Arc::new(CatalogStore::open(data_dir)?);
-        let config = base_config();
+        let mut config = base_config();
+        if let Some(limit) = query_memory_limit {
+            config
+                .options_mut()
+                .extensions
+                .get_mut::<StrataOptions>()
+                .ok_or_else(|| StrataError::Internal("Strata's settings are missing".to_owned()))?
+                .query_memory_limit = ByteCount(limit);
+        }
         let ctx = SessionContext::new_with_state(session_state(config)?);
         ctx.register_catalog(
             DEFAULT_CATALOG,
@@ -956,6 +965,37 @@ impl Session {
         Ok(Output::Command(done))
     }
 
+    /// Only superusers may lift the server's memory limit of a query
+    /// (`--query-memory-limit`): others may only lower it.
+    fn check_memory_limit(&self, value: &str) -> Result<()> {
+        let server = self
+            .engine
+            .base
+            .config()
+            .options()
+            .extensions
+            .get::<StrataOptions>()
+            .map_or(0, |options| options.query_memory_limit.0);
+        if server == 0 || self.principal().superuser {
+            return Ok(());
+        }
+        let mut wanted = ByteCount::default();
+        datafusion::config::ConfigField::set(&mut wanted, QUERY_MEMORY_LIMIT, value).map_err(
+            |_| StrataError::InvalidSettingValue {
+                name: QUERY_MEMORY_LIMIT.to_owned(),
+                value: value.to_owned(),
+            },
+        )?;
+        if wanted.0 == 0 || wanted.0 > server {
+            return Err(RoleError::PermissionDenied(format!(
+                "permission denied to set parameter \"{QUERY_MEMORY_LIMIT}\" above the server's limit of {}",
+                ByteCount(server)
+            ))
+            .into());
+        }
+        Ok(())
+    }
+
     fn set(&mut self, name: &str, value: Option<&str>) -> Result<CommandDone> {
         let mut done = CommandDone::tag("SET");
         let Some(value) = value else {
@@ -976,6 +1016,9 @@ impl Session {
                 .any(|entry| entry.key == key);
             if !known {
                 return Err(StrataError::UnknownSetting(name.to_owned()));
+            }
+            if key == QUERY_MEMORY_LIMIT {
+                self.check_memory_limit(value)?;
             }
             // DataFusion and Ballista parse booleans as true/false only.
             let value = match value.to_ascii_lowercase().as_str() {
