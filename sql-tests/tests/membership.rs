@@ -1,6 +1,7 @@
 //! A cluster whose members share a secret: scheduler, executors and server
 //! as separate processes, every cluster port speaking mutual TLS. Members
-//! run a query with shuffles over two executors; a real Ballista client that
+//! run a query with shuffles over two executors and cancel a job that
+//! outlived its timeout; a real Ballista client that
 //! is not a member cannot submit a job, nor fetch a partition from an
 //! executor's Flight port, while the same client holding the membership
 //! can; plain HTTP gets 401; a member refuses to listen beyond loopback
@@ -185,6 +186,38 @@ async fn cluster_ports_serve_members_only() {
         .unwrap_or_else(|e| panic!("a member's query failed: {e}\n{}", cluster.logs()));
     let counts: Vec<(i64, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
     assert_eq!(counts, (0..7).map(|g| (g, 10_000)).collect::<Vec<_>>());
+
+    // A statement stopped by its timeout has its job cancelled on the
+    // scheduler, over the members' TLS too.
+    client
+        .batch_execute(
+            "CREATE TABLE t AS SELECT value AS v FROM generate_series(1, 200000); \
+             SET statement_timeout = '1s'",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("a lake table: {e}\n{}", cluster.logs()));
+    let timed_out = client
+        .query_one(
+            "SELECT count(*) FROM t a JOIN t b ON a.v % 100 = b.v % 100",
+            &[],
+        )
+        .await
+        .expect_err("the join outlived its timeout");
+    assert_eq!(
+        timed_out.as_db_error().map(|e| e.code().code()),
+        Some("57014"),
+        "{timed_out}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !cluster.logs_in_full().contains("cancelled job") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job was not cancelled:\n{}",
+            cluster.logs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!cluster.logs_in_full().contains("could not cancel job"));
 
     // A Ballista client that is not a member cannot submit a job ...
     let outsider = ballista_context(cluster.scheduler_addr, None).await;
