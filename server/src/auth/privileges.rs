@@ -92,6 +92,12 @@ pub enum Securable {
 }
 
 impl Securable {
+    /// True if `other` is this object or lies in it (a schema's tables, a
+    /// database's schemas and tables).
+    pub fn holds(&self, other: &Securable) -> bool {
+        other.covering().contains(self)
+    }
+
     pub fn table(catalog: &str, schema: &str, table: &str) -> Self {
         Securable::Table {
             catalog: catalog.to_owned(),

@@ -487,6 +487,19 @@ impl RoleStore {
         })
     }
 
+    /// Forgets every grant on `object` and on what it holds, as PostgreSQL's
+    /// privileges go with a dropped object: a new object of the same name
+    /// starts with none.
+    pub fn forget_object(&self, object: &Securable) -> Result<(), RoleError> {
+        if !self.lock().grants.iter().any(|g| object.holds(&g.object)) {
+            return Ok(());
+        }
+        self.update(|file| {
+            file.grants.retain(|g| !object.holds(&g.object));
+            Ok(())
+        })
+    }
+
     /// Makes each of `members` a member of each of `roles`, or no longer.
     pub fn change_membership(
         &self,

@@ -42,14 +42,14 @@ use datafusion::catalog::CatalogProviderList;
 use datafusion::catalog::default_table_source::provider_as_source;
 use datafusion::common::ParamValues;
 use datafusion::common::metadata::ScalarAndMetadata;
-use datafusion::common::{ResolvedTableReference, TableReference};
+use datafusion::common::{ResolvedTableReference, SchemaReference, TableReference};
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{
-    DdlStatement, DmlStatement, LogicalPlan, LogicalPlanBuilder, Statement as LogicalStatement,
-    WriteOp,
+    DdlStatement, DmlStatement, DropTable, DropView, LogicalPlan, LogicalPlanBuilder,
+    Statement as LogicalStatement, WriteOp,
 };
 use datafusion::physical_plan::{SendableRecordBatchStream, execute_stream};
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -69,7 +69,7 @@ use strata_connectors::postgres::table::PgTable;
 use strata_connectors::query_memory::{self, Budget};
 use strata_connectors::session::{DEFAULT_CATALOG, session_config, session_state};
 
-use crate::auth::privileges::Privilege;
+use crate::auth::privileges::{Privilege, Securable};
 use crate::auth::roles::{RoleError, RoleStore};
 use crate::error::{Result, StrataError};
 use catalog::{CatalogStore, ObjectEntry, ObjectKind, SchemaEntry};
@@ -319,6 +319,8 @@ impl Engine {
         };
         self.store.remove_source(name)?;
         sources.remove(at);
+        // Privileges on the source and its tables go with it.
+        self.roles.forget_object(&Securable::catalog(name))?;
         // DataFusion's catalog list cannot forget a name: an empty catalog
         // takes its place until a source of that name is attached again.
         self.catalogs.register_catalog(
@@ -1282,6 +1284,43 @@ impl Session {
         if !prepares && (!params.is_empty() || plan_has_placeholders(&plan)) {
             plan = plan.with_param_values(ParamValues::List(params))?;
         }
+        // Privileges go with what is dropped: a new object of the same name
+        // starts with none, as in PostgreSQL.
+        let dropped = self.dropped_object(&plan);
+        let output = self
+            .run_plan(plan, &statement, lake_create, control)
+            .await?;
+        if let Some(object) = dropped {
+            self.engine.roles.forget_object(&object)?;
+        }
+        Ok(output)
+    }
+
+    /// What `plan` drops, if it is a DROP TABLE, VIEW or SCHEMA.
+    fn dropped_object(&self, plan: &LogicalPlan) -> Option<Securable> {
+        match plan {
+            LogicalPlan::Ddl(DdlStatement::DropTable(DropTable { name, .. }))
+            | LogicalPlan::Ddl(DdlStatement::DropView(DropView { name, .. })) => {
+                let r = self.resolve(name);
+                Some(Securable::table(&r.catalog, &r.schema, &r.table))
+            }
+            LogicalPlan::Ddl(DdlStatement::DropCatalogSchema(drop)) => Some(match &drop.name {
+                SchemaReference::Bare { schema } => {
+                    Securable::schema(&self.default_catalog(), schema)
+                }
+                SchemaReference::Full { catalog, schema } => Securable::schema(catalog, schema),
+            }),
+            _ => None,
+        }
+    }
+
+    async fn run_plan(
+        &mut self,
+        plan: LogicalPlan,
+        statement: &DFStatement,
+        lake_create: Option<lake::LakeCreate>,
+        control: &QueryControl,
+    ) -> Result<Output> {
         match &plan {
             LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create))
                 if self.source_catalog(&create.name).is_some() =>
@@ -1329,7 +1368,7 @@ impl Session {
             LogicalPlan::Ddl(ddl) => {
                 let ddl = ddl.clone();
                 self.ctx.execute_logical_plan(plan).await?.collect().await?;
-                let tag = self.persist(&ddl, &statement)?;
+                let tag = self.persist(&ddl, statement)?;
                 Ok(Output::Command(CommandDone::tag(tag)))
             }
             LogicalPlan::Dml(dml)
