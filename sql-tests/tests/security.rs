@@ -688,6 +688,16 @@ async fn privileges_decide_what_each_role_reads_writes_and_sees() {
         .unwrap();
 
     let analyst = login(&conninfo("analyst", "analyst-pw")).await.unwrap();
+    // Who am I, under PostgreSQL's names and titles.
+    let me = analyst
+        .query_one("SELECT current_user, current_role, session_user", &[])
+        .await
+        .unwrap();
+    let titles: Vec<&str> = me.columns().iter().map(|c| c.name()).collect();
+    assert_eq!(titles, ["current_user", "current_role", "session_user"]);
+    for i in 0..3 {
+        assert_eq!(me.get::<_, String>(i), "analyst");
+    }
     let total: f64 = analyst
         .query_one("SELECT total FROM gold.revenue", &[])
         .await

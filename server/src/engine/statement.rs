@@ -333,7 +333,10 @@ pub fn parse(sql: &str, pg: &PostgresCompatibilityParser) -> Result<Vec<Parsed>>
     // first: it takes every `'name'::regclass` for a table of `public` and
     // replaces a correlated lookup among the output columns by NULL.
     // Only a query with a `::regclass` or a subquery can need it.
-    let may_need = lower.contains("regclass") || lower.matches("select").nth(1).is_some();
+    let may_need = lower.contains("regclass")
+        || lower.contains("current_user")
+        || lower.contains("current_role")
+        || lower.matches("select").nth(1).is_some();
     let protected = (catalog_query && may_need)
         .then(|| protect_catalog_query(sql))
         .flatten();
@@ -737,8 +740,10 @@ fn classify(statement: DFStatement, pg: Option<&PostgresCompatibilityParser>) ->
         },
         mut other => {
             // Before datafusion-pg-catalog's rewrites, which take every
-            // `::regclass` for an oid already.
+            // `::regclass` for an oid already and name `current_user`
+            // `session_user`.
             rewrite_regclass(&mut other);
+            rewrite_current_role(&mut other);
             let other = match pg {
                 Some(pg) if needs_pg_rewrites(&other) => pg.rewrite(other),
                 _ => other,
@@ -1174,10 +1179,16 @@ fn protect_catalog_query(sql: &str) -> Option<String> {
     let mut statements =
         datafusion::sql::sqlparser::parser::Parser::parse_sql(&PostgreSqlDialect {}, sql).ok()?;
     let mut changed = false;
-    let regclass = sql.to_ascii_lowercase().contains("regclass");
+    let lower = sql.to_ascii_lowercase();
+    let regclass = lower.contains("regclass");
+    let role = lower.contains("current_user") || lower.contains("current_role");
     for statement in &mut statements {
         if regclass {
             rewrite_regclass(statement);
+            changed = true;
+        }
+        if role {
+            rewrite_current_role(statement);
             changed = true;
         }
         changed |= protect_projected_lookups(statement);
@@ -1197,6 +1208,58 @@ fn rewrite_regclass(statement: &mut SqlStatement) {
     }
     let _ = ast::visit_expressions_mut(statement, |expr| {
         rewrite_regclass_cast(expr);
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+}
+
+/// `current_role` (PostgreSQL's other spelling of `current_user`, which
+/// DataFusion does not know) becomes `current_user`, and a select list's
+/// `current_user` or `current_role` keeps its name as its column's title
+/// (the compatibility rewrites call it `session_user`).
+fn rewrite_current_role(statement: &mut SqlStatement) {
+    fn spelled(expr: &Expr) -> Option<&'static str> {
+        match expr {
+            Expr::Identifier(ident)
+                if ident.quote_style.is_none()
+                    && ident.value.eq_ignore_ascii_case("current_role") =>
+            {
+                Some("current_role")
+            }
+            Expr::Function(function)
+                if matches!(function.args, ast::FunctionArguments::None)
+                    && function
+                        .name
+                        .to_string()
+                        .eq_ignore_ascii_case("current_user") =>
+            {
+                Some("current_user")
+            }
+            _ => None,
+        }
+    }
+    if let SqlStatement::Query(query) = statement
+        && let ast::SetExpr::Select(select) = query.body.as_mut()
+    {
+        for item in &mut select.projection {
+            if let ast::SelectItem::UnnamedExpr(expr) = item
+                && let Some(name) = spelled(expr)
+            {
+                *item = ast::SelectItem::ExprWithAlias {
+                    expr: expr.clone(),
+                    alias: ast::Ident::new(name),
+                };
+            }
+        }
+    }
+    let _ = ast::visit_expressions_mut(statement, |expr| {
+        if spelled(expr) == Some("current_role")
+            && let Ok(current_user) =
+                datafusion::sql::sqlparser::parser::Parser::new(&PostgreSqlDialect {})
+                    .try_with_sql("current_user")
+                    .and_then(|mut parser| parser.parse_expr())
+        {
+            *expr = current_user;
+        }
         std::ops::ControlFlow::<()>::Continue(())
     });
 }
