@@ -155,6 +155,15 @@ impl StrataError {
     }
 }
 
+/// The SQLSTATE and message a client gets for `e`, for when `e` is only
+/// borrowed (an error passing through a stream).
+pub fn describe(e: &DataFusionError) -> (SqlState, String) {
+    match strata_error(e) {
+        Some(strata) => (strata.sqlstate(), strata.client_message()),
+        None => (sqlstate::sqlstate(e), sqlstate::message(e)),
+    }
+}
+
 /// A Strata error carried through DataFusion.
 fn strata_error(e: &DataFusionError) -> Option<&StrataError> {
     match root(e) {

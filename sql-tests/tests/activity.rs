@@ -1,5 +1,6 @@
-//! pg_stat_activity shows every session truthfully, and pg_cancel_backend
-//! stops another session's statement.
+//! pg_stat_activity shows every session truthfully, pg_cancel_backend
+//! stops another session's statement, and strata.queries keeps what each
+//! statement was and how it ended.
 
 use std::time::{Duration, Instant};
 
@@ -72,6 +73,16 @@ async fn sessions_show_in_pg_stat_activity_and_can_be_cancelled() {
         .unwrap();
     let error = result.expect_err("cancelled");
     assert_eq!(error.code().map(|c| c.code()), Some("57014"), "{error:?}");
+    let ended: (String, Option<String>) = watcher
+        .query_one(
+            "SELECT state, sqlstate FROM strata.queries \
+             WHERE query LIKE '%generate_series(1, 20000000000)%' AND pid = $1",
+            &[&pid],
+        )
+        .await
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+    assert_eq!(ended, ("cancelled".to_owned(), Some("57014".to_owned())));
     let state: String = watcher
         .query_one("SELECT state FROM pg_stat_activity WHERE pid = $1", &[&pid])
         .await
@@ -100,4 +111,102 @@ async fn sessions_show_in_pg_stat_activity_and_can_be_cancelled() {
         assert!(Instant::now() < deadline, "a closed session stays listed");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// strata.queries keeps each statement: who ran it, its text, how it ended,
+/// its rows or its error; another role's statements without their text.
+#[tokio::test(flavor = "multi_thread")]
+async fn statements_are_kept_in_strata_queries() {
+    let strata = StrataUnderTest::start().await.expect("Strata");
+    let conninfo = strata.database().conninfo;
+    let admin = connect(&conninfo).await;
+    admin
+        .batch_execute("CREATE TABLE history_t (v int); CREATE ROLE watcher LOGIN")
+        .await
+        .unwrap();
+    admin
+        .batch_execute("INSERT INTO history_t VALUES (1), (2), (3)")
+        .await
+        .unwrap();
+    let rows = admin.query("SELECT v FROM history_t", &[]).await.unwrap();
+    assert_eq!(rows.len(), 3);
+    let failed = admin.batch_execute("SELECT 1 / 0").await;
+    assert!(failed.is_err());
+
+    let seen = admin
+        .query(
+            "SELECT usename, query, state, rows, sqlstate, error, \
+             query_end >= query_start AND duration_ms >= 0 \
+             FROM strata.queries WHERE query LIKE '%history_t%' OR query LIKE '%1 / 0%' \
+             ORDER BY query_id",
+            &[],
+        )
+        .await
+        .unwrap();
+    // Query text, state, rows, SQLSTATE, and times that add up.
+    type Kept = (String, String, Option<i64>, Option<String>, bool);
+    let summary: Vec<Kept> = seen
+        .iter()
+        .filter(|r| !r.get::<_, String>(1).contains("strata.queries"))
+        .map(|r| {
+            (
+                r.get::<_, String>(1),
+                r.get::<_, String>(2),
+                r.get::<_, Option<i64>>(3),
+                r.get::<_, Option<String>>(4),
+                r.get::<_, bool>(6),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (
+                "CREATE TABLE history_t (v INT)".to_owned(),
+                "finished".to_owned(),
+                None,
+                None,
+                true
+            ),
+            (
+                "INSERT INTO history_t VALUES (1), (2), (3)".to_owned(),
+                "finished".to_owned(),
+                Some(3),
+                None,
+                true
+            ),
+            (
+                "SELECT v FROM history_t".to_owned(),
+                "finished".to_owned(),
+                Some(3),
+                None,
+                true
+            ),
+            (
+                "SELECT 1 / 0".to_owned(),
+                "failed".to_owned(),
+                None,
+                Some("22012".to_owned()),
+                true
+            ),
+        ]
+    );
+
+    // Another role sees that statements ran, not what they were.
+    let watcher = connect(&format!("{conninfo} user=watcher")).await;
+    let texts: Vec<(String, String)> = watcher
+        .query(
+            "SELECT usename, query FROM strata.queries WHERE usename = 'strata'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert!(!texts.is_empty());
+    assert!(
+        texts.iter().all(|(_, q)| q == "<insufficient privilege>"),
+        "{texts:?}"
+    );
 }

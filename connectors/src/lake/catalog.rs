@@ -30,7 +30,9 @@ use super::{LakeError, valid_name};
 pub const DEFAULT_SCHEMAS: [&str; 4] = ["public", "bronze", "silver", "gold"];
 
 /// Schemas that belong to the system, not to the lake's storage.
-const SYSTEM_SCHEMAS: [&str; 2] = ["pg_catalog", "information_schema"];
+/// Schemas of every database that hold the server's own tables, not
+/// lake tables: PostgreSQL's catalogs and Strata's (`strata.queries`).
+pub const SYSTEM_SCHEMAS: [&str; 3] = ["pg_catalog", "information_schema", "strata"];
 
 /// The object that marks a folder as a schema (object stores have no
 /// empty folders).

@@ -13,13 +13,10 @@ use datafusion::arrow::array::{
     ArrayRef, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use datafusion::catalog::Session;
 use datafusion::catalog::{SchemaProvider, TableProvider};
-use datafusion::datasource::TableType;
-use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::error::Result;
-use datafusion::logical_expr::Expr;
-use datafusion::physical_plan::ExecutionPlan;
+
+use super::system_table::SystemTable;
 
 /// The longest statement text kept, in bytes.
 const QUERY_TEXT_LIMIT: usize = 4096;
@@ -246,7 +243,7 @@ impl ActivityRegistry {
 
 /// Statement text as pg_stat_activity shows it: secrets taken out and long
 /// text cut.
-fn shown_text(sql: &str) -> String {
+pub(super) fn shown_text(sql: &str) -> String {
     let mut text = super::redact::redact_secrets(sql).into_owned();
     if text.len() > QUERY_TEXT_LIMIT {
         let mut cut = QUERY_TEXT_LIMIT;
@@ -284,45 +281,17 @@ impl SchemaProvider for PgCatalogWithActivity {
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         if name.eq_ignore_ascii_case(PG_STAT_ACTIVITY) {
-            return Ok(Some(Arc::new(ActivityTable(Arc::clone(&self.activity)))));
+            let activity = Arc::clone(&self.activity);
+            return Ok(Some(Arc::new(SystemTable::new(
+                ActivityRegistry::schema(),
+                Arc::new(move |viewer| activity.batch(viewer)),
+            ))));
         }
         self.inner.table(name).await
     }
 
     fn table_exist(&self, name: &str) -> bool {
         name.eq_ignore_ascii_case(PG_STAT_ACTIVITY) || self.inner.table_exist(name)
-    }
-}
-
-/// pg_stat_activity, read when a statement scans it, as its session's role
-/// may see it.
-#[derive(Debug)]
-struct ActivityTable(Arc<ActivityRegistry>);
-
-#[async_trait]
-impl TableProvider for ActivityTable {
-    fn schema(&self) -> SchemaRef {
-        ActivityRegistry::schema()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let viewer = super::authorize::viewer(state).map(|p| p.name);
-        let batch = self.0.batch(viewer.as_deref())?;
-        Ok(MemorySourceConfig::try_new_exec(
-            &[vec![batch]],
-            self.schema(),
-            projection.cloned(),
-        )?)
     }
 }
 

@@ -14,6 +14,7 @@ use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{SchemaReference, TableReference};
 use datafusion::datasource::ViewTable;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan, WriteOp};
+use strata_connectors::lake::catalog::SYSTEM_SCHEMAS;
 
 use std::sync::Arc;
 
@@ -53,9 +54,6 @@ pub(super) fn sees_table(
 pub(super) fn sees_schema(viewer: Option<&Principal>, catalog: &str, schema: &str) -> bool {
     SYSTEM_SCHEMAS.contains(&schema) || viewer.is_none_or(|v| v.sees_schema(catalog, schema))
 }
-
-/// Schemas every role reads (the catalog tables), in every catalog.
-const SYSTEM_SCHEMAS: [&str; 2] = ["pg_catalog", "information_schema"];
 
 impl Session {
     /// What this session's role may do now.

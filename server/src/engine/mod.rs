@@ -12,6 +12,7 @@ mod copy_in;
 mod cursor;
 mod functions;
 mod grant_commands;
+mod history;
 mod information_schema;
 mod keywords;
 mod lake;
@@ -28,6 +29,7 @@ pub mod redact;
 mod role_commands;
 pub mod settings;
 pub mod statement;
+mod system_table;
 mod types;
 
 use std::collections::BTreeMap;
@@ -59,7 +61,7 @@ use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::pg_catalog::{PgCatalogSchemaProvider, PgCatalogStaticTables};
 use datafusion_pg_catalog::setup_pg_catalog;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
-use strata_connectors::lake::catalog::LakeCatalog;
+use strata_connectors::lake::catalog::{LakeCatalog, SYSTEM_SCHEMAS};
 use strata_connectors::lake::storage::LakeRoot;
 use strata_connectors::options::{ByteCount, QUERY_MEMORY_LIMIT, StrataOptions};
 use strata_connectors::postgres::catalog::PgCatalog;
@@ -96,6 +98,8 @@ pub struct Engine {
     relations: Arc<lake_pg_catalog::LakeRelations>,
     /// Who may log in, managed with CREATE/ALTER/DROP ROLE.
     roles: Arc<RoleStore>,
+    /// The statements sessions ran, for `strata.queries`.
+    history: Arc<history::QueryHistory>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -181,6 +185,12 @@ impl Engine {
                 Arc::clone(&activity),
             )),
         )?;
+        let history = Arc::new(history::QueryHistory::default());
+        datafusion::catalog::CatalogProvider::register_schema(
+            lake.as_ref(),
+            history::SCHEMA,
+            Arc::new(history::StrataSchema::new(Arc::clone(&history))),
+        )?;
         datafusion::catalog::CatalogProvider::register_schema(
             lake.as_ref(),
             "information_schema",
@@ -254,6 +264,7 @@ impl Engine {
             activity,
             relations,
             roles,
+            history,
         })
     }
 
@@ -458,7 +469,7 @@ fn base_config() -> SessionConfig {
 fn source_catalog(catalogs: &dyn CatalogProviderList, source: &PgSource) -> PgCatalog {
     let mut catalog = PgCatalog::new(source.clone());
     let lake = catalogs.catalog(DEFAULT_CATALOG);
-    for name in ["pg_catalog", "information_schema"] {
+    for name in SYSTEM_SCHEMAS {
         if let Some(system) = lake.as_ref().and_then(|lake| lake.schema(name)) {
             catalog = catalog.with_system_schema(name, system);
         }
@@ -570,6 +581,21 @@ pub struct CommandDone {
     pub reports: Vec<(String, String)>,
     /// `DISCARD ALL` / `DEALLOCATE`: what the protocol layer must forget.
     pub forget: Option<Forget>,
+}
+
+impl CommandDone {
+    /// The rows the command changed or moved, from its tag (`INSERT 0 3`,
+    /// `UPDATE 2`, `COPY 10`).
+    pub fn rows(&self) -> Option<u64> {
+        let mut words = self.tag.split_whitespace();
+        let verb = words.next()?;
+        matches!(
+            verb,
+            "INSERT" | "UPDATE" | "DELETE" | "MERGE" | "COPY" | "SELECT" | "FETCH" | "MOVE"
+        )
+        .then(|| words.last()?.parse().ok())
+        .flatten()
+    }
 }
 
 /// Protocol-level state a command clears.
@@ -746,13 +772,49 @@ impl Session {
             &parsed.sql,
             self.transaction != TransactionState::Idle,
         );
+        let history = Arc::clone(&self.engine.history);
+        let id = history.begin(
+            self.info.pid,
+            &self.info.user,
+            &self.info.database,
+            &activity::shown_text(&parsed.sql),
+        );
         let result = control
             .run(self.execute_inner(parsed, params, control))
             .await;
-        if result.is_err() {
-            self.statement_failed();
+        match result {
+            Ok(Output::Rows {
+                schema,
+                stream,
+                verb,
+            }) => Ok(Output::Rows {
+                schema,
+                stream: history.watch(id, stream),
+                verb,
+            }),
+            Ok(Output::CopyOut {
+                schema,
+                stream,
+                options,
+            }) => Ok(Output::CopyOut {
+                schema,
+                stream: history.watch(id, stream),
+                options,
+            }),
+            Ok(output) => {
+                let rows = match &output {
+                    Output::Command(done) => done.rows(),
+                    _ => None,
+                };
+                history.finish(id, rows);
+                Ok(output)
+            }
+            Err(e) => {
+                history.fail(id, &e);
+                self.statement_failed();
+                Err(e)
+            }
         }
-        result
     }
 
     /// The statement's result has been sent (or has failed): the session is

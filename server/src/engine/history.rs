@@ -1,0 +1,298 @@
+//! `strata.queries`: the statements sessions ran, running ones included,
+//! the last [`KEPT`] of them: who ran what, when, how long it took, how many
+//! rows it returned or changed, and how it failed. A role other than a
+//! superuser sees the statements of other roles without their text or
+//! error, as pg_stat_activity shows them.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use datafusion::arrow::array::{
+    ArrayRef, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::catalog::{SchemaProvider, TableProvider};
+use datafusion::error::Result;
+use datafusion::execution::RecordBatchStream;
+use datafusion::physical_plan::SendableRecordBatchStream;
+use futures::Stream;
+
+use strata_connectors::sqlstate::SqlState;
+
+use super::system_table::SystemTable;
+use crate::error::{StrataError, describe};
+
+/// How many statements are kept, newest last.
+const KEPT: usize = 1000;
+
+/// The schema the history is a table of.
+pub const SCHEMA: &str = "strata";
+const QUERIES: &str = "queries";
+
+#[derive(Debug, Clone)]
+struct QueryRecord {
+    id: u64,
+    pid: i32,
+    user: String,
+    database: String,
+    query: String,
+    state: &'static str,
+    started: DateTime<Utc>,
+    ended: Option<DateTime<Utc>>,
+    rows: Option<u64>,
+    sqlstate: Option<&'static str>,
+    error: Option<String>,
+}
+
+/// The statements of every session.
+#[derive(Debug, Default)]
+pub struct QueryHistory {
+    next: AtomicU64,
+    records: Mutex<VecDeque<QueryRecord>>,
+}
+
+impl QueryHistory {
+    fn records(&self) -> std::sync::MutexGuard<'_, VecDeque<QueryRecord>> {
+        self.records.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Session `pid` of `user` on `database` starts running `query` (its
+    /// text as pg_stat_activity shows it); returns the statement's id.
+    pub fn begin(&self, pid: i32, user: &str, database: &str, query: &str) -> u64 {
+        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut records = self.records();
+        if records.len() == KEPT {
+            records.pop_front();
+        }
+        records.push_back(QueryRecord {
+            id,
+            pid,
+            user: user.to_owned(),
+            database: database.to_owned(),
+            query: query.to_owned(),
+            state: "running",
+            started: Utc::now(),
+            ended: None,
+            rows: None,
+            sqlstate: None,
+            error: None,
+        });
+        id
+    }
+
+    fn update(&self, id: u64, change: impl FnOnce(&mut QueryRecord)) {
+        if let Some(record) = self.records().iter_mut().rev().find(|r| r.id == id)
+            && record.ended.is_none()
+        {
+            change(record);
+            record.ended = Some(Utc::now());
+        }
+    }
+
+    /// Statement `id` ended well, having returned or changed `rows`.
+    pub fn finish(&self, id: u64, rows: Option<u64>) {
+        self.update(id, |r| {
+            r.state = "finished";
+            r.rows = rows;
+        });
+    }
+
+    /// Statement `id` failed with `error`.
+    pub fn fail(&self, id: u64, error: &StrataError) {
+        self.failed(id, error.sqlstate(), error.client_message());
+    }
+
+    fn failed(&self, id: u64, sqlstate: SqlState, message: String) {
+        let state = if sqlstate == SqlState::QUERY_CANCELED {
+            "cancelled"
+        } else {
+            "failed"
+        };
+        self.update(id, |r| {
+            r.state = state;
+            r.sqlstate = Some(sqlstate.0);
+            r.error = Some(message);
+        });
+    }
+
+    /// `stream` (the rows of statement `id`) counting what it returns into
+    /// the history, and ending the statement there when it ends.
+    pub fn watch(
+        self: &Arc<Self>,
+        id: u64,
+        stream: SendableRecordBatchStream,
+    ) -> SendableRecordBatchStream {
+        Box::pin(Counted {
+            inner: stream,
+            history: Arc::clone(self),
+            id,
+            rows: 0,
+        })
+    }
+
+    fn schema() -> SchemaRef {
+        let time = |name: &str| {
+            Field::new(
+                name,
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            )
+        };
+        Arc::new(Schema::new(vec![
+            Field::new("query_id", DataType::Int64, false),
+            Field::new("pid", DataType::Int32, false),
+            Field::new("usename", DataType::Utf8, false),
+            Field::new("datname", DataType::Utf8, false),
+            Field::new("query", DataType::Utf8, false),
+            Field::new("state", DataType::Utf8, false),
+            time("query_start"),
+            time("query_end"),
+            Field::new("duration_ms", DataType::Float64, true),
+            Field::new("rows", DataType::Int64, true),
+            Field::new("sqlstate", DataType::Utf8, true),
+            Field::new("error", DataType::Utf8, true),
+        ]))
+    }
+
+    /// The history as `viewer` (a role's name; `None` for a superuser) may
+    /// see it.
+    fn batch(&self, viewer: Option<&str>) -> Result<RecordBatch> {
+        let now = Utc::now();
+        let rows: Vec<QueryRecord> = self
+            .records()
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                if viewer.is_some_and(|v| v != r.user) {
+                    r.query = "<insufficient privilege>".to_owned();
+                    r.error = r.error.map(|_| "<insufficient privilege>".to_owned());
+                }
+                r
+            })
+            .collect();
+        let text = |f: &dyn Fn(&QueryRecord) -> Option<String>| -> ArrayRef {
+            Arc::new(rows.iter().map(f).collect::<StringArray>())
+        };
+        let time = |f: &dyn Fn(&QueryRecord) -> Option<DateTime<Utc>>| -> ArrayRef {
+            Arc::new(
+                rows.iter()
+                    .map(|r| f(r).map(|t| t.timestamp_micros()))
+                    .collect::<TimestampMicrosecondArray>()
+                    .with_timezone("UTC"),
+            )
+        };
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(
+                rows.iter()
+                    .map(|r| i64::try_from(r.id).ok())
+                    .collect::<Int64Array>(),
+            ),
+            Arc::new(rows.iter().map(|r| Some(r.pid)).collect::<Int32Array>()),
+            text(&|r| Some(r.user.clone())),
+            text(&|r| Some(r.database.clone())),
+            text(&|r| Some(r.query.clone())),
+            text(&|r| Some(r.state.to_owned())),
+            time(&|r| Some(r.started)),
+            time(&|r| r.ended),
+            Arc::new(
+                rows.iter()
+                    .map(|r| {
+                        let end = r.ended.unwrap_or(now);
+                        Some(
+                            (end - r.started).num_microseconds().unwrap_or(i64::MAX) as f64
+                                / 1000.0,
+                        )
+                    })
+                    .collect::<Float64Array>(),
+            ),
+            Arc::new(
+                rows.iter()
+                    .map(|r| r.rows.and_then(|n| i64::try_from(n).ok()))
+                    .collect::<Int64Array>(),
+            ),
+            text(&|r| r.sqlstate.map(str::to_owned)),
+            text(&|r| r.error.clone()),
+        ];
+        Ok(RecordBatch::try_new(Self::schema(), columns)?)
+    }
+}
+
+/// Rows passing to the client, counted; the statement ends in the history
+/// with the stream: finished at its end, failed at an error, cancelled if
+/// the stream is dropped before its end.
+struct Counted {
+    inner: SendableRecordBatchStream,
+    history: Arc<QueryHistory>,
+    id: u64,
+    rows: u64,
+}
+
+impl Stream for Counted {
+    type Item = Result<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let polled = self.inner.as_mut().poll_next(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(batch))) => self.rows += batch.num_rows() as u64,
+            Poll::Ready(Some(Err(e))) => {
+                let (sqlstate, message) = describe(e);
+                self.history.failed(self.id, sqlstate, message);
+            }
+            Poll::Ready(None) => self.history.finish(self.id, Some(self.rows)),
+            Poll::Pending => {}
+        }
+        polled
+    }
+}
+
+impl RecordBatchStream for Counted {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        // Ended already unless the client stopped reading first.
+        self.history.fail(self.id, &StrataError::Cancelled);
+    }
+}
+
+/// The `strata` schema of the lake: `queries`.
+#[derive(Debug)]
+pub struct StrataSchema {
+    history: Arc<QueryHistory>,
+}
+
+impl StrataSchema {
+    pub fn new(history: Arc<QueryHistory>) -> Self {
+        Self { history }
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for StrataSchema {
+    fn table_names(&self) -> Vec<String> {
+        vec![QUERIES.to_owned()]
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        let history = Arc::clone(&self.history);
+        Ok(name.eq_ignore_ascii_case(QUERIES).then(|| {
+            Arc::new(SystemTable::new(
+                QueryHistory::schema(),
+                Arc::new(move |viewer| history.batch(viewer)),
+            )) as Arc<dyn TableProvider>
+        }))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        name.eq_ignore_ascii_case(QUERIES)
+    }
+}

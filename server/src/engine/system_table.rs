@@ -1,0 +1,64 @@
+//! A table of the server's own state (sessions, statements), computed when
+//! a statement scans it, as the scanning session's role may see it.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::datasource::TableType;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::error::Result;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+
+/// The rows as a viewer sees them: a role's name, `None` for a superuser.
+pub type Rows = Arc<dyn Fn(Option<&str>) -> Result<RecordBatch> + Send + Sync>;
+
+/// A system table over `rows`.
+pub struct SystemTable {
+    schema: SchemaRef,
+    rows: Rows,
+}
+
+impl std::fmt::Debug for SystemTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SystemTable")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SystemTable {
+    pub fn new(schema: SchemaRef, rows: Rows) -> Self {
+        Self { schema, rows }
+    }
+}
+
+#[async_trait]
+impl TableProvider for SystemTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let viewer = super::authorize::viewer(state).map(|p| p.name);
+        let batch = (self.rows)(viewer.as_deref())?;
+        Ok(MemorySourceConfig::try_new_exec(
+            &[vec![batch]],
+            self.schema(),
+            projection.cloned(),
+        )?)
+    }
+}
