@@ -89,6 +89,35 @@ async fn the_suites_pass_on_two_executor_processes() {
         Some(2),
         "two executors registered: {executors}"
     );
+    // strata.executors shows them as the scheduler does.
+    let client = connect(&cluster).await;
+    let rows = client
+        .query(
+            "SELECT host, flight_port, slots, last_seen > now() - INTERVAL '1 minute' \
+             FROM strata.executors ORDER BY flight_port",
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("strata.executors: {e}\n{}", cluster.logs()));
+    let mut expected: Vec<(String, i32, i32, bool)> = cluster
+        .executors
+        .iter()
+        .flatten()
+        .map(|e| {
+            (
+                e.flight.ip().to_string(),
+                i32::from(e.flight.port()),
+                2,
+                true,
+            )
+        })
+        .collect();
+    expected.sort_by_key(|e| e.1);
+    let seen: Vec<(String, i32, i32, bool)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(seen, expected);
 
     let results = run_suites(&cluster.database(), None).await;
     let failed = report(&results);

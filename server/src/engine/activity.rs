@@ -284,7 +284,10 @@ impl SchemaProvider for PgCatalogWithActivity {
             let activity = Arc::clone(&self.activity);
             return Ok(Some(Arc::new(SystemTable::new(
                 ActivityRegistry::schema(),
-                Arc::new(move |viewer| activity.batch(viewer)),
+                Arc::new(move |viewer| {
+                    let batch = activity.batch(viewer.as_deref());
+                    Box::pin(async move { batch })
+                }),
             ))));
         }
         self.inner.table(name).await

@@ -64,6 +64,25 @@ impl ClusterHealth {
     }
 }
 
+/// An executor as the scheduler's REST API describes it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ExecutorInfo {
+    pub id: String,
+    pub host: String,
+    /// Its Flight port.
+    pub port: u16,
+    /// Milliseconds since the Unix epoch of its last heartbeat.
+    pub last_seen: Option<u64>,
+    pub specification: ExecutorSpecification,
+}
+
+/// What an executor offers.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ExecutorSpecification {
+    /// Its task slots.
+    pub vcores: u32,
+}
+
 /// The scheduler, as far as running and stopping jobs is concerned.
 #[derive(Debug, Clone)]
 pub struct ClusterHandle {
@@ -124,6 +143,22 @@ impl ClusterHandle {
     /// What the scheduler last said about its executors.
     pub fn health(&self) -> ClusterHealth {
         *self.inner.health.borrow()
+    }
+
+    /// The executors the scheduler has registered, from its REST API.
+    pub async fn executors(&self) -> Result<Vec<ExecutorInfo>> {
+        let url = format!("{}/api/executors", self.inner.grpc_url);
+        let unavailable = |e: reqwest::Error| StrataError::ClusterUnavailable(e.to_string());
+        self.inner
+            .http
+            .get(&url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(unavailable)?
+            .json()
+            .await
+            .map_err(unavailable)
     }
 
     /// Asks the scheduler to cancel `job_id` and stop its running tasks.

@@ -12,7 +12,6 @@ mod copy_in;
 mod cursor;
 mod functions;
 mod grant_commands;
-mod history;
 mod information_schema;
 mod keywords;
 mod lake;
@@ -29,6 +28,7 @@ pub mod redact;
 mod role_commands;
 pub mod settings;
 pub mod statement;
+mod strata_schema;
 mod system_table;
 mod types;
 
@@ -99,7 +99,7 @@ pub struct Engine {
     /// Who may log in, managed with CREATE/ALTER/DROP ROLE.
     roles: Arc<RoleStore>,
     /// The statements sessions ran, for `strata.queries`.
-    history: Arc<history::QueryHistory>,
+    history: Arc<strata_schema::QueryHistory>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -185,11 +185,14 @@ impl Engine {
                 Arc::clone(&activity),
             )),
         )?;
-        let history = Arc::new(history::QueryHistory::default());
+        let history = Arc::new(strata_schema::QueryHistory::default());
         datafusion::catalog::CatalogProvider::register_schema(
             lake.as_ref(),
-            history::SCHEMA,
-            Arc::new(history::StrataSchema::new(Arc::clone(&history))),
+            strata_schema::SCHEMA,
+            Arc::new(strata_schema::StrataSchema::new(
+                Arc::clone(&history),
+                cluster.clone(),
+            )),
         )?;
         datafusion::catalog::CatalogProvider::register_schema(
             lake.as_ref(),

@@ -12,9 +12,12 @@ use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::error::Result;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
+use futures::future::BoxFuture;
 
-/// The rows as a viewer sees them: a role's name, `None` for a superuser.
-pub type Rows = Arc<dyn Fn(Option<&str>) -> Result<RecordBatch> + Send + Sync>;
+/// The rows as a viewer sees them (a role's name, `None` for a superuser),
+/// computed when a statement scans the table.
+pub type Rows =
+    Arc<dyn Fn(Option<String>) -> BoxFuture<'static, Result<RecordBatch>> + Send + Sync>;
 
 /// A system table over `rows`.
 pub struct SystemTable {
@@ -54,7 +57,7 @@ impl TableProvider for SystemTable {
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let viewer = super::authorize::viewer(state).map(|p| p.name);
-        let batch = (self.rows)(viewer.as_deref())?;
+        let batch = (self.rows)(viewer).await?;
         Ok(MemorySourceConfig::try_new_exec(
             &[vec![batch]],
             self.schema(),

@@ -1,4 +1,5 @@
-//! `strata.queries`: the statements sessions ran, running ones included,
+//! The `strata` schema: `executors`, the cluster's executors as the
+//! scheduler sees them, and `queries`, the statements sessions ran, running ones included,
 //! the last [`KEPT`] of them: who ran what, when, how long it took, how many
 //! rows it returned or changed, and how it failed. A role other than a
 //! superuser sees the statements of other roles without their text or
@@ -18,13 +19,14 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::{SchemaProvider, TableProvider};
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::RecordBatchStream;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use futures::Stream;
 
 use strata_connectors::sqlstate::SqlState;
 
+use super::control::{ClusterHandle, ExecutorInfo};
 use super::system_table::SystemTable;
 use crate::error::{StrataError, describe};
 
@@ -34,6 +36,63 @@ const KEPT: usize = 1000;
 /// The schema the history is a table of.
 pub const SCHEMA: &str = "strata";
 const QUERIES: &str = "queries";
+const EXECUTORS: &str = "executors";
+
+/// `strata.executors`: one row per executor the scheduler knows.
+fn executors_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("executor_id", DataType::Utf8, false),
+        Field::new("host", DataType::Utf8, false),
+        Field::new("flight_port", DataType::Int32, false),
+        Field::new("slots", DataType::Int32, false),
+        Field::new(
+            "last_seen",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            true,
+        ),
+    ]))
+}
+
+fn executors_batch(executors: &[ExecutorInfo]) -> Result<RecordBatch> {
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(
+            executors
+                .iter()
+                .map(|e| Some(e.id.clone()))
+                .collect::<StringArray>(),
+        ),
+        Arc::new(
+            executors
+                .iter()
+                .map(|e| Some(e.host.clone()))
+                .collect::<StringArray>(),
+        ),
+        Arc::new(
+            executors
+                .iter()
+                .map(|e| Some(i32::from(e.port)))
+                .collect::<Int32Array>(),
+        ),
+        Arc::new(
+            executors
+                .iter()
+                .map(|e| i32::try_from(e.specification.vcores).ok())
+                .collect::<Int32Array>(),
+        ),
+        Arc::new(
+            executors
+                .iter()
+                .map(|e| {
+                    e.last_seen
+                        .and_then(|ms| i64::try_from(ms).ok())
+                        .map(|ms| ms * 1000)
+                })
+                .collect::<TimestampMicrosecondArray>()
+                .with_timezone("UTC"),
+        ),
+    ];
+    Ok(RecordBatch::try_new(executors_schema(), columns)?)
+}
 
 #[derive(Debug, Clone)]
 struct QueryRecord {
@@ -264,35 +323,58 @@ impl Drop for Counted {
     }
 }
 
-/// The `strata` schema of the lake: `queries`.
+/// The `strata` schema of every database: `queries` and `executors`.
 #[derive(Debug)]
 pub struct StrataSchema {
     history: Arc<QueryHistory>,
+    cluster: ClusterHandle,
 }
 
 impl StrataSchema {
-    pub fn new(history: Arc<QueryHistory>) -> Self {
-        Self { history }
+    pub fn new(history: Arc<QueryHistory>, cluster: ClusterHandle) -> Self {
+        Self { history, cluster }
     }
 }
 
 #[async_trait]
 impl SchemaProvider for StrataSchema {
     fn table_names(&self) -> Vec<String> {
-        vec![QUERIES.to_owned()]
+        vec![QUERIES.to_owned(), EXECUTORS.to_owned()]
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        let history = Arc::clone(&self.history);
-        Ok(name.eq_ignore_ascii_case(QUERIES).then(|| {
-            Arc::new(SystemTable::new(
+        if name.eq_ignore_ascii_case(QUERIES) {
+            let history = Arc::clone(&self.history);
+            return Ok(Some(Arc::new(SystemTable::new(
                 QueryHistory::schema(),
-                Arc::new(move |viewer| history.batch(viewer)),
-            )) as Arc<dyn TableProvider>
-        }))
+                Arc::new(move |viewer| {
+                    let batch = history.batch(viewer.as_deref());
+                    Box::pin(async move { batch })
+                }),
+            ))));
+        }
+        if name.eq_ignore_ascii_case(EXECUTORS) {
+            // Asked of the scheduler when a statement scans the table, not
+            // when catalog listings look it up.
+            let cluster = self.cluster.clone();
+            return Ok(Some(Arc::new(SystemTable::new(
+                executors_schema(),
+                Arc::new(move |_| {
+                    let cluster = cluster.clone();
+                    Box::pin(async move {
+                        let executors = cluster
+                            .executors()
+                            .await
+                            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+                        executors_batch(&executors)
+                    })
+                }),
+            ))));
+        }
+        Ok(None)
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        name.eq_ignore_ascii_case(QUERIES)
+        name.eq_ignore_ascii_case(QUERIES) || name.eq_ignore_ascii_case(EXECUTORS)
     }
 }
