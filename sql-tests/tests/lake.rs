@@ -553,16 +553,18 @@ async fn a_server_killed_mid_insert_leaves_the_table_whole() {
         "22023"
     );
     run(&client, "SET strata.vacuum_retention_check = off").await;
+    // What a dead write left (a file written, never committed) goes with
+    // the orphan; a kill does not always land after a file was written.
     let deleted = rows(&client, "VACUUM silver.facts RETAIN 0 HOURS DRY RUN").await;
-    assert_eq!(
-        deleted,
-        vec![vec![Some("part-orphan-c000.snappy.parquet".to_owned())]]
+    assert!(
+        deleted.contains(&vec![Some("part-orphan-c000.snappy.parquet".to_owned())]),
+        "{deleted:?}"
     );
     assert_eq!(
         value(&client, "VACUUM silver.facts RETAIN 0 HOURS").await,
-        "1"
+        deleted.len().to_string()
     );
-    assert_eq!(files_on_disk(&table), live);
+    assert_eq!(files_on_disk(&table), live + 1 - deleted.len());
     whole(&client, "silver.facts", expected, expected).await;
 }
 
