@@ -57,9 +57,9 @@ enum JobState {
 }
 
 impl JobWatch {
-    /// Watches jobs against the scheduler at `host:port`; connects lazily and
+    /// Watches jobs against the scheduler at `host:port` (over the
+    /// cluster's mutual TLS with `membership`); connects lazily and
     /// reconnects as needed.
-    /// With `membership`, over the cluster's mutual TLS.
     pub(crate) fn new(
         host: &str,
         port: u16,

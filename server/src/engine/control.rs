@@ -93,7 +93,8 @@ pub struct ClusterHandle {
 struct ClusterInner {
     url: String,
     ready_url: String,
-    grpc_url: String,
+    /// `http(s)://host:port` of the scheduler's gRPC and REST services.
+    base_url: String,
     executor_wait: Duration,
     http: reqwest::Client,
     membership: Option<Arc<Membership>>,
@@ -126,7 +127,7 @@ impl ClusterHandle {
         let inner = Arc::new(ClusterInner {
             url: url.to_owned(),
             ready_url: format!("{scheme}://{authority}/readyz"),
-            grpc_url: format!("{scheme}://{authority}"),
+            base_url: format!("{scheme}://{authority}"),
             executor_wait,
             http,
             membership,
@@ -147,7 +148,7 @@ impl ClusterHandle {
 
     /// The executors the scheduler has registered, from its REST API.
     pub async fn executors(&self) -> Result<Vec<ExecutorInfo>> {
-        let url = format!("{}/api/executors", self.inner.grpc_url);
+        let url = format!("{}/api/executors", self.inner.base_url);
         let unavailable = |e: reqwest::Error| StrataError::ClusterUnavailable(e.to_string());
         self.inner
             .http
@@ -166,7 +167,7 @@ impl ClusterHandle {
         let unavailable =
             |e: tonic::transport::Error| StrataError::ClusterUnavailable(e.to_string());
         let mut endpoint =
-            Endpoint::from_shared(self.inner.grpc_url.clone()).map_err(unavailable)?;
+            Endpoint::from_shared(self.inner.base_url.clone()).map_err(unavailable)?;
         if let Some(membership) = &self.inner.membership {
             endpoint = membership.secure(endpoint).map_err(unavailable)?;
         }
