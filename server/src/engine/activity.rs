@@ -9,14 +9,12 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use datafusion::arrow::array::{
-    ArrayRef, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray,
-};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::array::{ArrayRef, Int32Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::error::Result;
 
-use super::system_table::SystemTable;
+use super::system_table::{SystemTable, timestamptz_array, timestamptz_field};
 
 /// The longest statement text kept, in bytes.
 const QUERY_TEXT_LIMIT: usize = 4096;
@@ -96,11 +94,11 @@ impl ActivityRegistry {
         self.sessions().remove(&pid);
     }
 
-    /// `pid` starts running `sql`.
-    pub fn begin(&self, pid: i32, sql: &str, in_block: bool) {
+    /// `pid` starts running `query` (its text as [`shown_text`] makes it).
+    pub fn begin(&self, pid: i32, query: &str, in_block: bool) {
         if let Some(activity) = self.sessions().get_mut(&pid) {
             let now = Utc::now();
-            activity.query = shown_text(sql);
+            activity.query = query.to_owned();
             activity.query_start = Some(now);
             activity.state_change = now;
             activity.state = "active";
@@ -144,13 +142,7 @@ impl ActivityRegistry {
     fn schema() -> SchemaRef {
         let text = |name: &str| Field::new(name, DataType::Utf8, true);
         let int = |name: &str| Field::new(name, DataType::Int32, true);
-        let time = |name: &str| {
-            Field::new(
-                name,
-                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-                true,
-            )
-        };
+        let time = timestamptz_field;
         Arc::new(Schema::new(vec![
             int("datid"),
             text("datname"),
@@ -197,13 +189,8 @@ impl ActivityRegistry {
         let text = |f: &dyn Fn(&Activity) -> Option<String>| -> ArrayRef {
             Arc::new(rows.iter().map(|(_, a)| f(a)).collect::<StringArray>())
         };
-        let time = |f: &dyn Fn(&Activity) -> Option<DateTime<Utc>>| -> ArrayRef {
-            Arc::new(
-                rows.iter()
-                    .map(|(_, a)| f(a).map(|t| t.timestamp_micros()))
-                    .collect::<TimestampMicrosecondArray>()
-                    .with_timezone("UTC"),
-            )
+        let time = |f: &dyn Fn(&Activity) -> Option<DateTime<Utc>>| {
+            timestamptz_array(rows.iter().map(|(_, a)| f(a)))
         };
         let nulls = || -> ArrayRef { Arc::new(Int32Array::from(vec![None; rows.len()])) };
         let columns: Vec<ArrayRef> = vec![

@@ -770,18 +770,14 @@ impl Session {
         if self.transaction == TransactionState::Failed && !parsed.command.ends_transaction() {
             return Err(StrataError::InFailedTransaction);
         }
+        let shown = activity::shown_text(&parsed.sql);
         self.engine.activity.begin(
             self.info.pid,
-            &parsed.sql,
+            &shown,
             self.transaction != TransactionState::Idle,
         );
         let history = Arc::clone(&self.engine.history);
-        let id = history.begin(
-            self.info.pid,
-            &self.info.user,
-            &self.info.database,
-            &activity::shown_text(&parsed.sql),
-        );
+        let id = history.begin(self.info.pid, &self.info.user, &self.info.database, &shown);
         let result = control
             .run(self.execute_inner(parsed, params, control))
             .await;

@@ -17,7 +17,7 @@ use datafusion::arrow::array::{
     ArrayRef, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
     TimestampMicrosecondArray,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::RecordBatchStream;
@@ -27,7 +27,7 @@ use futures::Stream;
 use strata_connectors::sqlstate::SqlState;
 
 use super::control::{ClusterHandle, ExecutorInfo};
-use super::system_table::SystemTable;
+use super::system_table::{SystemTable, timestamptz_array, timestamptz_field};
 use crate::error::{StrataError, describe};
 
 /// How many statements are kept, newest last.
@@ -45,11 +45,7 @@ fn executors_schema() -> SchemaRef {
         Field::new("host", DataType::Utf8, false),
         Field::new("flight_port", DataType::Int32, false),
         Field::new("slots", DataType::Int32, false),
-        Field::new(
-            "last_seen",
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            true,
-        ),
+        timestamptz_field("last_seen"),
     ]))
 }
 
@@ -196,13 +192,7 @@ impl QueryHistory {
     }
 
     fn schema() -> SchemaRef {
-        let time = |name: &str| {
-            Field::new(
-                name,
-                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-                true,
-            )
-        };
+        let time = timestamptz_field;
         Arc::new(Schema::new(vec![
             Field::new("query_id", DataType::Int64, false),
             Field::new("pid", DataType::Int32, false),
@@ -238,13 +228,8 @@ impl QueryHistory {
         let text = |f: &dyn Fn(&QueryRecord) -> Option<String>| -> ArrayRef {
             Arc::new(rows.iter().map(f).collect::<StringArray>())
         };
-        let time = |f: &dyn Fn(&QueryRecord) -> Option<DateTime<Utc>>| -> ArrayRef {
-            Arc::new(
-                rows.iter()
-                    .map(|r| f(r).map(|t| t.timestamp_micros()))
-                    .collect::<TimestampMicrosecondArray>()
-                    .with_timezone("UTC"),
-            )
+        let time = |f: &dyn Fn(&QueryRecord) -> Option<DateTime<Utc>>| {
+            timestamptz_array(rows.iter().map(f))
         };
         let columns: Vec<ArrayRef> = vec![
             Arc::new(

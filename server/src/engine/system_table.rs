@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::SchemaRef;
+use chrono::{DateTime, Utc};
+use datafusion::arrow::array::{ArrayRef, RecordBatch, TimestampMicrosecondArray};
+use datafusion::arrow::datatypes::{DataType, Field, SchemaRef, TimeUnit};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::datasource::TableType;
 use datafusion::datasource::memory::MemorySourceConfig;
@@ -13,6 +14,25 @@ use datafusion::error::Result;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 use futures::future::BoxFuture;
+
+/// A nullable `timestamptz` column, as the system tables show times.
+pub fn timestamptz_field(name: &str) -> Field {
+    Field::new(
+        name,
+        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        true,
+    )
+}
+
+/// Times as a `timestamptz` column.
+pub fn timestamptz_array(times: impl Iterator<Item = Option<DateTime<Utc>>>) -> ArrayRef {
+    Arc::new(
+        times
+            .map(|t| t.map(|t| t.timestamp_micros()))
+            .collect::<TimestampMicrosecondArray>()
+            .with_timezone("UTC"),
+    )
+}
 
 /// The rows as a viewer sees them (a role's name, `None` for a superuser),
 /// computed when a statement scans the table.
