@@ -5,7 +5,7 @@
 # server as separate processes). Installs what the tests need first.
 #
 # Needs: a Rust toolchain, python3, node and npm, a JDK (java), psql, apt
-# (or libpostgresql-jdbc-java installed), and PostgreSQL on 127.0.0.1:5432
+# (or libpostgresql-jdbc-java and chromium installed), and PostgreSQL on 127.0.0.1:5432
 # (user postgres, database test; STRATA_TEST_POSTGRES overrides the
 # connection string).
 set -euo pipefail
@@ -22,9 +22,15 @@ fi
 export STRATA_TEST_PYTHON="$venv/bin/python"
 # node-postgres for the Node driver suite, at the versions the lockfile pins.
 (cd sql-tests/clients/node && npm ci --no-audit --no-fund --silent)
-# pgjdbc for the Java driver suite: Debian's package, run by the machine's JDK.
-if [ ! -f /usr/share/java/postgresql.jar ]; then
-    apt-get update -qq && apt-get install -y -qq libpostgresql-jdbc-java
+# playwright-core drives headless Chromium for the web console's tests.
+(cd sql-tests/console && npm ci --no-audit --no-fund --silent)
+# pgjdbc for the Java driver suite and Chromium for the console: Debian's
+# packages.
+missing=()
+[ -f /usr/share/java/postgresql.jar ] || missing+=(libpostgresql-jdbc-java)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+if [ "${#missing[@]}" -gt 0 ]; then
+    apt-get update -qq && apt-get install -y -qq "${missing[@]}"
 fi
 
 # The cluster tests start the workspace's binaries as processes.

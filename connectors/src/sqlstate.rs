@@ -114,6 +114,7 @@ impl SqlState {
     pub const NULL_VALUE_NOT_ALLOWED: SqlState = SqlState("22004");
     pub const BAD_COPY_FILE_FORMAT: SqlState = SqlState("22P04");
     pub const FEATURE_NOT_SUPPORTED: SqlState = SqlState("0A000");
+    pub const ADMIN_SHUTDOWN: SqlState = SqlState("57P01");
     pub const QUERY_CANCELED: SqlState = SqlState("57014");
     pub const IN_FAILED_TRANSACTION: SqlState = SqlState("25P02");
     pub const ACTIVE_TRANSACTION: SqlState = SqlState("25001");

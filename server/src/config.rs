@@ -17,6 +17,7 @@ use strata_connectors::postgres::source::PgSource;
 
 use crate::auth::AuthConfig;
 use crate::auth::roles::Secret;
+use crate::http::HttpListen;
 
 /// Where the server listens when nothing says otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5433";
@@ -84,6 +85,10 @@ pub struct Args {
     /// (256MB); only superusers may set more in a session [default: none].
     #[arg(long, env = "STRATA_QUERY_MEMORY_LIMIT", value_parser = parse_bytes)]
     pub query_memory_limit: Option<u64>,
+    /// Address of the web console and /metrics, or `off` [default:
+    /// 127.0.0.1:8080, or the next free port up to 8089].
+    #[arg(long, env = "STRATA_HTTP")]
+    pub http: Option<String>,
 }
 
 /// The environment variable holding the administrator's first password.
@@ -108,6 +113,7 @@ struct FileSettings {
     max_connections: Option<usize>,
     auth_timeout: Option<u64>,
     query_memory_limit: Option<FileBytes>,
+    http: Option<String>,
     cluster_secret_file: Option<PathBuf>,
     s3: Option<S3Options>,
     /// `[sources.<name>]` tables: databases users query as catalogs.
@@ -159,6 +165,8 @@ pub struct ServerConfig {
     /// scheduler and executor serve members only, and the server connects
     /// as a member.
     pub membership: Option<Arc<Membership>>,
+    /// Where the web console and `/metrics` listen.
+    pub http: HttpListen,
 }
 
 /// Where the TLS certificate chain and its key are.
@@ -186,6 +194,7 @@ impl Default for ServerConfig {
             admin_password: None,
             query_memory_limit: None,
             membership: None,
+            http: HttpListen::Default,
         }
     }
 }
@@ -260,6 +269,10 @@ impl ServerConfig {
             admin_password,
             query_memory_limit,
             membership,
+            http: args
+                .http
+                .or(file.http)
+                .map_or(HttpListen::Default, |h| HttpListen::parse(&h)),
         })
     }
 }

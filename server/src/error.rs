@@ -45,6 +45,8 @@ pub enum StrataError {
     Cancelled,
     #[error("canceling statement due to statement timeout")]
     StatementTimeout,
+    #[error("terminating connection due to administrator command")]
+    Terminated,
     #[error("current transaction is aborted, commands ignored until end of transaction block")]
     InFailedTransaction,
     #[error("prepared statement \"{0}\" does not exist")]
@@ -120,6 +122,7 @@ impl StrataError {
             StrataError::InvalidParameterValue(_) => SqlState::INVALID_PARAMETER_VALUE,
             StrataError::NotSupported(_) => SqlState::FEATURE_NOT_SUPPORTED,
             StrataError::Cancelled | StrataError::StatementTimeout => SqlState::QUERY_CANCELED,
+            StrataError::Terminated => SqlState::ADMIN_SHUTDOWN,
             StrataError::InFailedTransaction => SqlState::IN_FAILED_TRANSACTION,
             StrataError::UndefinedPreparedStatement(_) => SqlState::INVALID_PREPARED_STATEMENT,
             StrataError::UndefinedCursor(_) => SqlState::INVALID_CURSOR_NAME,

@@ -6,6 +6,8 @@ pub mod auth;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod http;
+pub mod metrics;
 pub mod server;
 pub mod wire;
 

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use strata_executor::{ExecutorOptions, RunningExecutor};
 use strata_scheduler::{RunningScheduler, SchedulerOptions};
@@ -45,6 +46,8 @@ pub enum StartError {
     Tls(#[from] TlsError),
     #[error("cannot set up authentication: {0}")]
     Auth(String),
+    #[error(transparent)]
+    Http(#[from] crate::http::HttpError),
     #[error(
         "refusing to listen on {0} with no authentication configured: anyone who can reach it \
          could connect; set {ADMIN_PASSWORD_ENV} (the password of the administrator role \
@@ -74,6 +77,8 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// The scheduler queries go to (`df://host:port`).
     pub scheduler_url: String,
+    /// Where the web console and `/metrics` listen, if they do.
+    pub http_addr: Option<SocketAddr>,
     pub engine: Arc<Engine>,
     pub cluster: Option<EmbeddedCluster>,
     shutdown: CancellationToken,
@@ -144,6 +149,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, StartError> {
     if !is_loopback(addr.ip()) && !roles.passwords_set() {
         return Err(StartError::Unprotected(addr));
     }
+    let http = crate::http::bind(&config.http).await?;
     let (scheduler_url, cluster) = match &config.scheduler {
         Some(addr) => (format!("df://{addr}"), None),
         None => {
@@ -177,10 +183,24 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, StartError> {
         auth,
         tls: tls.map(|t| t.acceptor),
     };
+    let http_addr = match http {
+        Some(http) => {
+            let at = http.local_addr().ok();
+            crate::http::serve(
+                http,
+                Arc::clone(&engine),
+                Arc::clone(&listening.auth),
+                shutdown.clone(),
+            )?;
+            at
+        }
+        None => None,
+    };
     let accept = tokio::spawn(accept_loop(listener, listening, shutdown.clone()));
     Ok(RunningServer {
         addr,
         scheduler_url,
+        http_addr,
         engine,
         cluster,
         shutdown,
@@ -246,49 +266,109 @@ async fn accept_loop(listener: TcpListener, listening: Listening, shutdown: Canc
             }
         };
         let counted = listening.auth.connection_opened();
+        let gauge = listening.engine.metrics().connection_opened();
         let connection = Connection::new(
             Arc::clone(&listening.engine),
             Arc::clone(&registry),
             Arc::clone(&listening.auth),
         );
-        let slot = connection.cancel_slot();
         let handlers = Handlers(Arc::clone(&connection));
         let tls = listening.tls.clone();
         let auth_timeout = listening.auth.config().auth_timeout;
-        let span = tracing::info_span!("connection", %peer);
+        let span = tracing::info_span!(
+            "connection",
+            %peer,
+            pid = tracing::field::Empty,
+            user = tracing::field::Empty
+        );
         tokio::spawn(
             async move {
-                let _counted = counted;
-                let (socket, watcher) = match watch_peer(socket, slot) {
-                    Ok(pair) => pair,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot set up the connection");
-                        return;
-                    }
-                };
-                let serve = pgwire::tokio::process_socket(socket, tls, handlers);
-                tokio::pin!(serve);
-                // A client that has not logged in within the timeout is
-                // disconnected; one that has is served until it leaves.
-                let ended = tokio::select! {
-                    ended = &mut serve => Some(ended),
-                    _ = tokio::time::sleep(auth_timeout) => None,
-                };
-                let ended = match ended {
-                    Some(ended) => ended,
-                    None if connection.logged_in() => serve.await,
-                    None => {
-                        tracing::info!("disconnected: no login within the authentication timeout");
-                        Ok(())
-                    }
-                };
-                if let Err(e) = ended {
-                    tracing::debug!(error = %e, "connection ended with an error");
-                }
-                watcher.abort();
+                let _counted = (counted, gauge);
+                serve_connection(socket, tls, handlers, connection, auth_timeout).await;
             }
             .instrument(span),
         );
+    }
+}
+
+/// How long a terminated connection's running statement has to stop and
+/// send its FATAL error before the connection is closed regardless.
+const TERMINATE_GRACE: Duration = Duration::from_secs(5);
+
+/// Serves one client until it leaves, fails to log in in time, or is
+/// terminated (`pg_terminate_backend`).
+async fn serve_connection(
+    socket: tokio::net::TcpStream,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    handlers: Handlers,
+    connection: Arc<Connection>,
+    auth_timeout: Duration,
+) {
+    let (socket, watcher, raw) = match watch_peer(socket, connection.cancel_slot()) {
+        Ok(parts) => parts,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot set up the connection");
+            return;
+        }
+    };
+    let terminated = connection.terminated();
+    let serve = pgwire::tokio::process_socket(socket, tls, handlers);
+    tokio::pin!(serve);
+    let login_deadline = tokio::time::sleep(auth_timeout);
+    tokio::pin!(login_deadline);
+    let mut login_checked = false;
+    let ended = loop {
+        tokio::select! {
+            ended = &mut serve => break ended,
+            // A client that has not logged in within the timeout is
+            // disconnected; one that has is served until it leaves.
+            _ = &mut login_deadline, if !login_checked => {
+                login_checked = true;
+                if !connection.logged_in() {
+                    tracing::info!("disconnected: no login within the authentication timeout");
+                    break Ok(());
+                }
+            }
+            _ = terminated.cancelled() => {
+                if connection.busy() {
+                    // The statement fails with FATAL 57P01, after which
+                    // pgwire closes the connection.
+                    match tokio::time::timeout(TERMINATE_GRACE, &mut serve).await {
+                        Ok(ended) => break ended,
+                        Err(_) => tracing::warn!("a terminated statement did not stop in time"),
+                    }
+                } else if !connection.secure() {
+                    // Idle: between messages, where PostgreSQL too sends
+                    // its FATAL unasked.
+                    send_terminated(&raw);
+                }
+                tracing::info!("connection terminated by an administrator");
+                break Ok(());
+            }
+        }
+    };
+    if let Err(e) = ended {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+    watcher.abort();
+}
+
+/// Writes FATAL 57P01 to an idle plaintext connection's socket.
+fn send_terminated(raw: &std::net::TcpStream) {
+    use pgwire::messages::Message;
+    use std::io::Write;
+    let error = pgwire::error::ErrorInfo::new(
+        "FATAL".to_owned(),
+        strata_connectors::sqlstate::SqlState::ADMIN_SHUTDOWN
+            .0
+            .to_owned(),
+        crate::error::StrataError::Terminated.to_string(),
+    );
+    let mut buf = bytes::BytesMut::new();
+    let response: pgwire::messages::response::ErrorResponse = error.into();
+    if response.encode(&mut buf).is_ok() {
+        let mut raw = raw;
+        let _ = raw.write_all(&buf);
     }
 }
 
@@ -308,8 +388,12 @@ pub async fn serve(config: ServerConfig) -> std::process::ExitCode {
     } else {
         format!("scheduler {}", server.scheduler_url)
     };
+    let console = server
+        .http_addr
+        .map(|at| format!("; console at http://{at}/"))
+        .unwrap_or_default();
     println!(
-        "Strata is listening on {addr} ({mode}, data in {}); connect with: psql -h {} -p {} -U strata lake",
+        "Strata is listening on {addr} ({mode}, data in {}); connect with: psql -h {} -p {} -U strata lake{console}",
         config.data_dir.display(),
         addr.ip(),
         addr.port()

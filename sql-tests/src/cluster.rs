@@ -68,6 +68,8 @@ pub struct Cluster {
     pub executors: Vec<Option<Executor>>,
     pub server: Node,
     pub server_addr: SocketAddr,
+    /// The server's web console and `/metrics`.
+    pub console_addr: SocketAddr,
     slots: usize,
     http: reqwest::Client,
     /// Environment every process of the cluster starts with.
@@ -137,6 +139,8 @@ impl Cluster {
                 &executor_wait.to_string(),
                 "--config",
                 &config_arg,
+                "--http",
+                "127.0.0.1:0",
             ],
             &env,
             dir.path(),
@@ -145,6 +149,7 @@ impl Cluster {
         )
         .await?;
         let server_addr = first_addr(&line)?;
+        let console_addr = console_addr(&line)?;
         let mut cluster = Cluster {
             dir,
             bin,
@@ -153,6 +158,7 @@ impl Cluster {
             executors: Vec::new(),
             server,
             server_addr,
+            console_addr,
             slots,
             env,
             http: reqwest::Client::builder()
@@ -319,6 +325,8 @@ impl Cluster {
 pub struct ServerProcess {
     pub node: Node,
     pub addr: SocketAddr,
+    /// Its web console and `/metrics`.
+    pub console_addr: SocketAddr,
 }
 
 impl ServerProcess {
@@ -354,7 +362,14 @@ impl ServerProcess {
         let (node, line) = spawn(
             &bin,
             "strata-server",
-            &["--listen", listen, "--data-dir", &data_arg],
+            &[
+                "--listen",
+                listen,
+                "--data-dir",
+                &data_arg,
+                "--http",
+                "127.0.0.1:0",
+            ],
             &env,
             logs,
             label,
@@ -363,6 +378,7 @@ impl ServerProcess {
         .await?;
         Ok(Self {
             addr: first_addr(&line)?,
+            console_addr: console_addr(&line)?,
             node,
         })
     }
@@ -463,6 +479,14 @@ fn first_addr(line: &str) -> Result<SocketAddr, String> {
     line.split_whitespace()
         .find_map(|word| word.parse().ok())
         .ok_or_else(|| format!("no address in `{line}`"))
+}
+
+/// The console's address in the server's first line (`console at http://a/`).
+fn console_addr(line: &str) -> Result<SocketAddr, String> {
+    line.split_once("console at http://")
+        .and_then(|(_, rest)| rest.split('/').next())
+        .and_then(|addr| addr.parse().ok())
+        .ok_or_else(|| format!("no console address in `{line}`"))
 }
 
 fn addr_after(line: &str, key: &str) -> Result<SocketAddr, String> {

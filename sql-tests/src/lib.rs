@@ -130,6 +130,7 @@ impl StrataUnderTest {
             listen: "127.0.0.1:0".to_owned(),
             data_dir: data.path().join("data"),
             sources,
+            http: strata_server::http::HttpListen::At("127.0.0.1:0".to_owned()),
             ..Default::default()
         };
         let server = strata_server::start(&config)
@@ -148,12 +149,19 @@ impl StrataUnderTest {
         self._data
     }
 
-    /// The embedded scheduler's REST address.
     /// The lake's folder (the server's default, under its data folder).
     pub fn lake_root(&self) -> PathBuf {
         self._data.path().join("data").join("lake")
     }
 
+    /// The web console's and `/metrics`' address.
+    pub fn console_addr(&self) -> std::net::SocketAddr {
+        self.server
+            .http_addr
+            .expect("the test server serves its console")
+    }
+
+    /// The embedded scheduler's REST address.
     pub fn scheduler_http(&self) -> Option<std::net::SocketAddr> {
         self.server.cluster.as_ref().map(|c| c.scheduler.addr)
     }

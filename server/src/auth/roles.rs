@@ -285,6 +285,33 @@ impl RoleStore {
         self.lock().roles.get(name).cloned()
     }
 
+    /// Whether `password` is `user`'s: the client proof a SCRAM exchange
+    /// would check, recomputed from the password (HTTP Basic logins of the
+    /// console). False for an unknown role or one without a password.
+    pub fn check_password(&self, user: &str, password: &str) -> bool {
+        let Some(ScramSecret::Verifier {
+            salt,
+            iterations,
+            stored_key,
+            ..
+        }) = self.get(user).and_then(|role| role.scram_secret())
+        else {
+            return false;
+        };
+        let salted = gen_salted_password(password, &salt, iterations);
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &salted);
+        let client_key = ring::hmac::sign(&key, b"Client Key");
+        let stored = ring::digest::digest(&ring::digest::SHA256, client_key.as_ref());
+        // Compared in constant time.
+        stored.as_ref().len() == stored_key.len()
+            && stored
+                .as_ref()
+                .iter()
+                .zip(&stored_key)
+                .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+                == 0
+    }
+
     /// True once any role has a password: from then on every connection
     /// not explicitly trusted authenticates.
     pub fn passwords_set(&self) -> bool {
@@ -710,6 +737,19 @@ fn parse_verifier(text: &str) -> Option<ScramSecret> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_are_checked_against_their_verifier() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RoleStore::open(dir.path()).unwrap();
+        assert!(!store.check_password(ADMIN_ROLE, ""), "no password yet");
+        store
+            .set_admin_password_if_unset(&Secret::new("s3cret-pass"))
+            .unwrap();
+        assert!(store.check_password(ADMIN_ROLE, "s3cret-pass"));
+        assert!(!store.check_password(ADMIN_ROLE, "s3cret-pas"));
+        assert!(!store.check_password("nobody", "s3cret-pass"));
+    }
 
     #[test]
     fn verifiers_round_trip_and_never_hold_the_password() {

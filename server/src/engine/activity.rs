@@ -1,7 +1,8 @@
 //! `pg_catalog.pg_stat_activity`, truthful: one row per open session with
 //! its user, application, client address, state and current (or last)
-//! statement; and `pg_cancel_backend(pid)`, which cancels a session's
-//! running statement as a protocol cancel request would.
+//! statement; `pg_cancel_backend(pid)`, which cancels a session's
+//! running statement as a protocol cancel request would, and
+//! `pg_terminate_backend(pid)`, which ends the session.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -35,6 +36,7 @@ struct Activity {
     state: &'static str,
     query: String,
     cancel: Option<Canceller>,
+    terminate: Option<Canceller>,
 }
 
 /// Every open session, by process id.
@@ -78,14 +80,16 @@ impl ActivityRegistry {
                 state: "idle",
                 query: String::new(),
                 cancel: None,
+                terminate: None,
             },
         );
     }
 
-    /// How to cancel `pid`'s running statement.
-    pub fn set_canceller(&self, pid: i32, cancel: Canceller) {
+    /// How to cancel `pid`'s running statement, and how to end it.
+    pub fn set_controls(&self, pid: i32, cancel: Canceller, terminate: Canceller) {
         if let Some(activity) = self.sessions().get_mut(&pid) {
             activity.cancel = Some(cancel);
+            activity.terminate = Some(terminate);
         }
     }
 
@@ -121,9 +125,35 @@ impl ActivityRegistry {
         }
     }
 
+    /// True while session `pid` runs a statement.
+    pub fn is_active(&self, pid: i32) -> bool {
+        self.sessions()
+            .get(&pid)
+            .is_some_and(|a| a.state == "active")
+    }
+
+    /// How many sessions are open.
+    pub fn session_count(&self) -> usize {
+        self.sessions().len()
+    }
+
     /// The user of session `pid`, if there is one.
     pub fn user_of(&self, pid: i32) -> Option<String> {
         self.sessions().get(&pid).map(|a| a.user.clone())
+    }
+
+    /// Ends session `pid` (`pg_terminate_backend`); false if there is no
+    /// such session.
+    pub fn terminate(&self, pid: i32) -> bool {
+        let terminate = self.sessions().get(&pid).and_then(|a| a.terminate.clone());
+        match terminate {
+            Some(terminate) => {
+                tracing::info!(pid, "pg_terminate_backend");
+                terminate();
+                true
+            }
+            None => false,
+        }
     }
 
     /// Cancels `pid`'s running statement; false if there is no such session.

@@ -7,6 +7,9 @@ use std::future::Future;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+pub use ballista_api_types::dto::{
+    JobResponse, QueryStageSummary, QueryStagesResponse, TaskStatus, TaskSummary,
+};
 use ballista_core::serde::protobuf::CancelJobParams;
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
 use datafusion::error::DataFusionError;
@@ -20,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Endpoint;
 
 use super::planner::DistributedQuery;
+use super::strata_schema::QueryHistory;
 use crate::error::{Result, StrataError};
 
 /// How long a cancelled job may take to reveal its id before we give up on
@@ -74,6 +78,27 @@ pub struct ExecutorInfo {
     /// Milliseconds since the Unix epoch of its last heartbeat.
     pub last_seen: Option<u64>,
     pub specification: ExecutorSpecification,
+    /// What it last reported of its memory.
+    #[serde(default)]
+    pub metrics: Vec<ExecutorMetric>,
+}
+
+/// One figure an executor reports with its heartbeat.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ExecutorMetric {
+    /// `proc_physical_memory`, `peak_physical_memory`, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub value: u64,
+}
+
+impl ExecutorInfo {
+    /// A figure it reported (`proc_physical_memory`, ...), in bytes.
+    pub fn memory(&self, kind: &str) -> Option<u64> {
+        self.metrics
+            .iter()
+            .find_map(|m| (m.kind == kind).then_some(m.value))
+    }
 }
 
 /// What an executor offers.
@@ -146,9 +171,9 @@ impl ClusterHandle {
         *self.inner.health.borrow()
     }
 
-    /// The executors the scheduler has registered, from its REST API.
-    pub async fn executors(&self) -> Result<Vec<ExecutorInfo>> {
-        let url = format!("{}/api/executors", self.inner.base_url);
+    /// A document of the scheduler's REST API (`/api/...`).
+    async fn rest<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let url = format!("{}{path}", self.inner.base_url);
         let unavailable = |e: reqwest::Error| StrataError::ClusterUnavailable(e.to_string());
         self.inner
             .http
@@ -160,6 +185,25 @@ impl ClusterHandle {
             .json()
             .await
             .map_err(unavailable)
+    }
+
+    /// The executors the scheduler has registered, from its REST API.
+    pub async fn executors(&self) -> Result<Vec<ExecutorInfo>> {
+        self.rest("/api/executors").await
+    }
+
+    /// Job `job_id` as the scheduler describes it: its status and stage count.
+    pub async fn job(&self, job_id: &str) -> Result<JobResponse> {
+        self.rest(&format!("/api/job/{job_id}")).await
+    }
+
+    /// The stages of job `job_id`, with their tasks and the plans of those
+    /// that started annotated with their metrics.
+    pub async fn job_stages(&self, job_id: &str) -> Result<Vec<QueryStageSummary>> {
+        let stages: QueryStagesResponse = self
+            .rest(&format!("/api/job/{job_id}/stages?plan_format=metrics"))
+            .await?;
+        Ok(stages.stages)
     }
 
     /// Asks the scheduler to cancel `job_id` and stop its running tasks.
@@ -267,6 +311,7 @@ async fn watch_health(inner: Weak<ClusterInner>) {
 enum StopReason {
     Cancelled,
     Timeout,
+    Terminated,
 }
 
 impl StopReason {
@@ -274,6 +319,7 @@ impl StopReason {
         match self {
             StopReason::Cancelled => StrataError::Cancelled,
             StopReason::Timeout => StrataError::StatementTimeout,
+            StopReason::Terminated => StrataError::Terminated,
         }
     }
 }
@@ -283,6 +329,11 @@ impl StopReason {
 pub struct QueryControl {
     token: CancellationToken,
     deadline: Option<Instant>,
+    /// The statement's entry in the history, which gets its job id.
+    entry: Option<(Arc<QueryHistory>, u64)>,
+    /// The connection's token: a stop that comes from it ends the
+    /// connection (`pg_terminate_backend`).
+    connection: Option<CancellationToken>,
 }
 
 impl QueryControl {
@@ -291,19 +342,48 @@ impl QueryControl {
         Self {
             token,
             deadline: timeout.map(|t| Instant::now() + t),
+            entry: None,
+            connection: None,
+        }
+    }
+
+    /// The same control, told that a stop when `connection` is cancelled
+    /// ends the connection rather than the statement.
+    pub fn within_connection(self, connection: CancellationToken) -> Self {
+        Self {
+            connection: Some(connection),
+            ..self
+        }
+    }
+
+    /// The same control, recording the statement's job id as entry `id` of
+    /// `history`.
+    pub fn recorded_in(&self, history: Arc<QueryHistory>, id: u64) -> Self {
+        Self {
+            entry: Some((history, id)),
+            ..self.clone()
         }
     }
 
     async fn stopped(&self) -> StopReason {
-        match self.deadline {
-            Some(deadline) => tokio::select! {
-                _ = self.token.cancelled() => StopReason::Cancelled,
-                _ = tokio::time::sleep_until(deadline) => StopReason::Timeout,
-            },
-            None => {
-                self.token.cancelled().await;
+        let cancelled = async {
+            self.token.cancelled().await;
+            if self
+                .connection
+                .as_ref()
+                .is_some_and(CancellationToken::is_cancelled)
+            {
+                StopReason::Terminated
+            } else {
                 StopReason::Cancelled
             }
+        };
+        match self.deadline {
+            Some(deadline) => tokio::select! {
+                reason = cancelled => reason,
+                _ = tokio::time::sleep_until(deadline) => StopReason::Timeout,
+            },
+            None => cancelled.await,
         }
     }
 
@@ -345,12 +425,12 @@ impl QueryControl {
                         error = cluster.unavailable(), if needs_executors => error,
                         item = stream.next() => {
                             if !announced {
-                                announce_job(&plan, &span);
+                                control.announce_job(&plan, &span);
                             }
                             return item.map(|item| (item, Some((stream, true))));
                         }
                         _ = tokio::time::sleep(JOB_ID_POLL), if !announced => {
-                            announced = announce_job(&plan, &span);
+                            announced = control.announce_job(&plan, &span);
                             continue;
                         }
                     };
@@ -363,15 +443,21 @@ impl QueryControl {
     }
 }
 
-/// Records the id of `plan`'s Ballista job in the statement's span and logs
-/// it, once the scheduler has handed it out; false while it has not.
-fn announce_job(plan: &Arc<dyn ExecutionPlan>, span: &tracing::Span) -> bool {
-    let Some(job_id) = find_distributed(plan).and_then(|job| job.job_id()) else {
-        return false;
-    };
-    span.record("job_id", tracing::field::display(&job_id));
-    span.in_scope(|| tracing::info!(%job_id, "job submitted"));
-    true
+impl QueryControl {
+    /// Records the id of `plan`'s Ballista job in the statement's span and
+    /// history entry and logs it, once the scheduler has handed it out;
+    /// false while it has not.
+    fn announce_job(&self, plan: &Arc<dyn ExecutionPlan>, span: &tracing::Span) -> bool {
+        let Some(job_id) = find_distributed(plan).and_then(|job| job.job_id()) else {
+            return false;
+        };
+        span.record("job_id", tracing::field::display(&job_id));
+        span.in_scope(|| tracing::info!(%job_id, "job submitted"));
+        if let Some((history, id)) = &self.entry {
+            history.set_job(*id, job_id.as_ref());
+        }
+        true
+    }
 }
 
 /// Cancels the Ballista job of `plan`, if it has one. The job id arrives once

@@ -36,6 +36,52 @@ fn constant(name: &str, value: String) -> ScalarUDF {
     )
 }
 
+/// A function that signals other sessions by pid (`pg_cancel_backend`,
+/// `pg_terminate_backend`): a role signals its own sessions, superusers
+/// anyone's; `what` names the act in the refusal.
+fn signal_function(
+    name: &'static str,
+    what: &'static str,
+    activity: Arc<super::activity::ActivityRegistry>,
+    roles: Arc<crate::auth::roles::RoleStore>,
+    caller: String,
+    signal: fn(&super::activity::ActivityRegistry, i32) -> bool,
+) -> ScalarUDF {
+    ScalarUDF::new_from_impl(CatalogFunction {
+        name,
+        signature: Signature::uniform(
+            1,
+            vec![DataType::Int32, DataType::Int64],
+            Volatility::Volatile,
+        ),
+        returns: DataType::Boolean,
+        answer: Arc::new(move |args| {
+            let pids = ColumnarValue::values_to_arrays(args)?;
+            let pids = datafusion::arrow::compute::cast(&pids[0], &DataType::Int64)?;
+            let superuser = roles.principal(&caller).superuser;
+            let mut done = Vec::with_capacity(pids.len());
+            for pid in pids.as_primitive::<Int64Type>().iter() {
+                let Some(pid) = pid.and_then(|pid| i32::try_from(pid).ok()) else {
+                    done.push(pid.map(|_| false));
+                    continue;
+                };
+                if !superuser && activity.user_of(pid).is_some_and(|owner| owner != caller) {
+                    return Err(datafusion::error::DataFusionError::External(Box::new(
+                        crate::error::StrataError::Role(
+                            crate::auth::roles::RoleError::PermissionDenied(format!(
+                                "permission denied to {what}: only superusers and the \
+                                 session's own role may"
+                            )),
+                        ),
+                    )));
+                }
+                done.push(Some(signal(&activity, pid)));
+            }
+            Ok(ColumnarValue::Array(Arc::new(BooleanArray::from(done))))
+        }),
+    })
+}
+
 /// The session functions for a session of `user` connected to `database`.
 pub fn session_functions(
     user: &str,
@@ -177,44 +223,25 @@ pub fn session_functions(
         }),
     }));
     // pg_cancel_backend(pid): cancels that session's running statement;
-    // false when no session has that pid. Volatile, so it runs when the
-    // statement runs, never while planning.
-    functions.push(ScalarUDF::new_from_impl(CatalogFunction {
-        name: "pg_cancel_backend",
-        signature: Signature::uniform(
-            1,
-            vec![DataType::Int32, DataType::Int64],
-            Volatility::Volatile,
-        ),
-        returns: DataType::Boolean,
-        answer: Arc::new(move |args| {
-            let pids = ColumnarValue::values_to_arrays(args)?;
-            let pids = datafusion::arrow::compute::cast(&pids[0], &DataType::Int64)?;
-            let superuser = roles.principal(&caller).superuser;
-            let mut done = Vec::with_capacity(pids.len());
-            for pid in pids.as_primitive::<Int64Type>().iter() {
-                let Some(pid) = pid.and_then(|pid| i32::try_from(pid).ok()) else {
-                    done.push(pid.map(|_| false));
-                    continue;
-                };
-                // A role cancels its own sessions' statements; superusers
-                // anyone's.
-                if !superuser && activity.user_of(pid).is_some_and(|owner| owner != caller) {
-                    return Err(datafusion::error::DataFusionError::External(Box::new(
-                        crate::error::StrataError::Role(
-                            crate::auth::roles::RoleError::PermissionDenied(
-                                "permission denied to cancel query: only superusers and the \
-                                 session's own role may"
-                                    .to_owned(),
-                            ),
-                        ),
-                    )));
-                }
-                done.push(Some(activity.cancel(pid)));
-            }
-            Ok(ColumnarValue::Array(Arc::new(BooleanArray::from(done))))
-        }),
-    }));
+    // pg_terminate_backend(pid) ends the session. False when no session
+    // has that pid. Volatile, so they run when the statement runs, never
+    // while planning.
+    functions.push(signal_function(
+        "pg_cancel_backend",
+        "cancel query",
+        Arc::clone(&activity),
+        Arc::clone(&roles),
+        caller.clone(),
+        super::activity::ActivityRegistry::cancel,
+    ));
+    functions.push(signal_function(
+        "pg_terminate_backend",
+        "terminate process",
+        Arc::clone(&activity),
+        Arc::clone(&roles),
+        caller.clone(),
+        super::activity::ActivityRegistry::terminate,
+    ));
     // pg_get_userbyid(oid): the role's name (the owner psql's \dt and \l
     // show), or PostgreSQL's `unknown (OID=n)`.
     functions.push(ScalarUDF::new_from_impl(CatalogFunction {

@@ -28,7 +28,7 @@ pub mod redact;
 mod role_commands;
 pub mod settings;
 pub mod statement;
-mod strata_schema;
+pub mod strata_schema;
 mod system_table;
 mod types;
 
@@ -74,6 +74,7 @@ use strata_connectors::session::{DEFAULT_CATALOG, session_config, session_state}
 use crate::auth::privileges::{Privilege, Securable};
 use crate::auth::roles::{RoleError, RoleStore};
 use crate::error::{Result, StrataError};
+use crate::metrics::ServerMetrics;
 use catalog::{CatalogStore, ObjectEntry, ObjectKind, SchemaEntry};
 use control::{ClusterHandle, QueryControl};
 pub use copy_in::CopyIn;
@@ -100,6 +101,8 @@ pub struct Engine {
     roles: Arc<RoleStore>,
     /// The statements sessions ran, for `strata.queries`.
     history: Arc<strata_schema::QueryHistory>,
+    /// What `/metrics` shows.
+    metrics: ServerMetrics,
 }
 
 impl std::fmt::Debug for Engine {
@@ -185,7 +188,8 @@ impl Engine {
                 Arc::clone(&activity),
             )),
         )?;
-        let history = Arc::new(strata_schema::QueryHistory::default());
+        let metrics = ServerMetrics::new();
+        let history = Arc::new(strata_schema::QueryHistory::new(metrics.clone()));
         datafusion::catalog::CatalogProvider::register_schema(
             lake.as_ref(),
             strata_schema::SCHEMA,
@@ -268,7 +272,28 @@ impl Engine {
             relations,
             roles,
             history,
+            metrics,
         })
+    }
+
+    /// The server's counters.
+    pub fn metrics(&self) -> &ServerMetrics {
+        &self.metrics
+    }
+
+    /// The statements sessions ran, running ones included.
+    pub fn history(&self) -> &Arc<strata_schema::QueryHistory> {
+        &self.history
+    }
+
+    /// The cluster the engine's jobs run on.
+    pub fn cluster(&self) -> &ClusterHandle {
+        &self.cluster
+    }
+
+    /// Who may log in.
+    pub fn roles(&self) -> &Arc<RoleStore> {
+        &self.roles
     }
 
     /// Lists the sources' schemas and tables again, all at once, so that
@@ -778,8 +803,10 @@ impl Session {
         );
         let history = Arc::clone(&self.engine.history);
         let id = history.begin(self.info.pid, &self.info.user, &self.info.database, &shown);
+        let control = control.recorded_in(Arc::clone(&history), id);
+        tracing::Span::current().record("query_id", id);
         let result = control
-            .run(self.execute_inner(parsed, params, control))
+            .run(self.execute_inner(parsed, params, &control))
             .await;
         match result {
             Ok(Output::Rows {

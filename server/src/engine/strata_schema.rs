@@ -29,6 +29,7 @@ use strata_connectors::sqlstate::SqlState;
 use super::control::{ClusterHandle, ExecutorInfo};
 use super::system_table::{SystemTable, timestamptz_array, timestamptz_field};
 use crate::error::{StrataError, describe};
+use crate::metrics::{ServerMetrics, statement_kind};
 
 /// How many statements are kept, newest last.
 const KEPT: usize = 1000;
@@ -90,37 +91,95 @@ fn executors_batch(executors: &[ExecutorInfo]) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(executors_schema(), columns)?)
 }
 
+/// One statement of the history.
 #[derive(Debug, Clone)]
-struct QueryRecord {
-    id: u64,
-    pid: i32,
-    user: String,
-    database: String,
-    query: String,
-    state: &'static str,
-    started: DateTime<Utc>,
-    ended: Option<DateTime<Utc>>,
-    rows: Option<u64>,
-    sqlstate: Option<&'static str>,
-    error: Option<String>,
+pub struct QueryRecord {
+    pub id: u64,
+    pub pid: i32,
+    pub user: String,
+    pub database: String,
+    /// The text as pg_stat_activity shows it (secrets redacted).
+    pub query: String,
+    /// What it was, as the metrics count it (`select`, `insert`, ...).
+    pub kind: &'static str,
+    /// running, finished, failed or cancelled.
+    pub state: &'static str,
+    pub started: DateTime<Utc>,
+    pub ended: Option<DateTime<Utc>>,
+    pub rows: Option<u64>,
+    pub sqlstate: Option<&'static str>,
+    pub error: Option<String>,
+    /// The Ballista job that ran it, if one did.
+    pub job_id: Option<String>,
+}
+
+impl QueryRecord {
+    /// How long it ran, or has been running.
+    pub fn duration(&self) -> chrono::Duration {
+        self.ended.unwrap_or_else(Utc::now) - self.started
+    }
+
+    /// In milliseconds.
+    pub fn duration_ms(&self) -> f64 {
+        self.duration().num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0
+    }
 }
 
 /// The statements of every session.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct QueryHistory {
     next: AtomicU64,
     records: Mutex<VecDeque<QueryRecord>>,
+    metrics: ServerMetrics,
 }
 
 impl QueryHistory {
+    /// An empty history counting statements into `metrics`.
+    pub fn new(metrics: ServerMetrics) -> Self {
+        Self {
+            next: AtomicU64::new(0),
+            records: Mutex::new(VecDeque::new()),
+            metrics,
+        }
+    }
+
     fn records(&self) -> std::sync::MutexGuard<'_, VecDeque<QueryRecord>> {
         self.records.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The history as `viewer` (a role's name; `None` for a superuser) may
+    /// see it, oldest first: other roles' text and errors hidden.
+    pub fn visible(&self, viewer: Option<&str>) -> Vec<QueryRecord> {
+        self.records()
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                if viewer.is_some_and(|v| v != r.user) {
+                    r.query = "<insufficient privilege>".to_owned();
+                    r.error = r.error.map(|_| "<insufficient privilege>".to_owned());
+                }
+                r
+            })
+            .collect()
+    }
+
+    /// Statement `id` as `viewer` may see it, if it is still kept.
+    pub fn get(&self, id: u64, viewer: Option<&str>) -> Option<QueryRecord> {
+        self.visible(viewer).into_iter().rev().find(|r| r.id == id)
+    }
+
+    /// Statement `id` runs as Ballista job `job_id`.
+    pub fn set_job(&self, id: u64, job_id: &str) {
+        if let Some(record) = self.records().iter_mut().rev().find(|r| r.id == id) {
+            record.job_id = Some(job_id.to_owned());
+        }
     }
 
     /// Session `pid` of `user` on `database` starts running `query` (its
     /// text as pg_stat_activity shows it); returns the statement's id.
     pub fn begin(&self, pid: i32, user: &str, database: &str, query: &str) -> u64 {
         let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        self.metrics.statement_started();
         let mut records = self.records();
         if records.len() == KEPT {
             records.pop_front();
@@ -131,12 +190,14 @@ impl QueryHistory {
             user: user.to_owned(),
             database: database.to_owned(),
             query: query.to_owned(),
+            kind: statement_kind(query),
             state: "running",
             started: Utc::now(),
             ended: None,
             rows: None,
             sqlstate: None,
             error: None,
+            job_id: None,
         });
         id
     }
@@ -147,6 +208,9 @@ impl QueryHistory {
         {
             change(record);
             record.ended = Some(Utc::now());
+            let seconds = record.duration().num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
+            self.metrics
+                .statement_ended(record.kind, record.state, seconds, record.sqlstate);
         }
     }
 
@@ -164,7 +228,8 @@ impl QueryHistory {
     }
 
     fn failed(&self, id: u64, sqlstate: SqlState, message: String) {
-        let state = if sqlstate == SqlState::QUERY_CANCELED {
+        let state = if sqlstate == SqlState::QUERY_CANCELED || sqlstate == SqlState::ADMIN_SHUTDOWN
+        {
             "cancelled"
         } else {
             "failed"
@@ -206,25 +271,14 @@ impl QueryHistory {
             Field::new("rows", DataType::Int64, true),
             Field::new("sqlstate", DataType::Utf8, true),
             Field::new("error", DataType::Utf8, true),
+            Field::new("job_id", DataType::Utf8, true),
         ]))
     }
 
     /// The history as `viewer` (a role's name; `None` for a superuser) may
     /// see it.
     fn batch(&self, viewer: Option<&str>) -> Result<RecordBatch> {
-        let now = Utc::now();
-        let rows: Vec<QueryRecord> = self
-            .records()
-            .iter()
-            .map(|r| {
-                let mut r = r.clone();
-                if viewer.is_some_and(|v| v != r.user) {
-                    r.query = "<insufficient privilege>".to_owned();
-                    r.error = r.error.map(|_| "<insufficient privilege>".to_owned());
-                }
-                r
-            })
-            .collect();
+        let rows = self.visible(viewer);
         let text = |f: &dyn Fn(&QueryRecord) -> Option<String>| -> ArrayRef {
             Arc::new(rows.iter().map(f).collect::<StringArray>())
         };
@@ -246,13 +300,7 @@ impl QueryHistory {
             time(&|r| r.ended),
             Arc::new(
                 rows.iter()
-                    .map(|r| {
-                        let end = r.ended.unwrap_or(now);
-                        Some(
-                            (end - r.started).num_microseconds().unwrap_or(i64::MAX) as f64
-                                / 1000.0,
-                        )
-                    })
+                    .map(|r| Some(r.duration_ms()))
                     .collect::<Float64Array>(),
             ),
             Arc::new(
@@ -262,6 +310,7 @@ impl QueryHistory {
             ),
             text(&|r| r.sqlstate.map(str::to_owned)),
             text(&|r| r.error.clone()),
+            text(&|r| r.job_id.clone()),
         ];
         Ok(RecordBatch::try_new(Self::schema(), columns)?)
     }
@@ -283,7 +332,11 @@ impl Stream for Counted {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let polled = self.inner.as_mut().poll_next(cx);
         match &polled {
-            Poll::Ready(Some(Ok(batch))) => self.rows += batch.num_rows() as u64,
+            Poll::Ready(Some(Ok(batch))) => {
+                let rows = batch.num_rows() as u64;
+                self.rows += rows;
+                self.history.metrics.rows_returned(rows);
+            }
             Poll::Ready(Some(Err(e))) => {
                 let (sqlstate, message) = describe(e);
                 self.history.failed(self.id, sqlstate, message);

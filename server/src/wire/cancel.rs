@@ -16,18 +16,32 @@ use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// The token of the statement a connection is running.
+/// The token of the statement a connection is running, and the
+/// connection's own, which `pg_terminate_backend` cancels.
 #[derive(Debug, Default)]
 pub struct CancelSlot {
     current: Mutex<Option<CancellationToken>>,
+    terminated: CancellationToken,
 }
 
 impl CancelSlot {
-    /// A fresh token for the statement about to run.
+    /// A fresh token for the statement about to run; terminating the
+    /// connection cancels it too.
     pub fn begin(&self) -> CancellationToken {
-        let token = CancellationToken::new();
+        let token = self.terminated.child_token();
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(token.clone());
         token
+    }
+
+    /// Cancelled when the connection is to end.
+    pub fn terminated(&self) -> CancellationToken {
+        self.terminated.clone()
+    }
+
+    /// Ends the connection: its running statement fails with FATAL 57P01
+    /// and the connection closes.
+    pub(crate) fn terminate(&self) {
+        self.terminated.cancel();
     }
 
     pub(crate) fn cancel(&self) {
@@ -133,15 +147,17 @@ impl Drop for Registration {
 /// Starts watching `socket` for the client going away, which cancels the
 /// statement running in `slot`; the protocol handler, busy with the
 /// statement, would only notice when it next writes. Returns the socket to
-/// serve and the watcher, to be aborted when the connection ends.
+/// serve, the watcher, to be aborted when the connection ends, and the raw
+/// socket, for a message sent outside the protocol handler's turn.
 pub fn watch_peer(
     socket: TcpStream,
     slot: Weak<CancelSlot>,
-) -> std::io::Result<(TcpStream, JoinHandle<()>)> {
+) -> std::io::Result<(TcpStream, JoinHandle<()>, std::net::TcpStream)> {
     let socket = socket.into_std()?;
     let watched = TcpStream::from_std(socket.try_clone()?)?;
+    let raw = socket.try_clone()?;
     let socket = TcpStream::from_std(socket)?;
-    Ok((socket, tokio::spawn(watch(watched, slot))))
+    Ok((socket, tokio::spawn(watch(watched, slot)), raw))
 }
 
 async fn watch(socket: TcpStream, slot: Weak<CancelSlot>) {

@@ -67,6 +67,10 @@ pub struct Connection {
     startup: Mutex<Option<Vec<(String, String)>>>,
     /// Holds the session in its role's connection count.
     counted: Mutex<Option<SessionGuard>>,
+    /// Whether the client speaks TLS.
+    secure: std::sync::atomic::AtomicBool,
+    /// The session's process id once logged in, 0 before.
+    pid: std::sync::atomic::AtomicI32,
 }
 
 impl Debug for Connection {
@@ -100,7 +104,25 @@ impl Connection {
             mechanism: Mutex::new(None),
             startup: Mutex::new(None),
             counted: Mutex::new(None),
+            secure: std::sync::atomic::AtomicBool::new(false),
+            pid: std::sync::atomic::AtomicI32::new(0),
         })
+    }
+
+    /// Cancelled when the connection is to end (`pg_terminate_backend`).
+    pub fn terminated(&self) -> tokio_util::sync::CancellationToken {
+        self.cancel.terminated()
+    }
+
+    /// True while a statement runs, its rows still streaming included.
+    pub fn busy(&self) -> bool {
+        let pid = self.pid.load(std::sync::atomic::Ordering::Relaxed);
+        pid != 0 && self.engine.activity().is_active(pid)
+    }
+
+    /// True if the client logged in over TLS.
+    pub fn secure(&self) -> bool {
+        self.secure.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// This connection as pgwire's query parser, which it wants in an `Arc`.
@@ -148,8 +170,14 @@ pub(crate) fn to_pgwire(error: StrataError) -> PgWireError {
     } else {
         tracing::debug!(sqlstate = state.0, error = %error, "statement failed");
     }
+    // A terminated session's statement ends the connection with it.
+    let severity = if state == SqlState::ADMIN_SHUTDOWN {
+        "FATAL"
+    } else {
+        "ERROR"
+    };
     PgWireError::UserError(Box::new(ErrorInfo::new(
-        "ERROR".to_owned(),
+        severity.to_owned(),
         state.0.to_owned(),
         error.client_message(),
     )))
@@ -340,18 +368,29 @@ impl Connection {
             .registry
             .register(pid, secret, Arc::clone(&self.cancel));
         *lock(&self.registration) = Some(registration);
-        // pg_cancel_backend(pid) cancels as a cancel request would.
+        // pg_cancel_backend(pid) cancels as a cancel request would;
+        // pg_terminate_backend(pid) ends the connection.
         let slot = Arc::downgrade(&self.cancel);
-        self.engine.activity().set_canceller(
+        let ending = slot.clone();
+        self.engine.activity().set_controls(
             pid,
             Arc::new(move || {
                 if let Some(slot) = slot.upgrade() {
                     slot.cancel();
                 }
             }),
+            Arc::new(move || {
+                if let Some(slot) = ending.upgrade() {
+                    slot.terminate();
+                }
+            }),
         );
         client.set_pid_and_secret_key(pid, SecretKey::I32(secret));
         let tls = client.is_secure();
+        self.secure.store(tls, std::sync::atomic::Ordering::Relaxed);
+        self.pid.store(pid, std::sync::atomic::Ordering::Relaxed);
+        tracing::Span::current().record("pid", pid);
+        tracing::Span::current().record("user", user.as_str());
         tracing::info!(pid, %user, %database, addr = %peer, tls, "session started");
 
         client

@@ -40,6 +40,7 @@ use crate::engine::control::QueryControl;
 use crate::engine::statement::CopyOutOptions;
 use crate::engine::{CommandDone, Forget, Output, Parsed, Session};
 use crate::error::StrataError;
+use crate::metrics::ServerMetrics;
 use pgwire::api::copy::CopyHandler;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyOutResponse};
 use pgwire::messages::copy::{CopyFail, CopyInResponse};
@@ -97,15 +98,17 @@ impl Connection {
         let token = self.cancel.begin();
         let span = tracing::info_span!(
             "query",
+            query_id = tracing::field::Empty,
+            job_id = tracing::field::Empty,
             sql = %truncate(&parsed.sql, 200),
-            job_id = tracing::field::Empty
         );
         span.in_scope(|| tracing::debug!("statement"));
         self.with_session(async |session| {
             let settings = session.settings();
             let zone = SessionZone::parse(&settings.time_zone());
             let values = params.decode(&zone)?;
-            let control = QueryControl::new(token, settings.statement_timeout());
+            let control = QueryControl::new(token, settings.statement_timeout())
+                .within_connection(self.cancel.terminated());
             let output = session.execute(parsed, values, &control).await?;
             Ok((output, Self::text_options(session)))
         })
@@ -182,12 +185,23 @@ impl Params<'_> {
     }
 }
 
-/// A stream of DataRows from a stream of record batches.
-fn row_stream(stream: SendableRecordBatchStream, encoder: RowEncoder) -> SendableRowStream {
+/// A stream of DataRows from a stream of record batches, their bytes
+/// counted into `metrics`.
+fn row_stream(
+    stream: SendableRecordBatchStream,
+    encoder: RowEncoder,
+    metrics: ServerMetrics,
+) -> SendableRowStream {
     let rows = stream.flat_map(move |batch| {
         let rows: Vec<PgWireResult<DataRow>> = match batch {
             Ok(batch) => match encoder.encode(&batch) {
-                Ok(rows) => rows.into_iter().map(Ok).collect(),
+                Ok(rows) => {
+                    // Each DataRow: its type byte, length and field count,
+                    // then the fields.
+                    let bytes: usize = rows.iter().map(|row| row.data.len() + 7).sum();
+                    metrics.bytes_returned(bytes as u64);
+                    rows.into_iter().map(Ok).collect()
+                }
                 Err(e) => vec![Err(to_pgwire(e))],
             },
             Err(e) => vec![Err(to_pgwire(StrataError::from(e)))],
@@ -325,7 +339,11 @@ impl Connection {
                         fields.iter().map(Into::into).collect(),
                     )))
                     .await?;
-                let mut rows = row_stream(stream, RowEncoder::new(&fields, text));
+                let mut rows = row_stream(
+                    stream,
+                    RowEncoder::new(&fields, text),
+                    self.engine.metrics().clone(),
+                );
                 let mut count = 0usize;
                 while let Some(row) = rows.next().await {
                     client.feed(PgWireBackendMessage::DataRow(row?)).await?;
@@ -626,7 +644,11 @@ impl Connection {
                     verb,
                 } => {
                     let fields = field_infos(&schema, &portal.result_column_format);
-                    let rows = row_stream(stream, RowEncoder::new(&fields, text));
+                    let rows = row_stream(
+                        stream,
+                        RowEncoder::new(&fields, text),
+                        self.engine.metrics().clone(),
+                    );
                     let mut response = QueryResponse::new(Arc::new(fields), rows);
                     response.set_command_tag(verb);
                     *state = PortalExecutionState::Suspended(response);
@@ -842,7 +864,8 @@ impl CopyHandler for Connection {
                     StrataError::Protocol("CopyDone without a COPY FROM STDIN".to_owned())
                 })?;
                 let (copy, batches) = decoder.finish()?;
-                let control = QueryControl::new(token, session.settings().statement_timeout());
+                let control = QueryControl::new(token, session.settings().statement_timeout())
+                    .within_connection(self.cancel.terminated());
                 session.copy_in(&copy, batches, &control).await
             })
             .await;
