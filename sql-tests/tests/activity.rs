@@ -210,3 +210,135 @@ async fn statements_are_kept_in_strata_queries() {
         "{texts:?}"
     );
 }
+
+async fn pid_of(client: &tokio_postgres::Client) -> i32 {
+    client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// pg_terminate_backend ends another session with FATAL 57P01, idle or in
+/// the middle of a statement (whose job stops); a role other than a
+/// superuser may end only its own sessions.
+#[tokio::test(flavor = "multi_thread")]
+async fn pg_terminate_backend_ends_sessions() {
+    let strata = StrataUnderTest::start().await.expect("Strata");
+    let conninfo = strata.database().conninfo;
+    let admin = connect(&conninfo).await;
+    admin
+        .batch_execute(
+            "CREATE ROLE worker LOGIN; \
+             CREATE TABLE terminate_t AS SELECT g AS x FROM generate_series(1, 100000) AS s(g)",
+        )
+        .await
+        .unwrap();
+
+    // Idle: the FATAL arrives unasked; the next statement finds the
+    // connection gone.
+    let idle = connect(&conninfo).await;
+    let idle_pid = pid_of(&idle).await;
+    let ended: bool = admin
+        .query_one("SELECT pg_terminate_backend($1::int)", &[&idle_pid])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(ended);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !idle.is_closed() {
+        assert!(
+            Instant::now() < deadline,
+            "the terminated connection stays open"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(idle.simple_query("SELECT 1").await.is_err());
+
+    // Busy: the statement fails with FATAL 57P01 and its job is cancelled.
+    let busy = connect(&conninfo).await;
+    let busy_pid = pid_of(&busy).await;
+    let long = tokio::spawn(async move {
+        busy.query_one(
+            "SELECT count(*) FROM terminate_t a JOIN terminate_t b ON a.x % 10 = b.x % 10",
+            &[],
+        )
+        .await
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let active = admin
+            .query(
+                "SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND state = 'active'",
+                &[&busy_pid],
+            )
+            .await
+            .unwrap();
+        if !active.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the statement never ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    admin
+        .query_one("SELECT pg_terminate_backend($1::int)", &[&busy_pid])
+        .await
+        .unwrap();
+    let error = tokio::time::timeout(Duration::from_secs(20), long)
+        .await
+        .expect("the terminated statement ends")
+        .unwrap()
+        .expect_err("terminated");
+    let db = error.as_db_error().expect("a server error");
+    assert_eq!(db.code().code(), "57P01", "{error:?}");
+    assert_eq!(db.severity(), "FATAL");
+    assert_eq!(
+        db.message(),
+        "terminating connection due to administrator command"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let gone = admin
+            .query(
+                "SELECT 1 FROM pg_stat_activity WHERE pid = $1",
+                &[&busy_pid],
+            )
+            .await
+            .unwrap()
+            .is_empty();
+        if gone {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the terminated session stays listed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (state, sqlstate): (String, Option<String>) = admin
+        .query_one(
+            "SELECT state, sqlstate FROM strata.queries WHERE pid = $1 AND query LIKE '%terminate_t a%'",
+            &[&busy_pid],
+        )
+        .await
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+    assert_eq!(
+        (state.as_str(), sqlstate.as_deref()),
+        ("cancelled", Some("57P01"))
+    );
+
+    // Another role may not end the administrator's session.
+    let worker = connect(&conninfo.replace("user=strata", "user=worker")).await;
+    let admin_pid = pid_of(&admin).await;
+    let refused = worker
+        .query_one("SELECT pg_terminate_backend($1::int)", &[&admin_pid])
+        .await
+        .expect_err("not a superuser");
+    assert_eq!(
+        refused.code().map(|c| c.code()),
+        Some("42501"),
+        "{refused:?}"
+    );
+    assert!(!admin.is_closed());
+}

@@ -925,3 +925,92 @@ async fn privileges_decide_what_each_role_reads_writes_and_sees() {
         assert_eq!(denied(admin.batch_execute(sql).await).0, state, "{sql}");
     }
 }
+
+/// The web console admits the roles SQL admits, with the same passwords:
+/// nobody without one once passwords are set, other roles' statements
+/// hidden, cancels for superusers only, no password on any page.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_admits_roles_as_sql_does() {
+    let env = vec![("STRATA_ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned())];
+    let (_dir, server) = start("console", "127.0.0.1:0", &env).await;
+    let port = server.addr.port();
+    let sql = |user: &str, password: &str| {
+        format!("host=127.0.0.1 port={port} dbname=lake user={user} password={password}")
+    };
+    let admin = login(&sql("strata", ADMIN_PASSWORD)).await.unwrap();
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE analyst LOGIN PASSWORD '{ANALYST_PASSWORD}'; SELECT 'admin secret plan'"
+        ))
+        .await
+        .unwrap();
+    let analyst = login(&sql("analyst", ANALYST_PASSWORD)).await.unwrap();
+    analyst.batch_execute("SELECT 'analyst own'").await.unwrap();
+
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", server.console_addr);
+    let get = |path: &str, user: Option<(&str, &str)>| {
+        let mut request = http.get(format!("{base}{path}"));
+        if let Some((user, password)) = user {
+            request = request.basic_auth(user, Some(password));
+        }
+        request.send()
+    };
+    for path in ["/queries", "/metrics", "/cluster", "/queries/1"] {
+        let anonymous = get(path, None).await.unwrap();
+        assert_eq!(anonymous.status(), 401, "{path} without a login");
+        let challenge = anonymous.headers()["www-authenticate"].to_str().unwrap();
+        assert!(challenge.starts_with("Basic"), "{challenge}");
+        let wrong = get(path, Some(("strata", "not-the-password")))
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 401, "{path} with a wrong password");
+    }
+
+    let page = get("/queries", Some(("analyst", ANALYST_PASSWORD)))
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("analyst own"), "its own statements show");
+    assert!(
+        !page.contains("admin secret plan"),
+        "others' statements are hidden"
+    );
+    assert!(page.contains("&lt;insufficient privilege&gt;"));
+    let cancel = http
+        .post(format!("{base}/queries/1/cancel"))
+        .basic_auth("analyst", Some(ANALYST_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancel.status(), 403, "only superusers cancel");
+
+    let page = get("/queries", Some(("strata", ADMIN_PASSWORD)))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("admin secret plan") && page.contains("analyst own"));
+    assert!(page.contains("CREATE ROLE analyst"), "{page}");
+    assert!(
+        !page.contains(ANALYST_PASSWORD),
+        "a password shows on the console"
+    );
+    let metrics = get("/metrics", Some(("strata", ADMIN_PASSWORD)))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!metrics.contains(ANALYST_PASSWORD));
+    let failed: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("strata_logins_failed_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("the failed-login counter");
+    assert!(failed >= 4.0, "each wrong password counts: {failed}");
+    assert!(!server.node.log_text().contains(ANALYST_PASSWORD));
+    assert!(!server.node.log_text().contains(ADMIN_PASSWORD));
+}
