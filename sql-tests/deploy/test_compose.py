@@ -52,6 +52,9 @@ def test_the_cluster_topology():
     for name in ("postgres", "strata-scheduler", "strata-executor-1", "strata-executor-2"):
         assert needs[name]["condition"] == "service_healthy", name
     assert any(str(p).startswith("5433:") for p in server["ports"])
+    # The console and /metrics, published on the port the server serves them.
+    console_port = flags(server["command"])["--http"].rsplit(":", 1)[1]
+    assert any(str(p) == f"{console_port}:{console_port}" for p in server["ports"])
 
     # Named volumes: every one used is declared, every one declared is used.
     declared = set(doc["volumes"])
