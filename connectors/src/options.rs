@@ -51,12 +51,17 @@ pub struct StrataOptions {
     /// aggregations spill to disk to stay under it, else the query fails
     /// with 53200); 0 leaves only the executor's own pool as the limit.
     pub query_memory_limit: ByteCount,
+    /// Progress NOTICEs for long statements (`SET strata.progress = on`).
+    pub progress: bool,
 }
 
 /// The full name of the query memory limit.
 pub const QUERY_MEMORY_LIMIT: &str = "strata.query_memory_limit";
 /// Its name under the `strata.` prefix.
 const QUERY_MEMORY_LIMIT_FIELD: &str = "query_memory_limit";
+/// The session setting that asks for progress NOTICEs.
+pub const PROGRESS: &str = "strata.progress";
+const PROGRESS_FIELD: &str = "progress";
 
 impl StrataOptions {
     /// True if `name` (any case) is one of these settings; other `strata.`
@@ -89,6 +94,7 @@ impl ExtensionOptions for StrataOptions {
     fn set(&mut self, key: &str, value: &str) -> Result<()> {
         match key {
             QUERY_MEMORY_LIMIT_FIELD => self.query_memory_limit.set(key, value),
+            PROGRESS_FIELD => self.progress.set(key, value),
             _ => Err(DataFusionError::Configuration(format!(
                 "unrecognized configuration parameter \"{}.{key}\"",
                 Self::PREFIX
@@ -97,11 +103,18 @@ impl ExtensionOptions for StrataOptions {
     }
 
     fn entries(&self) -> Vec<ConfigEntry> {
-        vec![ConfigEntry {
-            key: QUERY_MEMORY_LIMIT.to_owned(),
-            value: Some(self.query_memory_limit.to_string()),
-            description: "memory one query may hold on each executor; 0 for no limit of its own",
-        }]
+        vec![
+            ConfigEntry {
+                key: QUERY_MEMORY_LIMIT.to_owned(),
+                value: Some(self.query_memory_limit.to_string()),
+                description: "memory one query may hold on each executor; 0 for no limit of its own",
+            },
+            ConfigEntry {
+                key: PROGRESS.to_owned(),
+                value: Some(self.progress.to_string()),
+                description: "send NOTICEs with the progress of long statements",
+            },
+        ]
     }
 }
 

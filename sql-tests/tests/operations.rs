@@ -1,9 +1,11 @@
 //! Operating a cluster: a multi-stage query on two executors is seen in
 //! pg_stat_activity while it runs and in strata.queries after, `/metrics`
 //! counters move, pg_cancel_backend and the console's Cancel button stop
-//! another session's query, and the console's query page, in headless
-//! Chromium, shows the query's stages with their progress. Screenshots are
-//! kept under `target/tmp/console/`.
+//! another session's query, the console's query page, in headless
+//! Chromium, shows the query's stages with their progress, EXPLAIN ANALYZE
+//! shows every stage's operators with their metrics, and a session that
+//! asks gets progress NOTICEs. Screenshots are kept under
+//! `target/tmp/console/`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -313,6 +315,63 @@ async fn a_cluster_query_is_seen_running_in_history_metrics_and_the_console() {
             .and_then(|v| v.trim().parse::<f64>().ok())
             .is_some_and(|n| n >= 1.0)),
         "the scheduler counts completed jobs:\n{scheduler}"
+    );
+
+    // EXPLAIN ANALYZE: the distributed plan, stage by stage, each operator
+    // with its metrics.
+    let explained: Vec<String> = runner
+        .query(&format!("EXPLAIN ANALYZE {GROUPING}"), &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(1))
+        .collect();
+    let explained = explained.join("\n");
+    assert!(
+        explained.matches("SuccessfulStage[stage_id=").count() >= 2,
+        "{explained}"
+    );
+    assert!(explained.contains("ShuffleReaderExec"), "{explained}");
+    for line in explained.lines().filter(|l| l.contains("Exec")) {
+        assert!(
+            line.contains("metrics=["),
+            "an operator without metrics: {line}"
+        );
+    }
+
+    // Progress NOTICEs, every 2 s, for a session that asks; psql shows them.
+    let output = Command::new("psql")
+        .args([
+            "-X",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &cluster.server_addr.port().to_string(),
+            "-U",
+            "strata",
+            "lake",
+            "-c",
+            "SET strata.progress = on",
+            "-c",
+            "SET statement_timeout = '5s'",
+            "-c",
+            ENDLESS,
+        ])
+        .output()
+        .expect("psql runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let notices: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("NOTICE:  progress: job "))
+        .collect();
+    assert!(
+        (1..=3).contains(&notices.len()),
+        "a NOTICE every 2 s for 5 s: {stderr}"
+    );
+    assert!(notices[0].contains("stages done") && notices[0].contains("s elapsed"));
+    assert!(
+        stderr.contains("canceling statement due to statement timeout"),
+        "{stderr}"
     );
 
     // The cluster page lists both executors.

@@ -699,6 +699,22 @@ impl Session {
         self.transaction
     }
 
+    /// Whether the session asked for progress NOTICEs (`strata.progress`).
+    pub fn progress(&self) -> bool {
+        self.ctx
+            .state()
+            .config()
+            .options()
+            .extensions
+            .get::<StrataOptions>()
+            .is_some_and(|options| options.progress)
+    }
+
+    /// The session's process id.
+    pub fn pid(&self) -> i32 {
+        self.info.pid
+    }
+
     /// A copy of the session's settings.
     pub fn settings(&self) -> Settings {
         self.read_settings().clone()

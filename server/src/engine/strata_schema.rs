@@ -168,6 +168,15 @@ impl QueryHistory {
         self.visible(viewer).into_iter().rev().find(|r| r.id == id)
     }
 
+    /// The statement session `pid` is running now, if any.
+    pub fn running(&self, pid: i32) -> Option<QueryRecord> {
+        self.records()
+            .iter()
+            .rev()
+            .find(|r| r.pid == pid && r.state == "running")
+            .cloned()
+    }
+
     /// Statement `id` runs as Ballista job `job_id`.
     pub fn set_job(&self, id: u64, job_id: &str) {
         if let Some(record) = self.records().iter_mut().rev().find(|r| r.id == id) {

@@ -12,6 +12,7 @@ mod copy;
 mod copy_in;
 pub mod encode;
 mod params;
+mod progress;
 mod query;
 mod text;
 pub mod types;

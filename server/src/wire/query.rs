@@ -32,6 +32,7 @@ use super::copy::CopyOutEncoder;
 use super::copy_in::CopyInDecoder;
 use super::encode::{RowEncoder, field_infos};
 use super::params::decode_param;
+use super::progress::Progress;
 use super::text::{SessionZone, TextOptions};
 use super::types::{arrow_field_for, pg_type};
 use super::{Connection, to_pgwire, transaction_status};
@@ -185,6 +186,34 @@ impl Params<'_> {
     }
 }
 
+/// Awaits `work`, sending `progress` NOTICEs to `client` while it takes
+/// long (`sent` rows having gone out so far).
+async fn reporting<C, T>(
+    client: &mut C,
+    progress: Option<&mut Progress>,
+    sent: usize,
+    work: impl Future<Output = T>,
+) -> PgWireResult<T>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let Some(progress) = progress else {
+        return Ok(work.await);
+    };
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            done = &mut work => return Ok(done),
+            _ = progress.due() => {
+                let notice = progress.notice(sent).await;
+                client.send(PgWireBackendMessage::NoticeResponse(notice)).await?;
+            }
+        }
+    }
+}
+
 /// A stream of DataRows from a stream of record batches, their bytes
 /// counted into `metrics`.
 fn row_stream(
@@ -325,7 +354,16 @@ impl Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let (output, text) = self.run_statement(parsed, Params::NONE).await?;
+        // Progress NOTICEs, if the session asked for them.
+        let mut progress = self
+            .with_session(async |session| {
+                Ok(session
+                    .progress()
+                    .then(|| Progress::new(Arc::clone(&self.engine), session.pid())))
+            })
+            .await?;
+        let run = self.run_statement(parsed, Params::NONE);
+        let (output, text) = reporting(client, progress.as_mut(), 0, run).await??;
         self.sync_status(client).await;
         match output {
             Output::Rows {
@@ -345,7 +383,9 @@ impl Connection {
                     self.engine.metrics().clone(),
                 );
                 let mut count = 0usize;
-                while let Some(row) = rows.next().await {
+                while let Some(row) =
+                    reporting(client, progress.as_mut(), count, rows.next()).await?
+                {
                     client.feed(PgWireBackendMessage::DataRow(row?)).await?;
                     count += 1;
                 }
