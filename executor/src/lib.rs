@@ -250,7 +250,12 @@ pub async fn start(options: ExecutorOptions) -> Result<RunningExecutor, Executor
             let bound = listener
                 .local_addr()
                 .map_err(|source| ExecutorError::Metrics { addr, source })?;
-            let task = tokio::spawn(metrics::serve(listener, Arc::clone(&counters), slots));
+            let task = tokio::spawn(metrics::serve(
+                listener,
+                Arc::clone(&counters),
+                slots,
+                options.memory_limit,
+            ));
             (Some(bound), Some(task))
         }
         None => (None, None),

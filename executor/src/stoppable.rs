@@ -65,6 +65,12 @@ pub struct TaskCounters {
     running: AtomicUsize,
     started: AtomicU64,
     failed: AtomicU64,
+    shuffle_bytes: AtomicU64,
+    shuffle_rows: AtomicU64,
+    spills: AtomicU64,
+    spilled_bytes: AtomicU64,
+    /// The executor's memory pool, as its first task found it.
+    pool: std::sync::OnceLock<Arc<dyn datafusion::execution::memory_pool::MemoryPool>>,
 }
 
 impl TaskCounters {
@@ -81,6 +87,48 @@ impl TaskCounters {
     /// Tasks that ended with an error, cancellations included.
     pub fn failed(&self) -> u64 {
         self.failed.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of shuffle output tasks wrote.
+    pub fn shuffle_bytes(&self) -> u64 {
+        self.shuffle_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Rows of shuffle output tasks wrote.
+    pub fn shuffle_rows(&self) -> u64 {
+        self.shuffle_rows.load(Ordering::Relaxed)
+    }
+
+    /// Times operators spilled to disk.
+    pub fn spills(&self) -> u64 {
+        self.spills.load(Ordering::Relaxed)
+    }
+
+    /// Bytes operators spilled to disk.
+    pub fn spilled_bytes(&self) -> u64 {
+        self.spilled_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Memory tasks hold in the executor's pool now; 0 before the first.
+    pub fn memory_reserved(&self) -> u64 {
+        self.pool.get().map_or(0, |pool| pool.reserved() as u64)
+    }
+
+    /// What a finished task did: its shuffle output and its operators'
+    /// spills.
+    fn record(&self, written: &[ShuffleWritePartition], metrics: &[MetricsSet]) {
+        for partition in written {
+            self.shuffle_bytes
+                .fetch_add(partition.num_bytes, Ordering::Relaxed);
+            self.shuffle_rows
+                .fetch_add(partition.num_rows, Ordering::Relaxed);
+        }
+        for set in metrics {
+            self.spills
+                .fetch_add(set.spill_count().unwrap_or(0) as u64, Ordering::Relaxed);
+            self.spilled_bytes
+                .fetch_add(set.spilled_bytes().unwrap_or(0) as u64, Ordering::Relaxed);
+        }
     }
 }
 
@@ -254,13 +302,21 @@ impl QueryStageExecutor for StoppableStage {
         let life = Arc::new(TaskLife::begin(&self.counters));
         *self.control.life.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&life));
         let _end = EndOfRun(Arc::clone(&self.control));
+        self.counters
+            .pool
+            .get_or_init(|| Arc::clone(&context.runtime_env().memory_pool));
         let context = match &self.budget {
             Some(budget) => query_memory::within(&context, budget)?,
             None => context,
         };
         let result = self.inner.execute_query_stage(task_id, context).await;
-        if result.is_err() {
-            self.counters.failed.fetch_add(1, Ordering::Relaxed);
+        match &result {
+            Ok(written) => self
+                .counters
+                .record(written, &self.inner.collect_plan_metrics()),
+            Err(_) => {
+                self.counters.failed.fetch_add(1, Ordering::Relaxed);
+            }
         }
         result.map_err(tag_task_error)
     }

@@ -299,10 +299,30 @@ async fn a_cluster_query_is_seen_running_in_history_metrics_and_the_console() {
             >= 3.0
     );
     let mut tasks = 0;
+    let mut shuffled = 0.0;
     for index in 0..2 {
         tasks += cluster.task_counts(index).await.unwrap().started;
+        let executor = cluster.executors[index].as_ref().unwrap();
+        let text = reqwest::get(format!("http://{}/metrics", executor.metrics))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or_else(|| panic!("executor {index} has no {name}:\n{text}"))
+        };
+        shuffled += value("strata_executor_shuffle_written_bytes_total");
+        value("strata_executor_spills_total");
+        value("strata_executor_memory_reserved_bytes");
+        assert!(value("strata_executor_slots") == 2.0);
+        assert!(value("process_resident_memory_bytes") > 0.0);
     }
     assert!(tasks > 0, "the executors ran the jobs' tasks");
+    assert!(shuffled > 0.0, "the jobs' stages wrote shuffle output");
     let scheduler = reqwest::get(format!("http://{}/api/metrics", cluster.scheduler_addr))
         .await
         .unwrap()
