@@ -130,7 +130,10 @@ fn running_stages(url: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cluster_query_is_seen_running_in_history_metrics_and_the_console() {
-    let cluster = Cluster::start(2, 2, 30).await.expect("cluster");
+    // JSON logs, to check the spans statements log under.
+    let cluster = Cluster::start_with_env(2, 2, 30, "", &[("STRATA_LOG_FORMAT", "json")])
+        .await
+        .expect("cluster");
     let conninfo = cluster.database().conninfo;
     let runner = connect(&format!("{conninfo} application_name=ops-runner")).await;
     let watcher = connect(&conninfo).await;
@@ -263,6 +266,25 @@ async fn a_cluster_query_is_seen_running_in_history_metrics_and_the_console() {
     let job_id: Option<String> = done.get(4);
     assert!(job_id.is_some(), "it ran as a job");
     let query_id: i64 = done.get(0);
+    // Its job was logged in the statement's span, inside the session's.
+    let logged = cluster
+        .server
+        .log_text()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|entry| {
+            entry["fields"]["message"] == "job submitted" && entry["span"]["query_id"] == query_id
+        })
+        .unwrap_or_else(|| panic!("no JSON log of query {query_id}'s job"));
+    assert_eq!(
+        logged["span"]["job_id"],
+        job_id.as_deref().unwrap(),
+        "{logged}"
+    );
+    assert_eq!(logged["span"]["sql"], GROUPING, "{logged}");
+    assert_eq!(logged["spans"][0]["name"], "connection", "{logged}");
+    assert_eq!(logged["spans"][0]["pid"], pid, "{logged}");
+    assert_eq!(logged["spans"][0]["user"], "strata", "{logged}");
     let page = format!("http://{}/queries/{query_id}", cluster.console_addr);
     let facts =
         tokio::task::spawn_blocking(move || chromium("inspect", &page, "finished-query.png"))
