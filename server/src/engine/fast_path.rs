@@ -4,17 +4,20 @@
 //! [`InProcessExec`] marks such a plan, so EXPLAIN says which path was taken.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::Result;
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::execute_stream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
     StatisticsArgs, StatisticsContext,
 };
+use futures::StreamExt;
 use strata_connectors::options::{FastPath, StrataOptions};
 
 /// What a plan's leaves are estimated to read.
@@ -156,5 +159,61 @@ impl ExecutionPlan for InProcessExec {
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         self.input.execute(partition, context)
+    }
+}
+
+/// The runtime fast-path queries compute on, apart from the one serving
+/// connections: a query busy with its operators must not keep the server
+/// from reading cancel requests or serving other sessions.
+fn query_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("strata-query")
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("cannot start the query runtime's threads: {e}"))
+    })
+}
+
+/// Runs `plan` on the query runtime; its batches come back through a small
+/// channel. Dropping the stream stops the work.
+pub fn execute_apart(
+    plan: Arc<dyn ExecutionPlan>,
+    context: Arc<TaskContext>,
+) -> SendableRecordBatchStream {
+    let schema = plan.schema();
+    let (sender, receiver) = tokio::sync::mpsc::channel(2);
+    let work = query_runtime().spawn(async move {
+        let mut stream = match execute_stream(plan, context) {
+            Ok(stream) => stream,
+            Err(e) => {
+                let _ = sender.send(Err(e)).await;
+                return;
+            }
+        };
+        while let Some(item) = stream.next().await {
+            if sender.send(item).await.is_err() {
+                // The reader went away.
+                return;
+            }
+        }
+    });
+    let abort = AbortOnDrop(work);
+    let batches = futures::stream::unfold((receiver, abort), |(mut receiver, abort)| async move {
+        let item = receiver.recv().await?;
+        Some((item, (receiver, abort)))
+    });
+    Box::pin(RecordBatchStreamAdapter::new(schema, batches))
+}
+
+/// Stops the query's work when its stream is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -1572,7 +1572,11 @@ impl Session {
         if let Some(limit) = query_memory::limit_of(task_ctx.session_config()) {
             task_ctx = query_memory::within(&task_ctx, &Arc::new(Budget::new(limit)))?;
         }
-        let stream = execute_stream(Arc::clone(&physical), task_ctx)?;
+        let stream = if physical.is::<fast_path::InProcessExec>() {
+            fast_path::execute_apart(Arc::clone(&physical), task_ctx)
+        } else {
+            execute_stream(Arc::clone(&physical), task_ctx)?
+        };
         let stream = control.watch(stream, physical, self.engine.cluster.clone());
         Ok((schema, stream))
     }
