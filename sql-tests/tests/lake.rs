@@ -21,6 +21,11 @@ async fn rows(client: &Client, sql: &str) -> Rows {
         .simple_query(sql)
         .await
         .unwrap_or_else(|e| panic!("{sql}: {}", db_error(&e)));
+    text_rows(&messages)
+}
+
+/// The rows of a simple query's answer as text.
+fn text_rows(messages: &[SimpleQueryMessage]) -> Rows {
     messages
         .iter()
         .filter_map(|m| match m {
@@ -452,11 +457,18 @@ async fn readers_never_see_a_partial_write() {
 /// What a table must hold after a write that may or may not have committed:
 /// `(count, sum)` of its ids before, or after.
 async fn whole(client: &Client, table: &str, before: (u64, u64), after: (u64, u64)) -> bool {
-    let got = rows(
-        client,
-        &format!("SELECT count(*), coalesce(sum(id), 0) FROM {table}"),
-    )
-    .await;
+    let sql = format!("SELECT count(*), coalesce(sum(id), 0) FROM {table}");
+    // An executor killed under a read may take its result with it (08006,
+    // "run the statement again"): the read is run again.
+    let mut tries = 0;
+    let messages = loop {
+        match client.simple_query(&sql).await {
+            Ok(messages) => break messages,
+            Err(e) if tries < 5 && e.code().map(|c| c.code()) == Some("08006") => tries += 1,
+            Err(e) => panic!("{sql}: {}", db_error(&e)),
+        }
+    };
+    let got = text_rows(&messages);
     let got = (
         got[0][0].as_deref().unwrap_or("0").parse::<u64>().unwrap(),
         got[0][1].as_deref().unwrap_or("0").parse::<u64>().unwrap(),
