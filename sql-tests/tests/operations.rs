@@ -74,10 +74,14 @@ async fn metric(cluster: &Cluster, name: &str) -> f64 {
         .text()
         .await
         .unwrap();
+    sample(&text, name).unwrap_or(0.0)
+}
+
+/// The value of sample `name` in Prometheus text.
+fn sample(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
         .and_then(|value| value.trim().parse().ok())
-        .unwrap_or(0.0)
 }
 
 /// The id of the newest statement of `pid` whose text is `sql`, once it
@@ -332,10 +336,7 @@ async fn a_cluster_query_is_seen_running_in_history_metrics_and_the_console() {
             .await
             .unwrap();
         let value = |name: &str| {
-            text.lines()
-                .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .unwrap_or_else(|| panic!("executor {index} has no {name}:\n{text}"))
+            sample(&text, name).unwrap_or_else(|| panic!("executor {index} has no {name}:\n{text}"))
         };
         shuffled += value("strata_executor_shuffle_written_bytes_total");
         value("strata_executor_spills_total");
