@@ -45,7 +45,7 @@ impl ConfigField for ByteCount {
 
 /// Settings under `strata.`. Their entries carry the prefix (as
 /// Ballista's own do), so a job ships them under the names a session set.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct StrataOptions {
     /// Memory one query may hold on each executor (sorts, joins and
     /// aggregations spill to disk to stay under it, else the query fails
@@ -53,6 +53,78 @@ pub struct StrataOptions {
     pub query_memory_limit: ByteCount,
     /// Progress NOTICEs for long statements (`SET strata.progress = on`).
     pub progress: bool,
+    /// Whether queries with small inputs run in the server.
+    pub fast_path: FastPath,
+    /// The most rows a query's inputs may have for the fast path.
+    pub fast_path_max_rows: u64,
+    /// The most bytes a query's inputs may have for the fast path.
+    pub fast_path_max_bytes: ByteCount,
+}
+
+/// Default of `strata.fast_path_max_rows`.
+pub const FAST_PATH_MAX_ROWS: u64 = 1_000_000;
+/// Default of `strata.fast_path_max_bytes`.
+pub const FAST_PATH_MAX_BYTES: u64 = 128 << 20;
+
+impl Default for StrataOptions {
+    fn default() -> Self {
+        Self {
+            query_memory_limit: ByteCount::default(),
+            progress: false,
+            fast_path: FastPath::default(),
+            fast_path_max_rows: FAST_PATH_MAX_ROWS,
+            fast_path_max_bytes: ByteCount(FAST_PATH_MAX_BYTES),
+        }
+    }
+}
+
+/// Where a query whose tables the cluster could read runs
+/// (`strata.fast_path`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FastPath {
+    /// In the server when its inputs' statistics say they are small.
+    #[default]
+    Auto,
+    /// Always in the server.
+    On,
+    /// Always on the cluster.
+    Off,
+}
+
+impl fmt::Display for FastPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FastPath::Auto => "auto",
+            FastPath::On => "on",
+            FastPath::Off => "off",
+        })
+    }
+}
+
+impl std::str::FromStr for FastPath {
+    type Err = String;
+
+    fn from_str(value: &str) -> std::result::Result<Self, String> {
+        match value.to_ascii_lowercase().as_str() {
+            "auto" => Ok(FastPath::Auto),
+            "on" | "true" | "always" => Ok(FastPath::On),
+            "off" | "false" | "never" => Ok(FastPath::Off),
+            _ => Err(format!(
+                "invalid value \"{value}\" for strata.fast_path: auto, on or off"
+            )),
+        }
+    }
+}
+
+impl ConfigField for FastPath {
+    fn visit<V: Visit>(&self, visitor: &mut V, key: &str, description: &'static str) {
+        visitor.some(key, self, description)
+    }
+
+    fn set(&mut self, _key: &str, value: &str) -> Result<()> {
+        *self = value.parse().map_err(DataFusionError::Configuration)?;
+        Ok(())
+    }
 }
 
 /// The full name of the query memory limit.
@@ -62,6 +134,11 @@ const QUERY_MEMORY_LIMIT_FIELD: &str = "query_memory_limit";
 /// The session setting that asks for progress NOTICEs.
 pub const PROGRESS: &str = "strata.progress";
 const PROGRESS_FIELD: &str = "progress";
+/// The session setting that chooses the fast path.
+pub const FAST_PATH: &str = "strata.fast_path";
+const FAST_PATH_FIELD: &str = "fast_path";
+const FAST_PATH_MAX_ROWS_FIELD: &str = "fast_path_max_rows";
+const FAST_PATH_MAX_BYTES_FIELD: &str = "fast_path_max_bytes";
 
 impl StrataOptions {
     /// True if `name` (any case) is one of these settings; other `strata.`
@@ -95,6 +172,9 @@ impl ExtensionOptions for StrataOptions {
         match key {
             QUERY_MEMORY_LIMIT_FIELD => self.query_memory_limit.set(key, value),
             PROGRESS_FIELD => self.progress.set(key, value),
+            FAST_PATH_FIELD => self.fast_path.set(key, value),
+            FAST_PATH_MAX_ROWS_FIELD => self.fast_path_max_rows.set(key, value),
+            FAST_PATH_MAX_BYTES_FIELD => self.fast_path_max_bytes.set(key, value),
             _ => Err(DataFusionError::Configuration(format!(
                 "unrecognized configuration parameter \"{}.{key}\"",
                 Self::PREFIX
@@ -113,6 +193,22 @@ impl ExtensionOptions for StrataOptions {
                 key: PROGRESS.to_owned(),
                 value: Some(self.progress.to_string()),
                 description: "send NOTICEs with the progress of long statements",
+            },
+            ConfigEntry {
+                key: FAST_PATH.to_owned(),
+                value: Some(self.fast_path.to_string()),
+                description: "run queries with small inputs in the server: auto (by their \
+                              statistics), on (always) or off (always on the cluster)",
+            },
+            ConfigEntry {
+                key: format!("{}.{FAST_PATH_MAX_ROWS_FIELD}", Self::PREFIX),
+                value: Some(self.fast_path_max_rows.to_string()),
+                description: "the most input rows of a query on the fast path",
+            },
+            ConfigEntry {
+                key: format!("{}.{FAST_PATH_MAX_BYTES_FIELD}", Self::PREFIX),
+                value: Some(self.fast_path_max_bytes.to_string()),
+                description: "the most input bytes of a query on the fast path",
             },
         ]
     }

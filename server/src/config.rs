@@ -12,6 +12,7 @@ use serde::Deserialize;
 use strata_connectors::lake::storage::S3Options;
 use strata_connectors::membership::Membership;
 use strata_connectors::node::{CommonArgs, FileBytes, Logging, S3Args, parse_bytes};
+use strata_connectors::options::{ByteCount, FastPath, StrataOptions};
 use strata_connectors::postgres::options::TableOptions;
 use strata_connectors::postgres::source::PgSource;
 
@@ -85,6 +86,11 @@ pub struct Args {
     /// (256MB); only superusers may set more in a session [default: none].
     #[arg(long, env = "STRATA_QUERY_MEMORY_LIMIT", value_parser = parse_bytes)]
     pub query_memory_limit: Option<u64>,
+    /// Where queries with small inputs run: auto (in the server when their
+    /// statistics say they are small), on (always in the server) or off
+    /// (always on the cluster) [default: auto].
+    #[arg(long, env = "STRATA_FAST_PATH")]
+    pub fast_path: Option<FastPath>,
     /// Address of the web console and /metrics, or `off` [default:
     /// 127.0.0.1:8080, or the next free port up to 8089].
     #[arg(long, env = "STRATA_HTTP")]
@@ -113,6 +119,7 @@ struct FileSettings {
     max_connections: Option<usize>,
     auth_timeout: Option<u64>,
     query_memory_limit: Option<FileBytes>,
+    fast_path: Option<String>,
     http: Option<String>,
     cluster_secret_file: Option<PathBuf>,
     s3: Option<S3Options>,
@@ -167,6 +174,8 @@ pub struct ServerConfig {
     pub membership: Option<Arc<Membership>>,
     /// Where the web console and `/metrics` listen.
     pub http: HttpListen,
+    /// Every session's `strata.fast_path` to start with.
+    pub fast_path: FastPath,
 }
 
 /// Where the TLS certificate chain and its key are.
@@ -195,6 +204,7 @@ impl Default for ServerConfig {
             query_memory_limit: None,
             membership: None,
             http: HttpListen::Default,
+            fast_path: FastPath::default(),
         }
     }
 }
@@ -273,12 +283,30 @@ impl ServerConfig {
                 .http
                 .or(file.http)
                 .map_or(HttpListen::Default, |h| HttpListen::parse(&h)),
+            fast_path: match args.fast_path {
+                Some(mode) => mode,
+                None => file
+                    .fast_path
+                    .map(|mode| mode.parse())
+                    .transpose()
+                    .map_err(ConfigError::Invalid)?
+                    .unwrap_or_default(),
+            },
         })
     }
 }
 
 /// The sources a settings file declares, and their tables' read options.
 impl ServerConfig {
+    /// The `strata.*` settings every session starts from.
+    pub fn session_defaults(&self) -> StrataOptions {
+        StrataOptions {
+            query_memory_limit: ByteCount(self.query_memory_limit.unwrap_or(0)),
+            fast_path: self.fast_path,
+            ..StrataOptions::default()
+        }
+    }
+
     /// The lake root: as set, or the `lake` folder of the data folder.
     pub fn lake_root(&self) -> String {
         self.lake_root

@@ -173,7 +173,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, StartError> {
             &config.sources,
             &config.source_tables,
             Arc::clone(&roles),
-            config.query_memory_limit,
+            config.session_defaults(),
         )
         .await?,
     );

@@ -141,6 +141,10 @@ impl Cluster {
                 &config_arg,
                 "--http",
                 "127.0.0.1:0",
+                // Every query goes to the cluster, small ones too: these
+                // tests are about the cluster.
+                "--fast-path",
+                "off",
             ],
             &env,
             dir.path(),

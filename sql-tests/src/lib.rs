@@ -133,6 +133,30 @@ impl StrataUnderTest {
             http: strata_server::http::HttpListen::At("127.0.0.1:0".to_owned()),
             ..Default::default()
         };
+        Self::start_configured(data, config).await
+    }
+
+    /// Starts a server whose sessions run queries on the fast path as
+    /// `fast_path` says (`on`: every query in the server; `off`: every
+    /// query as a job).
+    pub async fn start_with_fast_path(
+        fast_path: strata_connectors::options::FastPath,
+    ) -> Result<Self, String> {
+        let data = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let config = strata_server::ServerConfig {
+            listen: "127.0.0.1:0".to_owned(),
+            data_dir: data.path().join("data"),
+            http: strata_server::http::HttpListen::At("127.0.0.1:0".to_owned()),
+            fast_path,
+            ..Default::default()
+        };
+        Self::start_configured(data, config).await
+    }
+
+    async fn start_configured(
+        data: tempfile::TempDir,
+        config: strata_server::ServerConfig,
+    ) -> Result<Self, String> {
         let server = strata_server::start(&config)
             .await
             .map_err(|e| format!("cannot start Strata: {e}"))?;

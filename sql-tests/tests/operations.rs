@@ -121,7 +121,7 @@ fn running_stages(url: &str) -> Value {
         let some_done = stages
             .iter()
             .any(|s| s["status"] == "Successful" && s["done"] == s["total"]);
-        if facts["state"] == "running" && stages.len() >= 3 && some_done {
+        if facts["state"] == "running" && stages.len() >= 2 && some_done {
             return facts;
         }
         assert!(
@@ -204,7 +204,7 @@ async fn a_cluster_query_is_seen_running_in_history_metrics_and_the_console() {
     assert_eq!(facts["cancelButton"], true, "an admin may cancel: {facts}");
     let stages = facts["stages"].as_array().unwrap();
     assert!(
-        facts["edges"].as_u64().unwrap() >= 2,
+        facts["edges"].as_u64().unwrap() >= 1,
         "stages are linked: {facts}"
     );
     assert_eq!(

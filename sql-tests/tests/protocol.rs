@@ -179,6 +179,11 @@ async fn cancel_stops_the_statement_and_the_job() {
     let dir = tempfile::tempdir().expect("tempdir");
     let client = connect(&strata).await;
     big_table(&client, dir.path()).await;
+    // As a Ballista job, not on the fast path: the job is what must stop.
+    client
+        .batch_execute("SET strata.fast_path = off")
+        .await
+        .expect("SET");
 
     let cancel = client.cancel_token();
     let running = tokio::spawn(async move {

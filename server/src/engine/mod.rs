@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod control;
 mod copy_in;
 mod cursor;
+mod fast_path;
 mod functions;
 mod grant_commands;
 mod information_schema;
@@ -127,7 +128,8 @@ pub struct SessionInfo {
 
 impl Engine {
     /// Builds the engine over `data_dir`, replaying the persisted catalog, with
-    /// data queries sent to the scheduler at `scheduler_url` (`df://host:port`).
+    /// data queries sent to the scheduler at `scheduler_url` (`df://host:port`)
+    /// and sessions starting from the `strata.*` settings in `defaults`.
     pub async fn new(
         data_dir: &Path,
         lake_root: &LakeRoot,
@@ -135,19 +137,19 @@ impl Engine {
         sources: &[PgSource],
         source_tables: &BTreeMap<String, TableOptions>,
         roles: Arc<RoleStore>,
-        query_memory_limit: Option<u64>,
+        defaults: StrataOptions,
     ) -> Result<Self> {
         let lake = Arc::new(LakeCatalog::open(lake_root.clone()).await?);
         let store = Arc::new(CatalogStore::open(data_dir)?);
         let mut config = base_config();
-        if let Some(limit) = query_memory_limit {
-            config
-                .options_mut()
-                .extensions
-                .get_mut::<StrataOptions>()
-                .ok_or_else(|| StrataError::Internal("Strata's settings are missing".to_owned()))?
-                .query_memory_limit = ByteCount(limit);
-        }
+        // The server's defaults of the `strata.*` settings every session
+        // starts from.
+        *config
+            .options_mut()
+            .extensions
+            .get_mut::<StrataOptions>()
+            .ok_or_else(|| StrataError::Internal("Strata's settings are missing".to_owned()))? =
+            defaults;
         let ctx = SessionContext::new_with_state(session_state(config)?);
         ctx.register_catalog(
             DEFAULT_CATALOG,
@@ -1570,7 +1572,11 @@ impl Session {
         if let Some(limit) = query_memory::limit_of(task_ctx.session_config()) {
             task_ctx = query_memory::within(&task_ctx, &Arc::new(Budget::new(limit)))?;
         }
-        let stream = execute_stream(Arc::clone(&physical), task_ctx)?;
+        let stream = if physical.is::<fast_path::InProcessExec>() {
+            fast_path::execute_apart(Arc::clone(&physical), task_ctx)
+        } else {
+            execute_stream(Arc::clone(&physical), task_ctx)?
+        };
         let stream = control.watch(stream, physical, self.engine.cluster.clone());
         Ok((schema, stream))
     }

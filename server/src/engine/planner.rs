@@ -3,8 +3,10 @@
 //! Statements that read only pg_catalog, information_schema or nothing at all
 //! (`SELECT 1`, `SELECT version()`, a client's catalog queries) are planned and
 //! run in the server: Ballista cannot ship pg_catalog's in-memory tables, and a
-//! job costs a scheduler round trip. Everything else becomes a
-//! `DistributedQueryExec` that submits the logical plan to the scheduler.
+//! job costs a scheduler round trip. So do queries whose inputs are small by
+//! their statistics (the fast path, `strata.fast_path`). Everything else
+//! becomes a `DistributedQueryExec` that submits the logical plan to the
+//! scheduler.
 
 use std::sync::Arc;
 
@@ -13,6 +15,7 @@ use ballista_core::extension::SessionConfigExt;
 use datafusion::catalog::Session;
 use datafusion::catalog::default_table_source::source_as_provider;
 use datafusion::catalog::view::ViewTable;
+use datafusion::common::display::{PlanType, StringifiedPlan};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::empty::EmptyTable;
 use datafusion::datasource::listing::ListingTable;
@@ -20,13 +23,18 @@ use datafusion::error::Result;
 use datafusion::execution::context::QueryPlanner;
 use datafusion::logical_expr::{LogicalPlan, TableScan, TableSource};
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::analyze::AnalyzeExec;
+use datafusion::physical_plan::explain::ExplainExec;
 use datafusion::physical_planner::PhysicalPlanner;
 use datafusion_proto::protobuf::LogicalPlanNode;
 use strata_connectors::codec::logical_codec;
 use strata_connectors::lake::ingest::IngestTable;
 use strata_connectors::lake::table::LakeTable;
 use strata_connectors::lake::write_node::physical_planner;
+use strata_connectors::options::{FastPath, StrataOptions};
 use strata_connectors::postgres::table::PgTable;
+
+use super::fast_path::{self, InProcessExec};
 
 /// The job type every distributed query becomes.
 pub type DistributedQuery = DistributedQueryExec<LogicalPlanNode>;
@@ -86,6 +94,9 @@ impl QueryPlanner for RoutingQueryPlanner {
                 .create_physical_plan(logical_plan, session_state)
                 .await;
         }
+        if let Some(plan) = fast_path(logical_plan, session_state).await? {
+            return Ok(plan);
+        }
         let config = session_state.config().ballista_config();
         let session_id = session_state.session_id().to_owned();
         match logical_plan {
@@ -113,4 +124,96 @@ impl QueryPlanner for RoutingQueryPlanner {
             ))),
         }
     }
+}
+
+/// `logical_plan` planned to run in the server, if its inputs are small
+/// enough for the session's fast path; `None` sends it to the cluster.
+/// EXPLAIN and EXPLAIN ANALYZE show [`InProcessExec`] at the top of such a
+/// plan.
+async fn fast_path(
+    logical_plan: &LogicalPlan,
+    session_state: &dyn Session,
+) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+    let options = session_state
+        .config()
+        .options()
+        .extensions
+        .get::<StrataOptions>()
+        .cloned()
+        .unwrap_or_default();
+    if options.fast_path == FastPath::Off {
+        return Ok(None);
+    }
+    let query = match logical_plan {
+        LogicalPlan::Explain(explain) => explain.plan.as_ref(),
+        LogicalPlan::Analyze(analyze) => analyze.input.as_ref(),
+        plan => plan,
+    };
+    // A plan the server cannot make goes to the cluster, which reports
+    // the error if it is the query's own.
+    let local = match physical_planner()
+        .create_physical_plan(query, session_state)
+        .await
+    {
+        Ok(local) => local,
+        Err(e) => {
+            tracing::debug!(error = %e, "no fast path: the server cannot plan the query");
+            return Ok(None);
+        }
+    };
+    let Some(reason) = fast_path::choose(&options, &local)? else {
+        return Ok(None);
+    };
+    let plan: Arc<dyn ExecutionPlan> = match logical_plan {
+        LogicalPlan::Explain(_) => {
+            let explained = physical_planner()
+                .create_physical_plan(logical_plan, session_state)
+                .await?;
+            marked_explain(explained, &reason)
+        }
+        LogicalPlan::Analyze(analyze) => Arc::new(
+            AnalyzeExec::builder(
+                analyze.verbose,
+                false,
+                Arc::new(InProcessExec::new(local, reason)),
+                Arc::clone(analyze.schema.inner()),
+            )
+            .build(),
+        ),
+        _ => Arc::new(InProcessExec::new(local, reason)),
+    };
+    Ok(Some(plan))
+}
+
+/// An EXPLAIN of a plan on the fast path, its physical plans headed by the
+/// InProcessExec line the plan runs under.
+fn marked_explain(plan: Arc<dyn ExecutionPlan>, reason: &str) -> Arc<dyn ExecutionPlan> {
+    let Some(explain) = plan.downcast_ref::<ExplainExec>() else {
+        return plan;
+    };
+    let header = InProcessExec::describe(reason);
+    let plans = explain
+        .stringified_plans()
+        .iter()
+        .map(|stringified| {
+            if !matches!(
+                stringified.plan_type,
+                PlanType::FinalPhysicalPlan
+                    | PlanType::FinalPhysicalPlanWithStats
+                    | PlanType::FinalPhysicalPlanWithSchema
+            ) {
+                return stringified.clone();
+            }
+            let indented: String = stringified
+                .plan
+                .lines()
+                .map(|line| format!("  {line}\n"))
+                .collect();
+            StringifiedPlan::new(
+                stringified.plan_type.clone(),
+                format!("{header}\n{indented}"),
+            )
+        })
+        .collect();
+    Arc::new(ExplainExec::new(explain.schema(), plans, explain.verbose()))
 }
