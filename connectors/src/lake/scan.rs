@@ -102,10 +102,6 @@ pub fn plan_scan(
 
     let table_path = store_path(&version.location)?;
     let mut partitioned = Vec::with_capacity(files.len());
-    // The scan's size, when every file's log entry counts its rows: what
-    // the fast path and the planner judge it by.
-    let mut known_rows = Some(0usize);
-    let mut bytes = 0usize;
     for file in &files {
         let mut values = partition_fields
             .iter()
@@ -124,10 +120,7 @@ pub fn plan_scan(
             .stats
             .as_deref()
             .map(|json| FileStats::parse(json, &version.schema));
-        let rows = stats.as_ref().and_then(|s| s.rows);
-        known_rows = known_rows.zip(rows).map(|(sum, n)| sum + n as usize);
-        bytes += file.size.max(0) as usize;
-        if let Some(rows) = rows {
+        if let Some(rows) = stats.as_ref().and_then(|s| s.rows) {
             let mut statistics = Statistics::new_unknown(&schema_of(
                 &file_fields,
                 &partition_fields,
@@ -175,18 +168,7 @@ pub fn plan_scan(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let mut statistics = Statistics::new_unknown(&schema_of(
-        &file_fields,
-        &partition_fields,
-        options.file_column,
-    ));
-    if let Some(rows) = known_rows {
-        // Inexact: the scan's own filters and limit may read fewer.
-        statistics.num_rows = Precision::Inexact(rows);
-        statistics.total_byte_size = Precision::Inexact(bytes);
-    }
     let config = FileScanConfigBuilder::new(store_url(&version.location), Arc::new(source))
-        .with_statistics(statistics)
         .with_file_groups(groups)
         .with_projection_indices(Some(indices))?
         .with_limit(limit)

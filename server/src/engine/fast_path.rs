@@ -8,6 +8,8 @@ use std::sync::{Arc, OnceLock};
 
 use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result;
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::PhysicalExpr;
@@ -37,7 +39,7 @@ pub fn input_size(plan: &Arc<dyn ExecutionPlan>) -> Result<Option<InputSize>> {
             StatisticsContext::default().compute(plan.as_ref(), &StatisticsArgs::new())?;
         let rows = match statistics.num_rows {
             Precision::Exact(n) | Precision::Inexact(n) => n as u64,
-            Precision::Absent => return Ok(None),
+            Precision::Absent => return Ok(files_size(plan)),
         };
         let bytes = match statistics.total_byte_size {
             Precision::Exact(n) | Precision::Inexact(n) => Some(n as u64),
@@ -60,6 +62,29 @@ pub fn input_size(plan: &Arc<dyn ExecutionPlan>) -> Result<Option<InputSize>> {
         };
     }
     Ok(Some(total))
+}
+
+/// A file scan's size from its files' own statistics, when each file has
+/// them: lake scans carry each file's row count from the Delta log per file
+/// but none for the whole scan, which would steer Ballista's adaptive
+/// planner, whose recovery from a lost executor is fragile, off the plans
+/// the cluster tests prove.
+fn files_size(plan: &Arc<dyn ExecutionPlan>) -> Option<InputSize> {
+    let scan = plan.downcast_ref::<DataSourceExec>()?;
+    let config = scan.data_source().downcast_ref::<FileScanConfig>()?;
+    let mut total = InputSize {
+        rows: 0,
+        bytes: Some(0),
+    };
+    for file in config.file_groups.iter().flat_map(|group| group.files()) {
+        let rows = match file.statistics.as_ref()?.num_rows {
+            Precision::Exact(n) | Precision::Inexact(n) => n as u64,
+            Precision::Absent => return None,
+        };
+        total.rows = total.rows.saturating_add(rows);
+        total.bytes = total.bytes.map(|b| b.saturating_add(file.object_meta.size));
+    }
+    Some(total)
 }
 
 /// Why `plan` (planned in the server) may run there, per the session's
