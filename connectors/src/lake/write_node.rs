@@ -14,6 +14,7 @@ use datafusion::catalog::Session;
 use datafusion::common::{DFSchema, DFSchemaRef};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::QueryPlanner;
+use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::{
     Expr, LogicalPlan, UserDefinedLogicalNode, UserDefinedLogicalNodeCore,
@@ -125,6 +126,40 @@ pub fn physical_planner() -> DefaultPhysicalPlanner {
     DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(LakeWritePlanner)])
 }
 
+/// `logical_plan` as a physical plan, by [`physical_planner`]. Where
+/// DataFusion's sort enforcement leaves a sort-merge join's plan unsorted
+/// (its sanity check refuses it: a join on a key a filter fixes, ordered by
+/// another column, `does not satisfy order requirements`), the plan is made
+/// again with a hash join, the one join whose plan is sound there.
+pub async fn plan_physical(
+    logical_plan: &LogicalPlan,
+    session: &dyn Session,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let planner = physical_planner();
+    let error = match planner.create_physical_plan(logical_plan, session).await {
+        Ok(plan) => return Ok(plan),
+        Err(e) => e,
+    };
+    let unsound_sort =
+        matches!(&error, DataFusionError::Context(rule, _) if rule == "SanityCheckPlan");
+    let Some(state) = session.as_any().downcast_ref::<SessionState>() else {
+        return Err(error);
+    };
+    if !unsound_sort || state.config().options().optimizer.prefer_hash_join {
+        return Err(error);
+    }
+    let mut config = state.config().clone();
+    config.options_mut().optimizer.prefer_hash_join = true;
+    let hash_joins = SessionStateBuilder::new_from_existing(state.clone())
+        .with_config(config)
+        .build();
+    tracing::debug!(error = %error, "planning again with hash joins");
+    planner
+        .create_physical_plan(logical_plan, &hash_joins)
+        .await
+        .map_err(|_| error)
+}
+
 /// The query planner every node's session state uses: DataFusion's, with
 /// Strata's plan nodes.
 #[derive(Debug, Default)]
@@ -137,8 +172,6 @@ impl QueryPlanner for StrataQueryPlanner {
         logical_plan: &LogicalPlan,
         session: &dyn Session,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        physical_planner()
-            .create_physical_plan(logical_plan, session)
-            .await
+        plan_physical(logical_plan, session).await
     }
 }

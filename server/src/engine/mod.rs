@@ -490,7 +490,14 @@ fn base_config() -> SessionConfig {
     options.catalog.information_schema = false;
     // The client learns the job id as soon as the job is accepted, so a
     // cancel can reach the scheduler while the job runs.
-    config.set_bool("ballista.client.pull", true)
+    config = config.set_bool("ballista.client.pull", true);
+    // Ballista's adaptive planner (AQE) does not survive a lost executor:
+    // re-running a finished stage whose shuffle output was on it, the
+    // scheduler finds no stage output to record the new tasks in ("Can't
+    // find active stage to update stage outputs") and the job never ends
+    // (apache/datafusion-ballista#1986). The static planner re-runs lost
+    // stages.
+    config.set_bool("ballista.planner.adaptive.enabled", false)
 }
 
 /// A source as a catalog, answering `pg_catalog` and `information_schema`

@@ -25,12 +25,11 @@ use datafusion::logical_expr::{LogicalPlan, TableScan, TableSource};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::analyze::AnalyzeExec;
 use datafusion::physical_plan::explain::ExplainExec;
-use datafusion::physical_planner::PhysicalPlanner;
 use datafusion_proto::protobuf::LogicalPlanNode;
 use strata_connectors::codec::logical_codec;
 use strata_connectors::lake::ingest::IngestTable;
 use strata_connectors::lake::table::LakeTable;
-use strata_connectors::lake::write_node::physical_planner;
+use strata_connectors::lake::write_node::plan_physical;
 use strata_connectors::options::{FastPath, StrataOptions};
 use strata_connectors::postgres::table::PgTable;
 
@@ -90,9 +89,7 @@ impl QueryPlanner for RoutingQueryPlanner {
         session_state: &dyn Session,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         if runs_locally(logical_plan)? {
-            return physical_planner()
-                .create_physical_plan(logical_plan, session_state)
-                .await;
+            return plan_physical(logical_plan, session_state).await;
         }
         if let Some(plan) = fast_path(logical_plan, session_state).await? {
             return Ok(plan);
@@ -151,10 +148,7 @@ async fn fast_path(
     };
     // A plan the server cannot make goes to the cluster, which reports
     // the error if it is the query's own.
-    let local = match physical_planner()
-        .create_physical_plan(query, session_state)
-        .await
-    {
+    let local = match plan_physical(query, session_state).await {
         Ok(local) => local,
         Err(e) => {
             tracing::debug!(error = %e, "no fast path: the server cannot plan the query");
@@ -166,9 +160,7 @@ async fn fast_path(
     };
     let plan: Arc<dyn ExecutionPlan> = match logical_plan {
         LogicalPlan::Explain(_) => {
-            let explained = physical_planner()
-                .create_physical_plan(logical_plan, session_state)
-                .await?;
+            let explained = plan_physical(logical_plan, session_state).await?;
             marked_explain(explained, &reason)
         }
         LogicalPlan::Analyze(analyze) => Arc::new(

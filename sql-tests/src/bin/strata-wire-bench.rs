@@ -134,7 +134,9 @@ async fn run(command: Command) -> Result<serde_json::Value, Error> {
                 }
             }
             times.sort_by(f64::total_cmp);
-            let at = |q: f64| times[((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1];
+            let at = |q: f64| {
+                times[((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1]
+            };
             Ok(json!({
                 "runs": runs,
                 "rows": rows,
@@ -162,7 +164,9 @@ async fn run(command: Command) -> Result<serde_json::Value, Error> {
                     let stream = client
                         .query_raw(sql.as_str(), std::iter::empty::<i64>())
                         .await?;
-                    stream.try_fold(0u64, |n, _| async move { Ok(n + 1) }).await?
+                    stream
+                        .try_fold(0u64, |n, _| async move { Ok(n + 1) })
+                        .await?
                 }
             };
             let seconds = start.elapsed().as_secs_f64();
