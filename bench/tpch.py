@@ -9,6 +9,8 @@ on each engine asked for (--engines, all by default):
               the same DataFusion version Strata is built on)
   embedded    Strata's embedded default (one strata-server) over the wire
               protocol, the files as external Parquet tables
+  local       the same with --fast-path on: every query in the server's own
+              DataFusion, none as a Ballista job
   delta       the same server with the tables copied into lake Delta tables
   cluster     a strata-scheduler, two strata-executors and a strata-server
               as separate processes, the files as external Parquet tables
@@ -49,9 +51,10 @@ KEYS = {
     "orders": "o_orderkey", "part": "p_partkey", "partsupp": "ps_partkey, ps_suppkey",
     "region": "r_regionkey", "supplier": "s_suppkey",
 }
-ENGINES = ("duckdb", "datafusion", "embedded", "delta", "cluster", "postgres")
+ENGINES = ("duckdb", "datafusion", "embedded", "local", "delta", "cluster", "postgres")
 TITLES = {
     "duckdb": "DuckDB", "datafusion": "DataFusion", "embedded": "Strata embedded",
+    "local": "Strata embedded, fast path on",
     "delta": "Strata embedded, Delta", "cluster": "Strata cluster", "postgres": "PostgreSQL",
 }
 START_TIMEOUT = 60
@@ -341,6 +344,7 @@ def report(args, engines, queries, results, cpus):
         f"Embedded: one `strata-server` (in-process scheduler and an executor of {cpus} slots).",
         f"Cluster: `strata-scheduler`, two `strata-executor` processes of {max(1, cpus // 2)} slot(s)",
         "and a `strata-server --scheduler`, on this machine over loopback.",
+        "Fast path on: the embedded server started with `--fast-path on`, every query in its own DataFusion.",
         "Delta: the embedded server reading the tables copied into lake Delta tables.",
         f"PostgreSQL: this machine's server, tables with primary keys, analyzed; statement timeout {args.pg_timeout} s.",
         "",
@@ -361,6 +365,7 @@ def report(args, engines, queries, results, cpus):
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {answers} |")
     lines += ["", "Geometric means of per-query ratios (over the queries both answered):", ""]
     pairs = [("embedded", "duckdb"), ("embedded", "datafusion"), ("embedded", "postgres"),
+             ("local", "duckdb"), ("local", "datafusion"),
              ("delta", "embedded"), ("cluster", "embedded"), ("cluster", "duckdb"),
              ("datafusion", "duckdb")]
     for a, b in pairs:
@@ -417,8 +422,11 @@ def main():
             else:
                 # The same task slots everywhere: the embedded executor gets
                 # every CPU, each of the two executors half of them.
-                procs, address = (start_cluster(bin_dir, work, 2, max(1, cpus // 2))
-                                  if engine == "cluster" else start_embedded(bin_dir, work / engine, cpus))
+                if engine == "cluster":
+                    procs, address = start_cluster(bin_dir, work, 2, max(1, cpus // 2))
+                else:
+                    extra = ("--fast-path", "on") if engine == "local" else ()
+                    procs, address = start_embedded(bin_dir, work / engine, cpus, *extra)
                 try:
                     results[engine] = measure_strata(address, data, args.runs, queries,
                                                      delta=engine == "delta")
@@ -432,7 +440,7 @@ def main():
     output.write_text(text)
     print(text)
     print(f"written to {output}", file=sys.stderr)
-    strata = [e for e in engines if e in ("embedded", "delta", "cluster")]
+    strata = [e for e in engines if e in ("embedded", "local", "delta", "cluster")]
     wrong = [(e, n) for e in strata for n, _ in queries
              if results[e][n][2] or ("duckdb" in results and results[e][n][1] is not None
                                      and same_answer(results[e][n][1], results["duckdb"][n][1]) == "**no**")]

@@ -19,6 +19,9 @@ use datafusion::error::Result;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use serde_json::json;
 
+/// A result's rows, each value as text (`None` for NULL).
+type Rows = Vec<Vec<Option<String>>>;
+
 #[derive(Parser)]
 #[command(about = "Runs SQL files on DataFusion in-process and times them")]
 struct Args {
@@ -71,7 +74,7 @@ async fn run(args: &Args) -> Result<()> {
             .unwrap_or_default();
         let text = std::fs::read_to_string(file)?;
         let statements = statements(&text);
-        let outcome: Result<(Vec<f64>, Vec<Vec<Option<String>>>)> = async {
+        let outcome: Result<(Vec<f64>, Rows)> = async {
             run_statements(&ctx, &statements).await?;
             let mut times = Vec::with_capacity(args.runs);
             let mut rows = Vec::new();
@@ -108,10 +111,7 @@ fn statements(text: &str) -> Vec<String> {
 
 /// Runs `statements` in order; returns the milliseconds spent in those that
 /// return rows, and the rows of the last of them, each value as text.
-async fn run_statements(
-    ctx: &SessionContext,
-    statements: &[String],
-) -> Result<(f64, Vec<Vec<Option<String>>>)> {
+async fn run_statements(ctx: &SessionContext, statements: &[String]) -> Result<(f64, Rows)> {
     let mut spent = 0.0;
     let mut rows = Vec::new();
     for sql in statements {
@@ -128,7 +128,7 @@ async fn run_statements(
     Ok((spent, rows))
 }
 
-fn as_text(batches: &[RecordBatch]) -> Result<Vec<Vec<Option<String>>>> {
+fn as_text(batches: &[RecordBatch]) -> Result<Rows> {
     let options = FormatOptions::default();
     let mut rows = Vec::new();
     for batch in batches {
