@@ -86,9 +86,11 @@ pub struct Args {
     /// (256MB); only superusers may set more in a session [default: none].
     #[arg(long, env = "STRATA_QUERY_MEMORY_LIMIT", value_parser = parse_bytes)]
     pub query_memory_limit: Option<u64>,
-    /// Where queries with small inputs run: auto (in the server when their
-    /// statistics say they are small), on (always in the server) or off
-    /// (always on the cluster) [default: auto].
+    /// Where queries run: auto (in the server when their inputs'
+    /// statistics say they are small, else on the cluster), on (always in
+    /// the server) or off (always on the cluster) [default: on when the
+    /// server runs its own executor and sets no query memory limit, else
+    /// auto].
     #[arg(long, env = "STRATA_FAST_PATH")]
     pub fast_path: Option<FastPath>,
     /// Address of the web console and /metrics, or `off` [default:
@@ -260,10 +262,19 @@ impl ServerConfig {
             .ok()
             .filter(|p| !p.is_empty())
             .map(Secret::new);
+        let scheduler = args.scheduler.or(file.scheduler);
+        // Embedded, the executor is this process: a job would add a
+        // scheduler's round trips and stages over the same CPUs. But under a
+        // memory limit a large query is safer as a job: the executor's sorts
+        // spill within it where the server's own parallel ones may not.
+        let default_fast_path = match (&scheduler, query_memory_limit) {
+            (None, None) => FastPath::On,
+            _ => FastPath::Auto,
+        };
         Ok(Self {
             listen: args.listen.or(file.listen).unwrap_or(defaults.listen),
             data_dir: args.data_dir.or(file.data_dir).unwrap_or(defaults.data_dir),
-            scheduler: args.scheduler.or(file.scheduler),
+            scheduler,
             logging: args.common.logging(file.log_level, file.log_format),
             executor_slots: args.executor_slots.or(file.executor_slots),
             executor_wait: args
@@ -290,7 +301,7 @@ impl ServerConfig {
                     .map(|mode| mode.parse())
                     .transpose()
                     .map_err(ConfigError::Invalid)?
-                    .unwrap_or_default(),
+                    .unwrap_or(default_fast_path),
             },
         })
     }
@@ -380,6 +391,32 @@ mod tests {
                 strata_connectors::node::SettingsError::Parse { .. }
             ))
         ));
+    }
+
+    #[test]
+    fn queries_run_in_the_server_when_it_is_the_executor() {
+        let resolve = |scheduler: Option<&str>, fast_path: Option<FastPath>| {
+            ServerConfig::resolve(Args {
+                scheduler: scheduler.map(str::to_owned),
+                fast_path,
+                ..Default::default()
+            })
+            .unwrap()
+            .fast_path
+        };
+        assert_eq!(resolve(None, None), FastPath::On);
+        let limited = ServerConfig::resolve(Args {
+            query_memory_limit: Some(256 << 20),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(limited.fast_path, FastPath::Auto);
+        assert_eq!(resolve(Some("127.0.0.1:50050"), None), FastPath::Auto);
+        assert_eq!(resolve(None, Some(FastPath::Auto)), FastPath::Auto);
+        assert_eq!(
+            resolve(Some("127.0.0.1:50050"), Some(FastPath::Off)),
+            FastPath::Off
+        );
     }
 
     #[test]

@@ -86,6 +86,16 @@ async fn small_inputs_run_in_the_server_and_large_ones_on_the_cluster() {
     // A join of both reads more than the limit: the cluster.
     let joined = "SELECT count(*) FROM fp_large JOIN fp_small ON x = column1";
     assert!(job_of(&client, joined).await.is_some());
+    // In the server a join is a hash join, as DataFusion plans it; a job's
+    // is a sort-merge join, which spills.
+    let self_joined = "SELECT count(*) FROM fp_small a JOIN fp_small b ON a.column1 = b.column1";
+    let plan = explain(&client, self_joined).await;
+    assert!(
+        plan.contains("InProcessExec") && plan.contains("HashJoinExec"),
+        "{plan}"
+    );
+    let plan = explain(&client, joined).await;
+    assert!(plan.contains("SortMergeJoin"), "{plan}");
 
     // Forced either way, with the same answers.
     client

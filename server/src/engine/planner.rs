@@ -21,6 +21,7 @@ use datafusion::datasource::empty::EmptyTable;
 use datafusion::datasource::listing::ListingTable;
 use datafusion::error::Result;
 use datafusion::execution::context::QueryPlanner;
+use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::{LogicalPlan, TableScan, TableSource};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::analyze::AnalyzeExec;
@@ -146,6 +147,11 @@ async fn fast_path(
         LogicalPlan::Analyze(analyze) => analyze.input.as_ref(),
         plan => plan,
     };
+    let local_state = in_process(session_state);
+    let session_state: &dyn Session = match &local_state {
+        Some(state) => state,
+        None => session_state,
+    };
     // A plan the server cannot make goes to the cluster, which reports
     // the error if it is the query's own.
     let local = match plan_physical(query, session_state).await {
@@ -175,6 +181,29 @@ async fn fast_path(
         _ => Arc::new(InProcessExec::new(local, reason)),
     };
     Ok(Some(plan))
+}
+
+/// The session as a plan run in one process may use it: with DataFusion's
+/// hash joins and dynamic filters, which Ballista turns off for jobs (a hash
+/// join cannot spill on an executor; a dynamic filter cannot cross stages).
+/// `None` if the session is not a [`SessionState`].
+fn in_process(session: &dyn Session) -> Option<SessionState> {
+    let state = session.as_any().downcast_ref::<SessionState>()?;
+    let mut config = state.config().clone();
+    let options = config.options_mut();
+    options.optimizer.prefer_hash_join = true;
+    // Also turns on the join, TopK and aggregate filters it governs.
+    options
+        .set(
+            "datafusion.optimizer.enable_dynamic_filter_pushdown",
+            "true",
+        )
+        .ok()?;
+    Some(
+        SessionStateBuilder::new_from_existing(state.clone())
+            .with_config(config)
+            .build(),
+    )
 }
 
 /// An EXPLAIN of a plan on the fast path, its physical plans headed by the
