@@ -81,7 +81,9 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("strata-wire-bench: {e}");
+            // A database error's Display is only "db error": show its cause.
+            let cause = std::error::Error::source(e.as_ref()).map(|c| format!(": {c}"));
+            eprintln!("strata-wire-bench: {e}{}", cause.unwrap_or_default());
             ExitCode::FAILURE
         }
     }
