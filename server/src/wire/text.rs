@@ -347,6 +347,22 @@ pub fn format_float(v: f64, digits: i32, extra_float_digits: i32, single: bool) 
     if v == 0.0 {
         return if v.is_sign_negative() { "-0" } else { "0" }.to_owned();
     }
+    if extra_float_digits > 0 {
+        // Where PostgreSQL writes the shortest digits without an exponent,
+        // Rust's Display writes the same: one allocation, not four.
+        let (plain, magnitude) = if single {
+            (1e-4..1e6, f64::from((v as f32).abs()))
+        } else {
+            (1e-4..1e15, v.abs())
+        };
+        if plain.contains(&magnitude) {
+            return if single {
+                (v as f32).to_string()
+            } else {
+                v.to_string()
+            };
+        }
+    }
     let (scientific, precision) = if extra_float_digits > 0 {
         // The shortest representation that reads back to the same value.
         let s = if single {
@@ -412,6 +428,15 @@ mod tests {
         assert_eq!(format_float(0.0001, 15, 1, false), "0.0001");
         assert_eq!(format_float(-2.5, 15, 1, false), "-2.5");
         assert_eq!(format_float(1234567.0, 6, 1, true), "1.234567e+06");
+        assert_eq!(format_float(123.0, 15, 1, false), "123");
+        assert_eq!(format_float(5e-1, 15, 1, false), "0.5");
+        assert_eq!(
+            format_float(999_999_999_999_999.9, 15, 1, false),
+            "999999999999999.9"
+        );
+        assert_eq!(format_float(f64::from(0.1f32), 6, 1, true), "0.1");
+        assert_eq!(format_float(123456.0, 6, 1, true), "123456");
+        assert_eq!(format_float(-0.00012, 15, 1, false), "-0.00012");
         assert_eq!(format_float(123456.0, 6, 1, true), "123456");
         assert_eq!(format_float(f64::NAN, 15, 1, false), "NaN");
         assert_eq!(format_float(f64::NEG_INFINITY, 15, 1, false), "-Infinity");
