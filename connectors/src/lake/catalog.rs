@@ -21,7 +21,7 @@ use futures::future::try_join_all;
 use object_store::{ObjectStoreExt, PutPayload};
 use url::Url;
 
-use super::snapshot::{TableVersion, VersionSpec, exists, load};
+use super::snapshot::{LatestCommit, TableVersion, VersionSpec, exists, latest_commit, load};
 use super::storage::{LakeRoot, store_for, store_path};
 use super::table::LakeTable;
 use super::{LakeError, valid_name};
@@ -248,6 +248,11 @@ pub struct LakeSchema {
     /// What the catalog tables say of each table, as of its latest version
     /// loaded.
     facts: RwLock<BTreeMap<String, TableFacts>>,
+    /// Each table's latest version loaded, with the commit it was read at:
+    /// loading a version reads the log and lists the files, milliseconds
+    /// per table for every statement and catalog query that names it, where
+    /// one listing of the log tells whether it is still the latest.
+    latest: RwLock<BTreeMap<String, (LatestCommit, Arc<TableVersion>)>>,
 }
 
 /// What pg_catalog shows of a lake table beyond its columns.
@@ -296,6 +301,7 @@ impl LakeSchema {
             memory: MemorySchemaProvider::new(),
             listed: RwLock::default(),
             facts: RwLock::default(),
+            latest: RwLock::default(),
         }
     }
 
@@ -416,25 +422,57 @@ impl LakeSchema {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .contains(table);
-        if !listed && !exists(&url).await? {
+        let commit = match spec {
+            VersionSpec::Latest => latest_commit(&url).await?,
+            _ => None,
+        };
+        if let Some(commit) = &commit {
+            let cached = self
+                .latest
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(table)
+                .filter(|(at, _)| at == commit)
+                .map(|(_, version)| Arc::clone(version));
+            if let Some(version) = cached {
+                self.note_created(table);
+                return Ok(Some(LakeTable::of_version(qualified, version)));
+            }
+        }
+        if !listed && commit.is_none() && !exists(&url).await? {
             return Ok(None);
         }
         match load(&qualified, &url, spec).await {
             Ok(version) => {
                 self.note_created(table);
+                let version = Arc::new(version);
                 if spec == VersionSpec::Latest {
                     self.facts
                         .write()
                         .unwrap_or_else(|p| p.into_inner())
                         .insert(table.to_owned(), TableFacts::of(&version));
+                    let mut latest = self.latest.write().unwrap_or_else(|p| p.into_inner());
+                    match commit.filter(|c| c.version == version.version) {
+                        Some(commit) => {
+                            latest.insert(table.to_owned(), (commit, Arc::clone(&version)));
+                        }
+                        // A commit landed between the listing and the load.
+                        None => {
+                            latest.remove(table);
+                        }
+                    }
                 }
-                Ok(Some(LakeTable::new(qualified, version)))
+                Ok(Some(LakeTable::of_version(qualified, version)))
             }
             Err(e) => {
                 if exists(&url).await? {
                     return Err(e);
                 }
                 self.listed
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(table);
+                self.latest
                     .write()
                     .unwrap_or_else(|p| p.into_inner())
                     .remove(table);

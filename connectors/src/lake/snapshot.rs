@@ -242,6 +242,47 @@ pub async fn resolve(name: &str, table: &DeltaTable) -> Result<TableVersion, Lak
     })
 }
 
+/// What identifies a table's latest commit: its version and its log
+/// file's size, time and tag (a table made again under the same name starts
+/// again at version 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatestCommit {
+    pub version: i64,
+    size: u64,
+    modified: chrono::DateTime<chrono::Utc>,
+    e_tag: Option<String>,
+}
+
+/// The latest commit in the log of the table at `location`, by one listing
+/// of its `_delta_log`; `None` without a commit file.
+pub async fn latest_commit(location: &Url) -> Result<Option<LatestCommit>, LakeError> {
+    let store = store_for(location)?;
+    let log = super::storage::store_path(location)?.join("_delta_log");
+    let listed = match store.list_with_delimiter(Some(&log)).await {
+        Ok(listed) => listed,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(listed
+        .objects
+        .into_iter()
+        .filter_map(|object| {
+            let version = object
+                .location
+                .filename()?
+                .strip_suffix(".json")?
+                .parse::<i64>()
+                .ok()?;
+            Some(LatestCommit {
+                version,
+                size: object.size,
+                modified: object.last_modified,
+                e_tag: object.e_tag,
+            })
+        })
+        .max_by_key(|commit| commit.version))
+}
+
 /// True if a Delta table lives at `location`.
 pub async fn exists(location: &Url) -> Result<bool, LakeError> {
     let store = store_for(location)?;

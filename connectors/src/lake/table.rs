@@ -39,9 +39,14 @@ pub struct LakeTable {
 
 impl LakeTable {
     pub fn new(name: String, version: TableVersion) -> Self {
+        Self::of_version(name, Arc::new(version))
+    }
+
+    /// [`LakeTable::new`] over a version already shared.
+    pub fn of_version(name: String, version: Arc<TableVersion>) -> Self {
         Self {
             name,
-            version: Arc::new(version),
+            version,
             mode: CommitMode::Append,
             file_column: false,
             only: None,
