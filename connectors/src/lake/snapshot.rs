@@ -256,15 +256,8 @@ pub struct LatestCommit {
 /// The latest commit in the log of the table at `location`, by one listing
 /// of its `_delta_log`; `None` without a commit file.
 pub async fn latest_commit(location: &Url) -> Result<Option<LatestCommit>, LakeError> {
-    let store = store_for(location)?;
-    let log = super::storage::store_path(location)?.join("_delta_log");
-    let listed = match store.list_with_delimiter(Some(&log)).await {
-        Ok(listed) => listed,
-        Err(object_store::Error::NotFound { .. }) => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    Ok(listed
-        .objects
+    Ok(log_files(location)
+        .await?
         .into_iter()
         .filter_map(|object| {
             let version = object
@@ -283,16 +276,20 @@ pub async fn latest_commit(location: &Url) -> Result<Option<LatestCommit>, LakeE
         .max_by_key(|commit| commit.version))
 }
 
-/// True if a Delta table lives at `location`.
-pub async fn exists(location: &Url) -> Result<bool, LakeError> {
+/// The files of the table's `_delta_log` at `location`; none without one.
+async fn log_files(location: &Url) -> Result<Vec<object_store::ObjectMeta>, LakeError> {
     let store = store_for(location)?;
     let log = super::storage::store_path(location)?.join("_delta_log");
-    let listed = match store.list_with_delimiter(Some(&log)).await {
-        Ok(listed) => listed,
-        Err(object_store::Error::NotFound { .. }) => return Ok(false),
-        Err(e) => return Err(e.into()),
-    };
-    Ok(listed.objects.iter().any(|object| {
+    match store.list_with_delimiter(Some(&log)).await {
+        Ok(listed) => Ok(listed.objects),
+        Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// True if a Delta table lives at `location`.
+pub async fn exists(location: &Url) -> Result<bool, LakeError> {
+    Ok(log_files(location).await?.iter().any(|object| {
         object
             .location
             .filename()

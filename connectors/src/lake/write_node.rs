@@ -12,6 +12,7 @@ use std::sync::{Arc, LazyLock};
 use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::common::{DFSchema, DFSchemaRef};
+use datafusion::config::ConfigOptions;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::QueryPlanner;
 use datafusion::execution::{SessionState, SessionStateBuilder};
@@ -148,16 +149,27 @@ pub async fn plan_physical(
     if !unsound_sort || state.config().options().optimizer.prefer_hash_join {
         return Err(error);
     }
-    let mut config = state.config().clone();
-    config.options_mut().optimizer.prefer_hash_join = true;
-    let hash_joins = SessionStateBuilder::new_from_existing(state.clone())
-        .with_config(config)
-        .build();
+    let hash_joins = with_options(state, |options| {
+        options.optimizer.prefer_hash_join = true;
+        Ok(())
+    })?;
     tracing::debug!(error = %error, "planning again with hash joins");
     planner
         .create_physical_plan(logical_plan, &hash_joins)
         .await
         .map_err(|_| error)
+}
+
+/// `state` with its configuration changed by `change`.
+pub fn with_options(
+    state: &SessionState,
+    change: impl FnOnce(&mut ConfigOptions) -> Result<()>,
+) -> Result<SessionState> {
+    let mut config = state.config().clone();
+    change(config.options_mut())?;
+    Ok(SessionStateBuilder::new_from_existing(state.clone())
+        .with_config(config)
+        .build())
 }
 
 /// The query planner every node's session state uses: DataFusion's, with

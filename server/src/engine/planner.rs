@@ -20,8 +20,8 @@ use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::empty::EmptyTable;
 use datafusion::datasource::listing::ListingTable;
 use datafusion::error::Result;
+use datafusion::execution::SessionState;
 use datafusion::execution::context::QueryPlanner;
-use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::{LogicalPlan, TableScan, TableSource};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::analyze::AnalyzeExec;
@@ -30,7 +30,7 @@ use datafusion_proto::protobuf::LogicalPlanNode;
 use strata_connectors::codec::logical_codec;
 use strata_connectors::lake::ingest::IngestTable;
 use strata_connectors::lake::table::LakeTable;
-use strata_connectors::lake::write_node::plan_physical;
+use strata_connectors::lake::write_node::{plan_physical, with_options};
 use strata_connectors::options::{FastPath, StrataOptions};
 use strata_connectors::postgres::table::PgTable;
 
@@ -189,21 +189,15 @@ async fn fast_path(
 /// `None` if the session is not a [`SessionState`].
 fn in_process(session: &dyn Session) -> Option<SessionState> {
     let state = session.as_any().downcast_ref::<SessionState>()?;
-    let mut config = state.config().clone();
-    let options = config.options_mut();
-    options.optimizer.prefer_hash_join = true;
-    // Also turns on the join, TopK and aggregate filters it governs.
-    options
-        .set(
+    with_options(state, |options| {
+        options.optimizer.prefer_hash_join = true;
+        // Also turns on the join, TopK and aggregate filters it governs.
+        options.set(
             "datafusion.optimizer.enable_dynamic_filter_pushdown",
             "true",
         )
-        .ok()?;
-    Some(
-        SessionStateBuilder::new_from_existing(state.clone())
-            .with_config(config)
-            .build(),
-    )
+    })
+    .ok()
 }
 
 /// An EXPLAIN of a plan on the fast path, its physical plans headed by the
