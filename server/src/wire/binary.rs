@@ -12,14 +12,13 @@ pub const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 /// Days between 1970-01-01 and 2000-01-01.
 pub const PG_EPOCH_DAYS: i32 = 10_957;
 
-/// Writes `array[row]` of PostgreSQL type `pg` in binary format. Returns false
+/// Writes `value` of PostgreSQL type `pg` in binary format. Returns false
 /// for NULL (nothing written).
-pub fn write_binary(array: &dyn Array, row: usize, pg: &Type, out: &mut BytesMut) -> bool {
-    let value = cell(array, row);
+pub fn write_binary(value: &Cell<'_>, pg: &Type, out: &mut BytesMut) -> bool {
     if matches!(value, Cell::Null) {
         return false;
     }
-    write_cell(&value, pg, out);
+    write_cell(value, pg, out);
     true
 }
 

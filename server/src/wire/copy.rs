@@ -7,10 +7,10 @@ use datafusion::arrow::datatypes::Schema;
 use datafusion::arrow::record_batch::RecordBatch;
 use pgwire::api::Type;
 
-use super::binary::write_binary;
-use super::encode::{unpack, write_trimmed_numeric};
-use super::text::{TextOptions, write_text};
+use super::encode::{unpack, write_field};
+use super::text::TextOptions;
 use super::types::{is_unconstrained_numeric, pg_type};
+use super::value::Column;
 use crate::engine::statement::{CopyFormat, CopyOutOptions};
 use crate::error::Result;
 use pgwire::api::results::FieldFormat;
@@ -79,6 +79,7 @@ impl CopyOutEncoder {
     /// One message body per row of `batch`.
     pub fn rows(&self, batch: &RecordBatch) -> Result<Vec<Bytes>> {
         let arrays: Vec<ArrayRef> = batch.columns().iter().map(unpack).collect::<Result<_>>()?;
+        let values: Vec<Column<'_>> = arrays.iter().map(|a| Column::new(a.as_ref())).collect();
         let mut value = BytesMut::new();
         Ok((0..batch.num_rows())
             .map(|row| {
@@ -86,22 +87,14 @@ impl CopyOutEncoder {
                 if self.options.format == CopyFormat::Binary {
                     out.put_i16(self.columns.len() as i16);
                 }
-                for (i, (array, (pg, trim))) in arrays.iter().zip(&self.columns).enumerate() {
+                for (i, (pg, trim)) in self.columns.iter().enumerate() {
                     value.clear();
                     let format = match self.options.format {
                         CopyFormat::Binary => FieldFormat::Binary,
                         _ => FieldFormat::Text,
                     };
-                    let present = match trim {
-                        true => write_trimmed_numeric(array.as_ref(), row, format, &mut value),
-                        false => None,
-                    }
-                    .unwrap_or_else(|| match format {
-                        FieldFormat::Binary => write_binary(array.as_ref(), row, pg, &mut value),
-                        FieldFormat::Text => {
-                            write_text(array.as_ref(), row, pg, &self.text, &mut value)
-                        }
-                    });
+                    let present =
+                        write_field(&values[i], row, format, *trim, pg, &self.text, &mut value);
                     if self.options.format == CopyFormat::Binary {
                         if present {
                             out.put_i32(value.len() as i32);

@@ -15,7 +15,7 @@ use pgwire::messages::data::DataRow;
 use super::binary::write_binary;
 use super::text::{TextOptions, write_text};
 use super::types::{is_unconstrained_numeric, pg_type, type_modifier, type_size};
-use super::value::{Cell, cell};
+use super::value::{Cell, Column, cell};
 use crate::error::{Result, StrataError};
 use strata_connectors::postgres::numeric::write_numeric;
 
@@ -83,6 +83,7 @@ impl RowEncoder {
             )));
         }
         let arrays: Vec<ArrayRef> = batch.columns().iter().map(unpack).collect::<Result<_>>()?;
+        let values: Vec<Column<'_>> = arrays.iter().map(|a| Column::new(a.as_ref())).collect();
         let mut rows = Vec::with_capacity(batch.num_rows());
         // Rows are cut from one buffer a chunk at a time: a buffer sized for
         // a row or two would be allocated again every few rows (a split-off
@@ -93,24 +94,18 @@ impl RowEncoder {
             if buf.capacity() - buf.len() < ROW_CHUNK / 16 {
                 buf.reserve(ROW_CHUNK);
             }
-            for (array, column) in arrays.iter().zip(self.columns.iter()) {
+            for (values, column) in values.iter().zip(self.columns.iter()) {
                 let at = buf.len();
                 buf.put_i32(-1);
-                let pg = &column.pg;
-                let written = match (column.format, column.trim_zeros) {
-                    (format, true) => write_trimmed_numeric(array.as_ref(), row, format, &mut buf)
-                        .unwrap_or_else(|| match format {
-                            FieldFormat::Text => {
-                                write_text(array.as_ref(), row, pg, &self.text, &mut buf)
-                            }
-                            FieldFormat::Binary => write_binary(array.as_ref(), row, pg, &mut buf),
-                        }),
-                    (FieldFormat::Text, false) => {
-                        write_text(array.as_ref(), row, pg, &self.text, &mut buf)
-                    }
-                    (FieldFormat::Binary, false) => write_binary(array.as_ref(), row, pg, &mut buf),
-                };
-                if written {
+                if write_field(
+                    values,
+                    row,
+                    column.format,
+                    column.trim_zeros,
+                    &column.pg,
+                    &self.text,
+                    &mut buf,
+                ) {
                     let len = (buf.len() - at - 4) as i32;
                     buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
                 }
@@ -124,10 +119,32 @@ impl RowEncoder {
 /// Bytes of DataRows allocated at a time.
 const ROW_CHUNK: usize = 64 * 1024;
 
+/// Writes row `row` of `values`, of PostgreSQL type `pg`, in `format`; a
+/// numeric without a type modifier (`trim_zeros`) without the trailing
+/// zeros of its scale. Returns false for NULL (nothing written).
+pub(crate) fn write_field(
+    values: &Column<'_>,
+    row: usize,
+    format: FieldFormat,
+    trim_zeros: bool,
+    pg: &Type,
+    text: &TextOptions,
+    out: &mut BytesMut,
+) -> bool {
+    if trim_zeros && let Some(written) = write_trimmed_numeric(values.array(), row, format, out) {
+        return written;
+    }
+    let value = values.cell(row);
+    match format {
+        FieldFormat::Text => write_text(&value, pg, text, out),
+        FieldFormat::Binary => write_binary(&value, pg, out),
+    }
+}
+
 /// Writes a decimal without the trailing fraction zeros its fixed scale
 /// adds, as PostgreSQL shows an unconstrained numeric; `None` when the
 /// value is no decimal, `Some(false)` for NULL.
-pub(crate) fn write_trimmed_numeric(
+fn write_trimmed_numeric(
     array: &dyn Array,
     row: usize,
     format: FieldFormat,

@@ -63,20 +63,13 @@ const UNIX_EPOCH_DATE: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 1) {
     None => panic!("1970-01-01 is a date"),
 };
 
-/// Writes `array[row]` of PostgreSQL type `pg` in text format. Returns false
+/// Writes `value` of PostgreSQL type `pg` in text format. Returns false
 /// for NULL (nothing written).
-pub fn write_text(
-    array: &dyn Array,
-    row: usize,
-    pg: &Type,
-    opts: &TextOptions,
-    out: &mut BytesMut,
-) -> bool {
-    let value = cell(array, row);
+pub fn write_text(value: &Cell<'_>, pg: &Type, opts: &TextOptions, out: &mut BytesMut) -> bool {
     if matches!(value, Cell::Null) {
         return false;
     }
-    write_cell(&value, pg, opts, out);
+    write_cell(value, pg, opts, out);
     true
 }
 
@@ -84,15 +77,11 @@ fn write_cell(value: &Cell<'_>, pg: &Type, opts: &TextOptions, out: &mut BytesMu
     match value {
         Cell::Null => out.put_slice(b"NULL"),
         Cell::Bool(b) => out.put_u8(if *b { b't' } else { b'f' }),
-        Cell::Int2(v) => put_display(out, v),
-        Cell::Int4(v) => put_display(out, v),
-        Cell::Int8(v) => put_display(out, v),
-        Cell::Float4(v) => {
-            out.put_slice(format_float(f64::from(*v), 6, opts.extra_float_digits, true).as_bytes())
-        }
-        Cell::Float8(v) => {
-            out.put_slice(format_float(*v, 15, opts.extra_float_digits, false).as_bytes())
-        }
+        Cell::Int2(v) => out.put_slice(itoa::Buffer::new().format(*v).as_bytes()),
+        Cell::Int4(v) => out.put_slice(itoa::Buffer::new().format(*v).as_bytes()),
+        Cell::Int8(v) => out.put_slice(itoa::Buffer::new().format(*v).as_bytes()),
+        Cell::Float4(v) => write_float(f64::from(*v), 6, opts.extra_float_digits, true, out),
+        Cell::Float8(v) => write_float(*v, 15, opts.extra_float_digits, false, out),
         Cell::Numeric(s) => out.put_slice(s.as_bytes()),
         Cell::Text(s) => out.put_slice(s.as_bytes()),
         Cell::Bytes(b) if *pg == Type::UUID && b.len() == 16 => write_uuid(b, out),
@@ -176,10 +165,8 @@ fn write_cell(value: &Cell<'_>, pg: &Type, opts: &TextOptions, out: &mut BytesMu
 
 fn put_display(out: &mut BytesMut, v: impl std::fmt::Display) {
     use std::fmt::Write;
-    let mut s = String::new();
-    // Writing to a String cannot fail.
-    let _ = write!(s, "{v}");
-    out.put_slice(s.as_bytes());
+    // Writing to a BytesMut cannot fail: it grows.
+    let _ = write!(out, "{v}");
 }
 
 static HEX: [[u8; 2]; 256] = {
@@ -333,11 +320,43 @@ fn write_interval(months: i32, days: i32, micros: i64, out: &mut BytesMut) {
     }
 }
 
-/// Formats a float as PostgreSQL does: the shortest exact form when
+/// Writes a float as PostgreSQL does: the shortest exact form when
 /// `extra_float_digits > 0` (the default), otherwise `digits +
 /// extra_float_digits` significant digits; exponent notation outside
 /// `1e-4 <= |v| < 10^digits`.
+pub fn write_float(v: f64, digits: i32, extra_float_digits: i32, single: bool, out: &mut BytesMut) {
+    if extra_float_digits > 0 && v.is_finite() && v != 0.0 {
+        let (plain, magnitude) = if single {
+            (1e-4..1e6, f64::from((v as f32).abs()))
+        } else {
+            (1e-4..1e15, v.abs())
+        };
+        if plain.contains(&magnitude) {
+            // Here PostgreSQL writes the shortest digits without an
+            // exponent, and so does ryu, a whole number with `.0`.
+            let mut buffer = ryu::Buffer::new();
+            let text = if single {
+                buffer.format_finite(v as f32)
+            } else {
+                buffer.format_finite(v)
+            };
+            out.put_slice(text.strip_suffix(".0").unwrap_or(text).as_bytes());
+            return;
+        }
+    }
+    out.put_slice(float_text(v, digits, extra_float_digits, single).as_bytes());
+}
+
+/// [`write_float`]'s text as a string.
 pub fn format_float(v: f64, digits: i32, extra_float_digits: i32, single: bool) -> String {
+    let mut out = BytesMut::new();
+    write_float(v, digits, extra_float_digits, single, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// [`write_float`]'s text, worked out from Rust's exponent notation: right
+/// for every value, the plain fast path aside.
+fn float_text(v: f64, digits: i32, extra_float_digits: i32, single: bool) -> String {
     if v.is_nan() {
         return "NaN".to_owned();
     }
@@ -347,30 +366,8 @@ pub fn format_float(v: f64, digits: i32, extra_float_digits: i32, single: bool) 
     if v == 0.0 {
         return if v.is_sign_negative() { "-0" } else { "0" }.to_owned();
     }
-    if extra_float_digits > 0 {
-        // Where PostgreSQL writes the shortest digits without an exponent,
-        // Rust's Display writes the same: one allocation, not four.
-        let (plain, magnitude) = if single {
-            (1e-4..1e6, f64::from((v as f32).abs()))
-        } else {
-            (1e-4..1e15, v.abs())
-        };
-        if plain.contains(&magnitude) {
-            return if single {
-                (v as f32).to_string()
-            } else {
-                v.to_string()
-            };
-        }
-    }
     let (scientific, precision) = if extra_float_digits > 0 {
-        // The shortest representation that reads back to the same value.
-        let s = if single {
-            format!("{:e}", v as f32)
-        } else {
-            format!("{v:e}")
-        };
-        (s, digits)
+        (shortest_scientific(v, single), digits)
     } else {
         let precision = (digits + extra_float_digits).max(1);
         (format!("{:.*e}", (precision - 1) as usize, v), precision)
@@ -415,12 +412,48 @@ pub fn format_float(v: f64, digits: i32, extra_float_digits: i32, single: bool) 
     out
 }
 
+/// The shortest digits that read back as `v` (as `f32` if `single`), in
+/// exponent notation (`-1.25e-7`). They come from Ryu, as PostgreSQL's do:
+/// where two shortest forms are equally near, Rust's own formatting may
+/// pick the other one.
+fn shortest_scientific(v: f64, single: bool) -> String {
+    let mut buffer = ryu::Buffer::new();
+    let text = if single {
+        buffer.format_finite(v as f32)
+    } else {
+        buffer.format_finite(v)
+    };
+    let (sign, text) = match text.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", text),
+    };
+    let (mantissa, exponent) = match text.split_once('e') {
+        Some((mantissa, exponent)) => (mantissa, exponent.parse::<i32>().unwrap_or(0)),
+        None => (text, 0),
+    };
+    let (int, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all = format!("{int}{fraction}");
+    let leading = all.bytes().take_while(|&b| b == b'0').count();
+    let significant = all[leading..].trim_end_matches('0');
+    let exponent = exponent + int.len() as i32 - 1 - leading as i32;
+    match significant.split_at_checked(1) {
+        Some((first, "")) => format!("{sign}{first}e{exponent}"),
+        Some((first, rest)) => format!("{sign}{first}.{rest}e{exponent}"),
+        None => format!("{sign}0e0"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn floats_print_like_postgresql() {
+        // PostgreSQL 15 prints these; Rust's shortest form ends in 3.
+        assert_eq!(
+            format_float(151_342_434_364.890_62, 15, 1, false),
+            "151342434364.89062"
+        );
         assert_eq!(format_float(0.1, 15, 1, false), "0.1");
         assert_eq!(format_float(1e15, 15, 1, false), "1e+15");
         assert_eq!(format_float(1e14, 15, 1, false), "100000000000000");
@@ -441,6 +474,40 @@ mod tests {
         assert_eq!(format_float(f64::NAN, 15, 1, false), "NaN");
         assert_eq!(format_float(f64::NEG_INFINITY, 15, 1, false), "-Infinity");
         assert_eq!(format_float(1.0 / 3.0, 15, 0, false), "0.333333333333333");
+    }
+
+    /// The plain fast path writes what the general one works out, over
+    /// values spread across the plain range and both of its edges.
+    #[test]
+    fn plain_floats_match_the_general_form() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..200_000 {
+            let bits = next();
+            let mantissa = (bits >> 11) as f64 / (1u64 << 53) as f64;
+            let exponent = (bits % 24) as i32 - 6;
+            let sign = if bits & 1 == 0 { 1.0 } else { -1.0 };
+            let v = sign * (1.0 + mantissa) * 10f64.powi(exponent);
+            let whole = v.trunc();
+            for v in [v, whole, v / 8.0] {
+                assert_eq!(
+                    format_float(v, 15, 1, false),
+                    float_text(v, 15, 1, false),
+                    "{v:e}"
+                );
+                let single = f64::from(v as f32);
+                assert_eq!(
+                    format_float(single, 6, 1, true),
+                    float_text(single, 6, 1, true),
+                    "{v:e}"
+                );
+            }
+        }
     }
 
     fn interval(months: i32, days: i32, micros: i64) -> String {

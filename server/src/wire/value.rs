@@ -5,7 +5,8 @@
 
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BinaryArray, BinaryViewArray, BooleanArray, FixedSizeBinaryArray,
-    LargeBinaryArray, LargeStringArray, StringArray, StringViewArray,
+    Float32Array, Float64Array, Int16Array, Int32Array, Int64Array, LargeBinaryArray,
+    LargeStringArray, StringArray, StringViewArray,
 };
 use datafusion::arrow::datatypes::{
     DataType, Date32Type, Date64Type, Decimal32Type, Decimal64Type, Decimal128Type, Decimal256Type,
@@ -195,6 +196,75 @@ pub fn cell(array: &dyn Array, row: usize) -> Cell<'_> {
         | DataType::Union(_, _)
         | DataType::Map(_, _)
         | DataType::RunEndEncoded(_, _) => Cell::Display(display(array, row)),
+    }
+}
+
+/// One column of a batch, read a cell at a time. The common types are
+/// resolved once for the column; [`cell`] looks at the type of every cell.
+#[derive(Debug, Clone, Copy)]
+pub enum Column<'a> {
+    Boolean(&'a BooleanArray),
+    Int16(&'a Int16Array),
+    Int32(&'a Int32Array),
+    Int64(&'a Int64Array),
+    Float32(&'a Float32Array),
+    Float64(&'a Float64Array),
+    Utf8(&'a StringArray),
+    Utf8View(&'a StringViewArray),
+    Other(&'a dyn Array),
+}
+
+impl<'a> Column<'a> {
+    pub fn new(array: &'a dyn Array) -> Self {
+        match array.data_type() {
+            DataType::Boolean => Column::Boolean(downcast(array)),
+            DataType::Int16 => Column::Int16(array.as_primitive()),
+            DataType::Int32 => Column::Int32(array.as_primitive()),
+            DataType::Int64 => Column::Int64(array.as_primitive()),
+            DataType::Float32 => Column::Float32(array.as_primitive()),
+            DataType::Float64 => Column::Float64(array.as_primitive()),
+            DataType::Utf8 => Column::Utf8(downcast(array)),
+            DataType::Utf8View => Column::Utf8View(downcast(array)),
+            _ => Column::Other(array),
+        }
+    }
+
+    /// The cell of row `row`, as [`cell`] reads it.
+    pub fn cell(&self, row: usize) -> Cell<'a> {
+        fn read<'a, A: Array, T>(
+            array: &'a A,
+            row: usize,
+            value: impl FnOnce(&'a A) -> T,
+        ) -> Option<T> {
+            (!array.is_null(row)).then(|| value(array))
+        }
+        let value = match *self {
+            Column::Boolean(a) => read(a, row, |a| Cell::Bool(a.value(row))),
+            Column::Int16(a) => read(a, row, |a| Cell::Int2(a.value(row))),
+            Column::Int32(a) => read(a, row, |a| Cell::Int4(a.value(row))),
+            Column::Int64(a) => read(a, row, |a| Cell::Int8(a.value(row))),
+            Column::Float32(a) => read(a, row, |a| Cell::Float4(a.value(row))),
+            Column::Float64(a) => read(a, row, |a| Cell::Float8(a.value(row))),
+            Column::Utf8(a) => read(a, row, |a| Cell::Text(a.value(row))),
+            Column::Utf8View(a) => read(a, row, |a| Cell::Text(a.value(row))),
+            Column::Other(a) => return cell(a, row),
+        };
+        value.unwrap_or(Cell::Null)
+    }
+
+    /// The column's array.
+    pub fn array(&self) -> &'a dyn Array {
+        match *self {
+            Column::Boolean(a) => a,
+            Column::Int16(a) => a,
+            Column::Int32(a) => a,
+            Column::Int64(a) => a,
+            Column::Float32(a) => a,
+            Column::Float64(a) => a,
+            Column::Utf8(a) => a,
+            Column::Utf8View(a) => a,
+            Column::Other(a) => a,
+        }
     }
 }
 

@@ -6,6 +6,8 @@
 //!
 //! ```text
 //! strata-datafusion --data ~/.cache/strata/tpch/sf1 --runs 3 q1.sql q2.sql
+//! strata-datafusion --data ~/.cache/strata/tpch/sf1 \
+//!     --set datafusion.execution.parquet.pushdown_filters=true q6.sql
 //! ```
 
 use std::path::PathBuf;
@@ -15,7 +17,7 @@ use std::time::Instant;
 use clap::Parser;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use serde_json::json;
 
@@ -31,6 +33,10 @@ struct Args {
     /// Timed runs of each query, after one warm-up run.
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// A DataFusion setting, `KEY=VALUE` (`datafusion.execution.batch_size=16384`);
+    /// may be given again. Without any, DataFusion's defaults.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    settings: Vec<String>,
     /// Query files; statements separated by `;`, the last one's rows kept.
     queries: Vec<PathBuf>,
 }
@@ -48,7 +54,15 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: &Args) -> Result<()> {
-    let config = SessionConfig::new().with_information_schema(true);
+    let mut config = SessionConfig::new().with_information_schema(true);
+    for setting in &args.settings {
+        let Some((key, value)) = setting.split_once('=') else {
+            return Err(DataFusionError::Configuration(format!(
+                "--set {setting}: expected KEY=VALUE"
+            )));
+        };
+        config.options_mut().set(key.trim(), value.trim())?;
+    }
     let ctx = SessionContext::new_with_config(config);
     for entry in std::fs::read_dir(&args.data)? {
         let path = entry?.path();
