@@ -335,11 +335,7 @@ pub fn write_float(v: f64, digits: i32, extra_float_digits: i32, single: bool, o
             // Here PostgreSQL writes the shortest digits without an
             // exponent, and so does ryu, a whole number with `.0`.
             let mut buffer = ryu::Buffer::new();
-            let text = if single {
-                buffer.format_finite(v as f32)
-            } else {
-                buffer.format_finite(v)
-            };
+            let text = shortest(&mut buffer, v, single);
             out.put_slice(text.strip_suffix(".0").unwrap_or(text).as_bytes());
             return;
         }
@@ -354,8 +350,8 @@ pub fn format_float(v: f64, digits: i32, extra_float_digits: i32, single: bool) 
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// [`write_float`]'s text, worked out from Rust's exponent notation: right
-/// for every value, the plain fast path aside.
+/// [`write_float`]'s text for every value, laid out from the digits and
+/// exponent (the plain fast path aside).
 fn float_text(v: f64, digits: i32, extra_float_digits: i32, single: bool) -> String {
     if v.is_nan() {
         return "NaN".to_owned();
@@ -412,17 +408,22 @@ fn float_text(v: f64, digits: i32, extra_float_digits: i32, single: bool) -> Str
     out
 }
 
+/// Ryu's shortest text of a finite `v` (as `f32` if `single`).
+fn shortest(buffer: &mut ryu::Buffer, v: f64, single: bool) -> &str {
+    if single {
+        buffer.format_finite(v as f32)
+    } else {
+        buffer.format_finite(v)
+    }
+}
+
 /// The shortest digits that read back as `v` (as `f32` if `single`), in
 /// exponent notation (`-1.25e-7`). They come from Ryu, as PostgreSQL's do:
 /// where two shortest forms are equally near, Rust's own formatting may
 /// pick the other one.
 fn shortest_scientific(v: f64, single: bool) -> String {
     let mut buffer = ryu::Buffer::new();
-    let text = if single {
-        buffer.format_finite(v as f32)
-    } else {
-        buffer.format_finite(v)
-    };
+    let text = shortest(&mut buffer, v, single);
     let (sign, text) = match text.strip_prefix('-') {
         Some(rest) => ("-", rest),
         None => ("", text),
