@@ -6,7 +6,10 @@ on each engine asked for (--engines, all by default):
 
   duckdb      DuckDB in-process (python duckdb) on the Parquet files
   datafusion  DataFusion in-process on the same files (strata-datafusion,
-              the same DataFusion version Strata is built on)
+              the same DataFusion version Strata is built on), its defaults
+  tuned       the same with the settings Strata's fast path plans with
+              (twice the partitions, 16K-row batches, shared hash tables up
+              to 16MB / 1M rows): the floor of Strata's own overhead
   embedded    Strata's embedded default (one strata-server: every query in
               its own DataFusion) over the wire protocol, the files as
               external Parquet tables
@@ -52,9 +55,10 @@ KEYS = {
     "orders": "o_orderkey", "part": "p_partkey", "partsupp": "ps_partkey, ps_suppkey",
     "region": "r_regionkey", "supplier": "s_suppkey",
 }
-ENGINES = ("duckdb", "datafusion", "embedded", "jobs", "delta", "cluster", "postgres")
+ENGINES = ("duckdb", "datafusion", "tuned", "embedded", "jobs", "delta", "cluster", "postgres")
 TITLES = {
-    "duckdb": "DuckDB", "datafusion": "DataFusion", "embedded": "Strata embedded",
+    "duckdb": "DuckDB", "datafusion": "DataFusion", "tuned": "DataFusion, fast-path settings",
+    "embedded": "Strata embedded",
     "jobs": "Strata embedded, as jobs",
     "delta": "Strata embedded, Delta", "cluster": "Strata cluster", "postgres": "PostgreSQL",
 }
@@ -253,10 +257,24 @@ def measure_duckdb(data, runs, queries):
     return {name: timed_runs(lambda: run(stmts), runs) for name, stmts in queries}
 
 
-def measure_datafusion(bin_dir, data, runs, queries):
+def fast_path_settings(cpus):
+    """The DataFusion settings Strata's fast path plans with (as in
+    server/src/engine/planner.rs, `in_process`)."""
+    return {
+        "datafusion.execution.target_partitions": 2 * cpus,
+        "datafusion.execution.batch_size": 16384,
+        "datafusion.optimizer.hash_join_single_partition_threshold": 16 * 1024 * 1024,
+        "datafusion.optimizer.hash_join_single_partition_threshold_rows": 1024 * 1024,
+        "datafusion.optimizer.prefer_hash_join": "true",
+        "datafusion.optimizer.enable_dynamic_filter_pushdown": "true",
+    }
+
+
+def measure_datafusion(bin_dir, data, runs, queries, settings=None):
     files = [str(QUERIES / f"{name}.sql") for name, _ in queries]
+    sets = [arg for key, value in (settings or {}).items() for arg in ("--set", f"{key}={value}")]
     out = subprocess.run([str(bin_dir / "strata-datafusion"), "--data", str(data),
-                          "--runs", str(runs), *files],
+                          "--runs", str(runs), *sets, *files],
                          capture_output=True, text=True, check=True).stdout
     results = {}
     for line in out.splitlines():
@@ -349,6 +367,7 @@ def geomean(ratios):
 
 
 def report(args, engines, queries, results, cpus):
+    tuned = ", ".join(f"{key.rsplit('.', 1)[1]}={value}" for key, value in fast_path_settings(cpus).items())
     lines = [
         f"# TPC-H SF{args.sf}: Strata and its peers",
         "",
@@ -356,7 +375,9 @@ def report(args, engines, queries, results, cpus):
         "",
         f"Median of {args.runs} runs after one warm-up, in milliseconds; each answer compared",
         "with DuckDB's (numbers to six significant digits). DuckDB and DataFusion run",
-        "in-process on the Parquet files; Strata and PostgreSQL are timed through the",
+        "in-process on the Parquet files (DataFusion with its defaults, and with the settings",
+        f"Strata's fast path plans with: {tuned});",
+        "Strata and PostgreSQL are timed through the",
         "PostgreSQL protocol (psycopg 3, rows fetched), as a client sees them.",
         "Embedded: one `strata-server` as the README starts it (every query in its own DataFusion).",
         f"As jobs: the same with `--fast-path off`, every query a Ballista job on its in-process executor of {cpus} slots.",
@@ -381,10 +402,11 @@ def report(args, engines, queries, results, cpus):
         answers = "; ".join(verdicts) or ("all match" if reference is not None and len(engines) > 1 else "—")
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {answers} |")
     lines += ["", "Geometric means of per-query ratios (over the queries both answered):", ""]
-    pairs = [("embedded", "duckdb"), ("embedded", "datafusion"), ("embedded", "postgres"),
+    pairs = [("embedded", "duckdb"), ("embedded", "tuned"), ("embedded", "datafusion"),
+             ("embedded", "postgres"),
              ("jobs", "embedded"),
              ("delta", "embedded"), ("cluster", "embedded"), ("cluster", "duckdb"),
-             ("datafusion", "duckdb")]
+             ("datafusion", "duckdb"), ("tuned", "datafusion")]
     for a, b in pairs:
         if a not in results or b not in results:
             continue
@@ -433,6 +455,9 @@ def main():
                 results[engine] = measure_duckdb(data, args.runs, queries)
             elif engine == "datafusion":
                 results[engine] = measure_datafusion(bin_dir, data, args.runs, queries)
+            elif engine == "tuned":
+                results[engine] = measure_datafusion(bin_dir, data, args.runs, queries,
+                                                     fast_path_settings(cpus))
             elif engine == "postgres":
                 conninfo = load_postgres(args.postgres, data, args.sf)
                 results[engine] = measure_postgres(conninfo, args.runs, queries, args.pg_timeout)

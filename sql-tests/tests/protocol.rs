@@ -373,3 +373,81 @@ async fn parameter_types_are_inferred_from_the_plan() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].get::<_, String>(0), "sales");
 }
+
+/// The text of every row's first column, from a simple (text-format) query.
+async fn texts(client: &Client, sql: &str) -> Vec<String> {
+    client
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql:.80}: {e}"))
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => {
+                Some(row.get(0).unwrap_or("").to_owned())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Floats in text read the same from Strata as from PostgreSQL: round
+/// decimals (where a shortest form can lie exactly on a rounding bound,
+/// which PostgreSQL's Ryu does not take), values near powers of two, and
+/// random ones, as double precision and as real.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn floats_print_as_postgresql_prints_them() {
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut doubles = Vec::new();
+    let mut reals = Vec::new();
+    for _ in 0..3000 {
+        let r = next();
+        let exponent = (r % 90) as i32 - 45;
+        doubles.push(format!("{}e{exponent}", (r >> 8) % 100_000_000));
+        doubles.push(format!("{:e}", f64::from_bits(r >> 2)));
+        let exponent = (r % 30) as i32 - 15;
+        reals.push(format!("{}e{exponent}", (r >> 8) % 100_000_000));
+        reals.push(format!("{}", (r >> 12) % 1_000_000_000));
+        reals.push(format!(
+            "{:e}",
+            f32::from_bits((r >> 34) as u32 & 0x7f7f_ffff)
+        ));
+    }
+    doubles.extend(["8.397323e19".to_owned(), "151342434364.89062".to_owned()]);
+    reals.push("-47532610".to_owned());
+    doubles.retain(|v| v.parse::<f64>().is_ok_and(|v| v.is_finite()));
+    reals.retain(|v| v.parse::<f32>().is_ok_and(|v| v.is_finite()));
+
+    let strata = StrataUnderTest::start().await.expect("start");
+    let client = connect(&strata).await;
+    let (postgres, connection) =
+        tokio_postgres::connect(&strata_sql_tests::Database::postgres().conninfo, NoTls)
+            .await
+            .expect("connect to PostgreSQL on 127.0.0.1:5432 (user postgres, database test)");
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    for (values, sql_type) in [(&doubles, "DOUBLE PRECISION"), (&reals, "REAL")] {
+        let rows: Vec<String> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| format!("('{v}', {i})"))
+            .collect();
+        let sql = format!(
+            "SELECT CAST(column1 AS {sql_type}) FROM (VALUES {}) AS v ORDER BY column2",
+            rows.join(", ")
+        );
+        let (ours, theirs) = (texts(&client, &sql).await, texts(&postgres, &sql).await);
+        assert_eq!(ours.len(), values.len());
+        let differ: Vec<_> = ours.iter().zip(&theirs).filter(|(a, b)| a != b).collect();
+        assert!(
+            differ.is_empty(),
+            "{sql_type}: (Strata, PostgreSQL) {differ:?}"
+        );
+    }
+}

@@ -335,9 +335,11 @@ pub fn write_float(v: f64, digits: i32, extra_float_digits: i32, single: bool, o
             // Here PostgreSQL writes the shortest digits without an
             // exponent, and so does ryu, a whole number with `.0`.
             let mut buffer = ryu::Buffer::new();
-            let text = shortest(&mut buffer, v, single);
-            out.put_slice(text.strip_suffix(".0").unwrap_or(text).as_bytes());
-            return;
+            let text = ryu_shortest(&mut buffer, v, single);
+            if !on_bound(v, single, text) {
+                out.put_slice(text.strip_suffix(".0").unwrap_or(text).as_bytes());
+                return;
+            }
         }
     }
     out.put_slice(float_text(v, digits, extra_float_digits, single).as_bytes());
@@ -362,23 +364,18 @@ fn float_text(v: f64, digits: i32, extra_float_digits: i32, single: bool) -> Str
     if v == 0.0 {
         return if v.is_sign_negative() { "-0" } else { "0" }.to_owned();
     }
-    let (scientific, precision) = if extra_float_digits > 0 {
-        (shortest_scientific(v, single), digits)
+    let ((significand, exponent), precision) = if extra_float_digits > 0 {
+        (shortest(v, single), digits)
     } else {
         let precision = (digits + extra_float_digits).max(1);
-        (format!("{:.*e}", (precision - 1) as usize, v), precision)
+        let text = format!("{:.*e}", (precision - 1) as usize, v);
+        (decimal(&text), precision)
     };
-    let Some((mantissa, exponent)) = scientific.split_once('e') else {
-        return scientific;
-    };
-    let exponent: i32 = exponent.parse().unwrap_or(0);
-    let negative = mantissa.starts_with('-');
-    let mut digits_only: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    while digits_only.len() > 1 && digits_only.ends_with('0') {
-        digits_only.pop();
-    }
+    let digits_only = significand.to_string();
+    // The exponent of the first digit, as in `d.ddde+NN`.
+    let exponent = exponent + digits_only.len() as i32 - 1;
     let mut out = String::new();
-    if negative {
+    if v < 0.0 {
         out.push('-');
     }
     if exponent < -4 || exponent >= precision {
@@ -409,7 +406,7 @@ fn float_text(v: f64, digits: i32, extra_float_digits: i32, single: bool) -> Str
 }
 
 /// Ryu's shortest text of a finite `v` (as `f32` if `single`).
-fn shortest(buffer: &mut ryu::Buffer, v: f64, single: bool) -> &str {
+fn ryu_shortest(buffer: &mut ryu::Buffer, v: f64, single: bool) -> &str {
     if single {
         buffer.format_finite(v as f32)
     } else {
@@ -417,31 +414,126 @@ fn shortest(buffer: &mut ryu::Buffer, v: f64, single: bool) -> &str {
     }
 }
 
-/// The shortest digits that read back as `v` (as `f32` if `single`), in
-/// exponent notation (`-1.25e-7`). They come from Ryu, as PostgreSQL's do:
-/// where two shortest forms are equally near, Rust's own formatting may
-/// pick the other one.
-fn shortest_scientific(v: f64, single: bool) -> String {
+/// The shortest decimal of a finite, non-zero `v` (as `f32` if `single`)
+/// as PostgreSQL's `float8out` and `float4out` find it, as (significand
+/// without trailing zeros, exponent): `-0.0125` is `(125, -4)`.
+///
+/// Both take Ryu's digits, but PostgreSQL builds Ryu so that a decimal
+/// lying exactly on a bound of the interval that reads back as `v` does not
+/// count, even where the reader would round it to `v` (PostgreSQL prints
+/// `8.397323000000001e+19` for `'8.397323e+19'::float8`); Ryu as Rust has
+/// it counts such a decimal when `v`'s significand is even. There the next
+/// longer decimal nearest to `v` that lies inside is PostgreSQL's.
+fn shortest(v: f64, single: bool) -> (u64, i32) {
     let mut buffer = ryu::Buffer::new();
-    let text = shortest(&mut buffer, v, single);
-    let (sign, text) = match text.strip_prefix('-') {
-        Some(rest) => ("-", rest),
-        None => ("", text),
-    };
-    let (mantissa, exponent) = match text.split_once('e') {
-        Some((mantissa, exponent)) => (mantissa, exponent.parse::<i32>().unwrap_or(0)),
-        None => (text, 0),
-    };
-    let (int, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let all = format!("{int}{fraction}");
-    let leading = all.bytes().take_while(|&b| b == b'0').count();
-    let significant = all[leading..].trim_end_matches('0');
-    let exponent = exponent + int.len() as i32 - 1 - leading as i32;
-    match significant.split_at_checked(1) {
-        Some((first, "")) => format!("{sign}{first}e{exponent}"),
-        Some((first, rest)) => format!("{sign}{first}.{rest}e{exponent}"),
-        None => format!("{sign}0e0"),
+    let text = ryu_shortest(&mut buffer, v, single);
+    let shortest = decimal(text);
+    if !on_bound(v, single, text) {
+        return shortest;
     }
+    let (length, longest) = (shortest.0.to_string().len(), if single { 9 } else { 17 });
+    for precision in length + 1..=longest {
+        let (text, reads_back) = if single {
+            let text = format!("{:.*e}", precision - 1, (v as f32).abs());
+            let reads_back = text.parse::<f32>() == Ok((v as f32).abs());
+            (text, reads_back)
+        } else {
+            let text = format!("{:.*e}", precision - 1, v.abs());
+            let reads_back = text.parse::<f64>() == Ok(v.abs());
+            (text, reads_back)
+        };
+        if reads_back && !on_bound(v, single, &text) {
+            return decimal(&text);
+        }
+    }
+    shortest
+}
+
+/// The significand without trailing zeros and the exponent of a decimal
+/// written by Ryu or Rust's `{:e}` (`-12.50` → `(125, -1)`), its sign
+/// ignored.
+fn decimal(text: &str) -> (u64, i32) {
+    let (mut significand, mut exponent, mut fraction) = (0u64, 0i32, None);
+    let mut bytes = text.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'0'..=b'9' => {
+                significand = significand * 10 + u64::from(b - b'0');
+                fraction = fraction.map(|digits| digits + 1);
+            }
+            b'.' => fraction = Some(0),
+            b'e' | b'E' => {
+                let rest: String = bytes.by_ref().map(char::from).collect();
+                exponent = rest.parse().unwrap_or(0);
+            }
+            _ => {}
+        }
+    }
+    exponent -= fraction.unwrap_or(0);
+    while significand != 0 && significand % 10 == 0 {
+        significand /= 10;
+        exponent += 1;
+    }
+    (significand, exponent)
+}
+
+/// Whether the decimal `text` (Ryu's or `{:e}`'s) lies exactly on a bound
+/// of the interval of reals that round to the finite, non-zero `v` (as
+/// `f32` if `single`) — checked only where Ryu, as Rust has it, accepts such
+/// a decimal: when `v`'s binary significand is even.
+fn on_bound(v: f64, single: bool, text: &str) -> bool {
+    let (bits, mantissa_bits, bias) = if single {
+        (u64::from((v as f32).to_bits() & 0x7fff_ffff), 23, 127)
+    } else {
+        (v.to_bits() & !(1 << 63), 52, 1023)
+    };
+    let fraction = bits & ((1 << mantissa_bits) - 1);
+    if fraction & 1 == 1 {
+        return false;
+    }
+    let biased = (bits >> mantissa_bits) as i32;
+    // v = m2 × 2^e2 with two more bits below, as in Ryu: the bounds are
+    // (4·m2 + 2) × 2^e2 and (4·m2 − 1 − shift) × 2^e2, the lower one nearer
+    // when v is a power of two (shift 0).
+    let (m2, e2) = if biased == 0 {
+        (fraction, 1 - bias - mantissa_bits - 2)
+    } else {
+        (
+            fraction | 1 << mantissa_bits,
+            biased - bias - mantissa_bits - 2,
+        )
+    };
+    let shift = u64::from(fraction != 0 || biased <= 1);
+    let (significand, exponent) = decimal(text);
+    [4 * m2 + 2, 4 * m2 - 1 - shift]
+        .into_iter()
+        .any(|bound| decimal_equals_binary(significand, exponent, bound, e2))
+}
+
+/// Whether `d × 10^e10 == m × 2^e2` exactly, for `m < 2^56`.
+fn decimal_equals_binary(d: u64, e10: i32, m: u64, e2: i32) -> bool {
+    // With 10^e10 = 5^e10 × 2^e10: the powers of five must cancel, and 5^24
+    // already exceeds m, 5^28 any u64.
+    let (left, right) = if e10 >= 0 {
+        if e10 > 23 {
+            return false;
+        }
+        (u128::from(d) * 5u128.pow(e10 as u32), u128::from(m))
+    } else {
+        let fives = e10.unsigned_abs();
+        if fives > 27 || d % 5u64.pow(fives) != 0 {
+            return false;
+        }
+        (u128::from(d), u128::from(m) * 5u128.pow(fives))
+    };
+    // left × 2^(e10 − e2) == right.
+    let shift = i64::from(e10) - i64::from(e2);
+    let (small, large, shift) = if shift >= 0 {
+        (left, right, shift as u32)
+    } else {
+        (right, left, shift.unsigned_abs() as u32)
+    };
+    shift <= small.leading_zeros() && small << shift == large
 }
 
 #[cfg(test)]
@@ -454,6 +546,16 @@ mod tests {
         assert_eq!(
             format_float(151_342_434_364.890_62, 15, 1, false),
             "151342434364.89062"
+        );
+        // A shortest form on a rounding bound, which PostgreSQL's Ryu does
+        // not take.
+        assert_eq!(
+            format_float(8.397_323e19, 15, 1, false),
+            "8.397323000000001e+19"
+        );
+        assert_eq!(
+            format_float(f64::from(-47_532_610f32), 6, 1, true),
+            "-4.7532608e+07"
         );
         assert_eq!(format_float(0.1, 15, 1, false), "0.1");
         assert_eq!(format_float(1e15, 15, 1, false), "1e+15");
