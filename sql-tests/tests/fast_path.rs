@@ -132,3 +132,33 @@ async fn small_inputs_run_in_the_server_and_large_ones_on_the_cluster() {
         .unwrap();
     assert_eq!(job_of(&client, small).await, None);
 }
+
+/// On the fast path a hash join fills the dynamic filter it pushes into the
+/// scan of its probe side once its build side is in, so the scan skips
+/// what cannot match (the session keeps these filters off for jobs).
+#[tokio::test(flavor = "multi_thread")]
+async fn fast_path_joins_filter_their_probe_side() {
+    let strata = StrataUnderTest::start().await.expect("Strata");
+    let client = connect(&strata.database().conninfo).await;
+    client
+        .batch_execute(
+            "CREATE TABLE df_keys AS VALUES (10), (20); \
+             CREATE TABLE df_facts AS SELECT g AS k, g * 2 AS v FROM generate_series(1, 100000) AS s(g); \
+             SET strata.fast_path = on",
+        )
+        .await
+        .unwrap();
+    let sql = "SELECT sum(v) FROM df_facts JOIN df_keys ON k = column1";
+    let sum: i64 = client.query_one(sql, &[]).await.unwrap().get(0);
+    assert_eq!(sum, 60);
+    let analyzed: String = client
+        .query(&format!("EXPLAIN ANALYZE {sql}"), &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<_, String>(1))
+        .collect();
+    assert!(analyzed.contains("InProcessExec: fast path"), "{analyzed}");
+    assert!(analyzed.contains("DynamicFilter [ k@"), "{analyzed}");
+    assert!(!analyzed.contains("DynamicFilter [ empty ]"), "{analyzed}");
+}

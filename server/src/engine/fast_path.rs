@@ -19,6 +19,7 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
     StatisticsArgs, StatisticsContext,
 };
+use datafusion::prelude::SessionConfig;
 use futures::StreamExt;
 use strata_connectors::options::{FastPath, StrataOptions};
 
@@ -115,17 +116,24 @@ pub fn choose(options: &StrataOptions, plan: &Arc<dyn ExecutionPlan>) -> Result<
     }
 }
 
-/// The root of a query the server runs itself on the fast path; passes its
-/// input through and tells EXPLAIN why it runs here.
+/// The root of a query the server runs itself on the fast path; runs its
+/// input with the settings it was planned with and tells EXPLAIN why it
+/// runs here.
 #[derive(Debug)]
 pub struct InProcessExec {
     input: Arc<dyn ExecutionPlan>,
     reason: String,
+    config: SessionConfig,
 }
 
 impl InProcessExec {
-    pub fn new(input: Arc<dyn ExecutionPlan>, reason: String) -> Self {
-        Self { input, reason }
+    /// `input` as planned with `config`.
+    pub fn new(input: Arc<dyn ExecutionPlan>, reason: String, config: SessionConfig) -> Self {
+        Self {
+            input,
+            reason,
+            config,
+        }
     }
 
     /// The line EXPLAIN shows for it.
@@ -169,9 +177,11 @@ impl ExecutionPlan for InProcessExec {
         mut children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         match children.pop() {
-            Some(input) if children.is_empty() => {
-                Ok(Arc::new(Self::new(input, self.reason.clone())))
-            }
+            Some(input) if children.is_empty() => Ok(Arc::new(Self::new(
+                input,
+                self.reason.clone(),
+                self.config.clone(),
+            ))),
             _ => Err(datafusion::error::DataFusionError::Internal(
                 "InProcessExec has one input".to_owned(),
             )),
@@ -183,7 +193,21 @@ impl ExecutionPlan for InProcessExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        self.input.execute(partition, context)
+        // Operators read some settings again as they run, the session's
+        // unless told otherwise: a hash join fills the dynamic filter it
+        // pushed into a scan at planning only if the filters are still on
+        // then (for jobs, the session has them off).
+        let context = TaskContext::new(
+            context.task_id(),
+            context.session_id(),
+            self.config.clone(),
+            context.scalar_functions().clone(),
+            context.higher_order_functions().clone(),
+            context.aggregate_functions().clone(),
+            context.window_functions().clone(),
+            context.runtime_env(),
+        );
+        self.input.execute(partition, Arc::new(context))
     }
 }
 

@@ -174,12 +174,20 @@ async fn fast_path(
             AnalyzeExec::builder(
                 analyze.verbose,
                 false,
-                Arc::new(InProcessExec::new(local, reason)),
+                Arc::new(InProcessExec::new(
+                    local,
+                    reason,
+                    session_state.config().clone(),
+                )),
                 Arc::clone(analyze.schema.inner()),
             )
             .build(),
         ),
-        _ => Arc::new(InProcessExec::new(local, reason)),
+        _ => Arc::new(InProcessExec::new(
+            local,
+            reason,
+            session_state.config().clone(),
+        )),
     };
     Ok(Some(plan))
 }
