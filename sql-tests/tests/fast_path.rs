@@ -133,9 +133,11 @@ async fn small_inputs_run_in_the_server_and_large_ones_on_the_cluster() {
     assert_eq!(job_of(&client, small).await, None);
 }
 
-/// On the fast path a hash join fills the dynamic filter it pushes into the
-/// scan of its probe side once its build side is in, so the scan skips
-/// what cannot match (the session keeps these filters off for jobs).
+/// On the fast path a hash join builds on the smaller lake table (their
+/// statistics come from the Delta log) and fills the dynamic filter it
+/// pushes into the scan of its probe side once its build side is in, so
+/// the scan skips what cannot match (the session keeps these filters off
+/// for jobs).
 #[tokio::test(flavor = "multi_thread")]
 async fn fast_path_joins_filter_their_probe_side() {
     let strata = StrataUnderTest::start().await.expect("Strata");
@@ -159,6 +161,10 @@ async fn fast_path_joins_filter_their_probe_side() {
         .map(|row| row.get::<_, String>(1))
         .collect();
     assert!(analyzed.contains("InProcessExec: fast path"), "{analyzed}");
+    assert!(
+        analyzed.contains("HashJoinExec: mode=CollectLeft"),
+        "{analyzed}"
+    );
     assert!(analyzed.contains("DynamicFilter [ k@"), "{analyzed}");
     assert!(!analyzed.contains("DynamicFilter [ empty ]"), "{analyzed}");
 }

@@ -133,7 +133,31 @@ pub fn plan_scan(
         partitioned.push(part);
     }
 
-    let groups = balanced_groups(partitioned, state.config().target_partitions());
+    let all_counted = partitioned.iter().all(|file| file.statistics.is_some());
+    let mut groups = balanced_groups(partitioned, state.config().target_partitions());
+    // The planner orders joins and picks a shared hash table by these; a
+    // table with any file of unknown rows gets none.
+    let mut statistics = None;
+    if all_counted {
+        let schema = schema_of(&file_fields, &partition_fields, options.file_column);
+        groups = groups
+            .into_iter()
+            .map(|group| {
+                let merged = Statistics::try_merge_iter(
+                    group.iter().filter_map(|file| file.statistics.as_deref()),
+                    &schema,
+                )?;
+                Ok(group.with_statistics(Arc::new(merged)))
+            })
+            .collect::<Result<_>>()?;
+        let merged = Statistics::try_merge_iter(
+            groups
+                .iter()
+                .filter_map(|group| group.file_statistics(None)),
+            &schema,
+        )?;
+        statistics = Some(merged.to_inexact());
+    }
     let mut table_partition_cols = partition_fields.clone();
     if options.file_column {
         table_partition_cols.push(Arc::new(Field::new(FILE_COLUMN, DataType::Utf8, false)));
@@ -168,12 +192,14 @@ pub fn plan_scan(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let config = FileScanConfigBuilder::new(store_url(&version.location), Arc::new(source))
+    let mut config = FileScanConfigBuilder::new(store_url(&version.location), Arc::new(source))
         .with_file_groups(groups)
         .with_projection_indices(Some(indices))?
-        .with_limit(limit)
-        .build();
-    Ok(DataSourceExec::from_data_source(config))
+        .with_limit(limit);
+    if let Some(statistics) = statistics {
+        config = config.with_statistics(statistics);
+    }
+    Ok(DataSourceExec::from_data_source(config.build()))
 }
 
 fn schema_of(file: &[FieldRef], partition: &[FieldRef], file_column: bool) -> Schema {

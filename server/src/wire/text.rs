@@ -332,6 +332,9 @@ pub fn write_float(v: f64, digits: i32, extra_float_digits: i32, single: bool, o
             (1e-4..1e15, v.abs())
         };
         if plain.contains(&magnitude) {
+            if write_exact(v, single, out) {
+                return;
+            }
             // Here PostgreSQL writes the shortest digits without an
             // exponent, and so does ryu, a whole number with `.0`.
             let mut buffer = ryu::Buffer::new();
@@ -343,6 +346,44 @@ pub fn write_float(v: f64, digits: i32, extra_float_digits: i32, single: bool, o
         }
     }
     out.put_slice(float_text(v, digits, extra_float_digits, single).as_bytes());
+}
+
+/// Writes `v` (in the plain range) if it is a whole number of eighths of no
+/// more than 15 digits in all (6 if `single`): its exact digits are then its
+/// shortest form, as any other decimal of as many digits lies further from
+/// it than half a unit in its last place, and so PostgreSQL's (which prints
+/// whole numbers on a fast path of its own, too).
+fn write_exact(v: f64, single: bool, out: &mut BytesMut) -> bool {
+    // Exact: a power of two, and |v| < 1e15.
+    let eighths = v.abs() * 8.0;
+    if eighths.fract() != 0.0 {
+        return false;
+    }
+    let eighths = eighths as u64;
+    let fraction_digits = 3 - eighths.trailing_zeros().min(3);
+    let units = eighths >> (3 - fraction_digits);
+    let whole = units >> fraction_digits;
+    let most = if single { 6 } else { 15 };
+    if whole >= 10u64.pow(most - fraction_digits) {
+        return false;
+    }
+    if v < 0.0 {
+        out.put_u8(b'-');
+    }
+    out.put_slice(itoa::Buffer::new().format(whole).as_bytes());
+    if fraction_digits > 0 {
+        // Eighths in thousandths, quarters in hundredths, halves in tenths.
+        let fraction = (units & ((1 << fraction_digits) - 1)) * 5u64.pow(fraction_digits);
+        let mut digits = [b'0'; 3];
+        let mut rest = fraction;
+        for digit in digits[..fraction_digits as usize].iter_mut().rev() {
+            *digit = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        out.put_u8(b'.');
+        out.put_slice(&digits[..fraction_digits as usize]);
+    }
+    true
 }
 
 /// [`write_float`]'s text as a string.
@@ -597,7 +638,7 @@ mod tests {
             let sign = if bits & 1 == 0 { 1.0 } else { -1.0 };
             let v = sign * (1.0 + mantissa) * 10f64.powi(exponent);
             let whole = v.trunc();
-            for v in [v, whole, v / 8.0] {
+            for v in [v, whole, v / 8.0, whole / 2.0, whole / 4.0, whole / 8.0] {
                 assert_eq!(
                     format_float(v, 15, 1, false),
                     float_text(v, 15, 1, false),
