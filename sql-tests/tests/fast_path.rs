@@ -19,6 +19,17 @@ async fn explain(client: &Client, sql: &str) -> String {
         .join("\n")
 }
 
+/// EXPLAIN ANALYZE's plan with metrics for `sql`.
+async fn explain_analyze(client: &Client, sql: &str) -> String {
+    client
+        .query(&format!("EXPLAIN ANALYZE {sql}"), &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<_, String>(1))
+        .collect()
+}
+
 /// Runs `sql` and returns the Ballista job that ran it, if one did.
 async fn job_of(client: &Client, sql: &str) -> Option<String> {
     client.query(sql, &[]).await.unwrap();
@@ -66,13 +77,7 @@ async fn small_inputs_run_in_the_server_and_large_ones_on_the_cluster() {
         None,
         "no job for a small query"
     );
-    let analyzed: String = client
-        .query(&format!("EXPLAIN ANALYZE {small}"), &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get::<_, String>(1))
-        .collect();
+    let analyzed = explain_analyze(&client, small).await;
     assert!(analyzed.contains("InProcessExec: fast path"), "{analyzed}");
     assert!(analyzed.contains("output_rows=3"), "{analyzed}");
 
@@ -153,13 +158,7 @@ async fn fast_path_joins_filter_their_probe_side() {
     let sql = "SELECT sum(v) FROM df_facts JOIN df_keys ON k = column1";
     let sum: i64 = client.query_one(sql, &[]).await.unwrap().get(0);
     assert_eq!(sum, 60);
-    let analyzed: String = client
-        .query(&format!("EXPLAIN ANALYZE {sql}"), &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get::<_, String>(1))
-        .collect();
+    let analyzed = explain_analyze(&client, sql).await;
     assert!(analyzed.contains("InProcessExec: fast path"), "{analyzed}");
     assert!(
         analyzed.contains("HashJoinExec: mode=CollectLeft"),

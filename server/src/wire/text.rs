@@ -511,7 +511,7 @@ fn decimal(text: &str) -> (u64, i32) {
         }
     }
     exponent -= fraction.unwrap_or(0);
-    while significand != 0 && significand % 10 == 0 {
+    while significand != 0 && significand.is_multiple_of(10) {
         significand /= 10;
         exponent += 1;
     }
@@ -562,7 +562,7 @@ fn decimal_equals_binary(d: u64, e10: i32, m: u64, e2: i32) -> bool {
         (u128::from(d) * 5u128.pow(e10 as u32), u128::from(m))
     } else {
         let fives = e10.unsigned_abs();
-        if fives > 27 || d % 5u64.pow(fives) != 0 {
+        if fives > 27 || !d.is_multiple_of(5u64.pow(fives)) {
             return false;
         }
         (u128::from(d), u128::from(m) * 5u128.pow(fives))
