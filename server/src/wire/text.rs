@@ -336,11 +336,12 @@ pub fn write_float(v: f64, digits: i32, extra_float_digits: i32, single: bool, o
                 return;
             }
             // Here PostgreSQL writes the shortest digits without an
-            // exponent, and so does ryu, a whole number with `.0`.
+            // exponent, and so does ryu (whole numbers, which it would end
+            // with `.0`, were written above).
             let mut buffer = ryu::Buffer::new();
             let text = ryu_shortest(&mut buffer, v, single);
             if !on_bound(v, single, text) {
-                out.put_slice(text.strip_suffix(".0").unwrap_or(text).as_bytes());
+                out.put_slice(text.as_bytes());
                 return;
             }
         }
@@ -495,8 +496,7 @@ fn shortest(v: f64, single: bool) -> (u64, i32) {
 /// ignored.
 fn decimal(text: &str) -> (u64, i32) {
     let (mut significand, mut exponent, mut fraction) = (0u64, 0i32, None);
-    let mut bytes = text.bytes();
-    while let Some(b) = bytes.next() {
+    for (i, b) in text.bytes().enumerate() {
         match b {
             b'0'..=b'9' => {
                 significand = significand * 10 + u64::from(b - b'0');
@@ -504,8 +504,8 @@ fn decimal(text: &str) -> (u64, i32) {
             }
             b'.' => fraction = Some(0),
             b'e' | b'E' => {
-                let rest: String = bytes.by_ref().map(char::from).collect();
-                exponent = rest.parse().unwrap_or(0);
+                exponent = text[i + 1..].parse().unwrap_or(0);
+                break;
             }
             _ => {}
         }
